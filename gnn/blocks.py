@@ -1,0 +1,155 @@
+r"""Graph network blocks (Battaglia et al. 2018, "Relational inductive biases ...").
+
+One message-passing core, three thin layers on it. An edge update computes a message per edge from its
+endpoints, a node update aggregates incoming messages over receivers, a global update pools the graph:
+
+.. math::
+    e'_k = \phi^e(e_k, v_{s_k}, v_{r_k}, u), \quad
+    v'_i = \phi^v\big(\rho^{e\to v}(\{e'_k : r_k = i\}), v_i, u\big), \quad
+    u' = \phi^u\big(\rho^{e\to u}(E'), \rho^{v\to u}(V'), u\big)
+
+Every block takes a :class:`GraphBatch` and returns one, so blocks compose like functions.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from gnn.graph import GraphBatch
+from gnn.mlp import MLP
+from gnn.neighbours import knn_graph
+from gnn.scatter import Reduce, scatter
+
+
+def _per_edge_globals(graph: GraphBatch) -> torch.Tensor:
+    return graph.globals[graph.edge_graph]
+
+
+def _per_node_globals(graph: GraphBatch) -> torch.Tensor:
+    return graph.globals[graph.node_graph]
+
+
+class EdgeBlock(nn.Module):
+    """``e'_k = phi_e([e_k, v_{s_k}, v_{r_k}, (u)])``: one message per edge."""
+
+    def __init__(self, phi: nn.Module, use_globals: bool = False) -> None:
+        super().__init__()
+        self.phi, self.use_globals = phi, use_globals
+
+    def forward(self, graph: GraphBatch) -> GraphBatch:
+        parts = [graph.nodes[graph.senders], graph.nodes[graph.receivers]]
+        if graph.edges is not None:
+            parts.insert(0, graph.edges)
+        if self.use_globals:
+            parts.append(_per_edge_globals(graph))
+        return graph.replace(edges=self.phi(torch.cat(parts, dim=-1)))
+
+
+class NodeBlock(nn.Module):
+    """``v'_i = phi_v([rho({e'_k : r_k = i}), v_i, (u)])``: aggregate incoming messages at receivers."""
+
+    def __init__(self, phi: nn.Module, reduce: Reduce = "sum", use_globals: bool = False) -> None:
+        super().__init__()
+        self.phi, self.reduce, self.use_globals = phi, reduce, use_globals
+
+    def forward(self, graph: GraphBatch) -> GraphBatch:
+        incoming = scatter(graph.edges, graph.receivers, graph.num_nodes, self.reduce)
+        parts = [incoming, graph.nodes]
+        if self.use_globals:
+            parts.append(_per_node_globals(graph))
+        return graph.replace(nodes=self.phi(torch.cat(parts, dim=-1)))
+
+
+class GlobalBlock(nn.Module):
+    """``u' = phi_u([rho(E'), rho(V'), u])``: pool edges and nodes per graph."""
+
+    def __init__(self, phi: nn.Module, reduce: Reduce = "sum") -> None:
+        super().__init__()
+        self.phi, self.reduce = phi, reduce
+
+    def forward(self, graph: GraphBatch) -> GraphBatch:
+        parts = [scatter(graph.edges, graph.edge_graph, graph.num_graphs, self.reduce),
+                 scatter(graph.nodes, graph.node_graph, graph.num_graphs, self.reduce)]
+        if graph.globals is not None:
+            parts.append(graph.globals)
+        return graph.replace(globals=self.phi(torch.cat(parts, dim=-1)))
+
+
+class InteractionNetwork(nn.Module):
+    """Interaction network (Battaglia et al. 2016): edge update then node update, sum aggregation, no globals.
+
+    Args:
+        node_dim, edge_dim: input widths; the block outputs ``node_out`` / ``edge_out`` (default: same).
+        hidden: hidden widths of both MLPs; layer_norm: LayerNorm on their outputs (GNS, MeshGraphNets).
+    """
+
+    def __init__(self, node_dim: int, edge_dim: int, hidden: Sequence[int] = (128, 128),
+                 node_out: int | None = None, edge_out: int | None = None, layer_norm: bool = True,
+                 reduce: Reduce = "sum") -> None:
+        super().__init__()
+        edge_out = edge_out or edge_dim
+        self.edge = EdgeBlock(MLP(edge_dim + 2 * node_dim, hidden, edge_out, layer_norm))
+        self.node = NodeBlock(MLP(edge_out + node_dim, hidden, node_out or node_dim, layer_norm), reduce)
+
+    def forward(self, graph: GraphBatch) -> GraphBatch:
+        return self.node(self.edge(graph))
+
+
+class GraphNetwork(nn.Module):
+    """Full GN block: edge, node and global updates, each conditioned on the globals.
+
+    Shapes: nodes ``[N, node_dim]``, edges ``[E, edge_dim]``, globals ``[G, global_dim]`` -> the same widths
+    (or ``*_out``).
+    """
+
+    def __init__(self, node_dim: int, edge_dim: int, global_dim: int, hidden: Sequence[int] = (128, 128),
+                 node_out: int | None = None, edge_out: int | None = None, global_out: int | None = None,
+                 layer_norm: bool = False, reduce: Reduce = "sum") -> None:
+        super().__init__()
+        edge_out, node_out = edge_out or edge_dim, node_out or node_dim
+        self.edge = EdgeBlock(MLP(edge_dim + 2 * node_dim + global_dim, hidden, edge_out, layer_norm),
+                              use_globals=True)
+        self.node = NodeBlock(MLP(edge_out + node_dim + global_dim, hidden, node_out, layer_norm), reduce,
+                              use_globals=True)
+        self.glob = GlobalBlock(MLP(edge_out + node_out + global_dim, hidden, global_out or global_dim,
+                                    layer_norm), reduce)
+
+    def forward(self, graph: GraphBatch) -> GraphBatch:
+        if graph.globals is None or graph.edges is None:
+            raise ValueError("GraphNetwork needs a graph with edges and globals features")
+        return self.glob(self.node(self.edge(graph)))
+
+
+class EdgeConv(nn.Module):
+    r"""EdgeConv (Wang et al. 2019, DGCNN): :math:`x'_i = \rho_{j \in N(i)} h([x_i, x_j - x_i])`.
+
+    With ``k`` set the block is dynamic: it rebuilds the graph as the k nearest neighbours of each node in
+    ``coordinates`` (default: the current node features), within each graph of the batch, and returns
+    the batch with those edges. With ``k=None`` it uses the batch's own edges.
+
+    Args:
+        in_features, out_features: node widths; hidden: hidden widths of h; reduce: "max" (DGCNN) or
+        "mean" (ParticleNet).
+    """
+
+    def __init__(self, in_features: int, out_features: int, hidden: Sequence[int] = (), k: int | None = None,
+                 reduce: Reduce = "max") -> None:
+        super().__init__()
+        self.h = MLP(2 * in_features, hidden, out_features)
+        self.k, self.reduce = k, reduce
+
+    def forward(self, graph: GraphBatch, coordinates: torch.Tensor | None = None) -> GraphBatch:
+        if self.k is not None:
+            graph = knn_rewire(graph, self.k, graph.nodes if coordinates is None else coordinates)
+        x_i, x_j = graph.nodes[graph.receivers], graph.nodes[graph.senders]
+        messages = self.h(torch.cat([x_i, x_j - x_i], dim=-1))
+        return graph.replace(nodes=scatter(messages, graph.receivers, graph.num_nodes, self.reduce))
+
+
+def knn_rewire(graph: GraphBatch, k: int, coordinates: torch.Tensor) -> GraphBatch:
+    """The batch with its edges replaced by each node's k nearest neighbours in ``coordinates [N, D]``."""
+    senders, receivers = knn_graph(coordinates.detach(), k, batch=graph.node_graph)
+    n_edge = torch.bincount(graph.node_graph[receivers], minlength=graph.num_graphs)
+    return graph.replace(senders=senders, receivers=receivers, n_edge=n_edge, edges=None)
