@@ -1,0 +1,97 @@
+"""HDF5 store for particle trajectories (schema ``particle-trajectories``, documented in docs/schemas.md).
+
+Layout (one file per split)::
+
+    /                      attrs: schema="particle-trajectories", schema_version=1, metadata=<JSON>
+    /{traj:05d}/position   float32 [T, N, D]  attrs: units (default "m")
+    /{traj:05d}/particle_type  int64 [N]
+
+``metadata`` holds DeepMind's ``metadata.json`` fields (bounds, sequence_length,
+default_connectivity_radius, dim, dt, vel_mean/std, acc_mean/std) plus whatever the generator adds.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from datasets.atomic import atomic_path
+
+SCHEMA = "particle-trajectories"
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """One trajectory: ``position [T, N, D]`` and ``particle_type [N]``."""
+
+    position: np.ndarray
+    particle_type: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.position.ndim != 3:
+            raise ValueError(f"position must be [T, N, D], got shape {self.position.shape}")
+        if self.particle_type.shape != (self.position.shape[1],):
+            raise ValueError(f"particle_type must be [N={self.position.shape[1]}], "
+                             f"got shape {self.particle_type.shape}")
+
+
+def write_trajectories(path: str | os.PathLike, trajectories: Iterable[Trajectory], metadata: dict,
+                       units: str = "m") -> int:
+    """Write ``trajectories`` atomically to ``path``; returns how many were written."""
+    count = 0
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["schema"] = SCHEMA
+        f.attrs["schema_version"] = SCHEMA_VERSION
+        f.attrs["metadata"] = json.dumps(metadata)
+        for count, traj in enumerate(trajectories, start=1):
+            group = f.create_group(f"{count - 1:05d}")
+            pos = group.create_dataset("position", data=traj.position.astype(np.float32), compression="lzf")
+            pos.attrs["units"] = units
+            group.create_dataset("particle_type", data=traj.particle_type.astype(np.int64))
+    return count
+
+
+class TrajectoryReader:
+    """Random access to a trajectory file: ``len(reader)``, ``reader[i] -> Trajectory``, ``reader.metadata``."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise FileNotFoundError(f"{self.path}: no such trajectory file")
+        try:
+            self._file = h5py.File(self.path, "r")
+        except OSError as err:
+            raise ValueError(f"{self.path}: not a readable HDF5 file ({err})") from None
+        attrs = self._file.attrs
+        if attrs.get("schema") != SCHEMA:
+            raise ValueError(f"{self.path}: attribute 'schema' is {attrs.get('schema')!r}, expected {SCHEMA!r}")
+        if int(attrs.get("schema_version", -1)) > SCHEMA_VERSION:
+            raise ValueError(f"{self.path}: schema_version {attrs['schema_version']} is newer than this reader "
+                             f"({SCHEMA_VERSION}); upgrade physml")
+        self.metadata: dict = json.loads(attrs["metadata"])
+        self._keys = sorted(self._file.keys())
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __getitem__(self, index: int) -> Trajectory:
+        group = self._file[self._keys[index]]
+        for field in ("position", "particle_type"):
+            if field not in group:
+                raise ValueError(f"{self.path}: trajectory {self._keys[index]} has no '{field}' dataset")
+        return Trajectory(position=group["position"][()], particle_type=group["particle_type"][()])
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> "TrajectoryReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

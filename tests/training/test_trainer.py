@@ -1,0 +1,62 @@
+import shutil
+
+import pytest
+import torch
+
+from training.checkpoint import list_checkpoints, load_checkpoint
+from training.schedules import cosine, exponential_decay
+from tests.training.toy import losses, make_trainer
+
+
+def test_training_reduces_loss_and_writes_run_folder(tmp_path):
+    trainer = make_trainer(tmp_path / "run", steps=60)
+    result = trainer.fit()
+    history = losses(tmp_path / "run")
+    assert history[-1][1] < 0.5 * history[0][1]
+    assert {"loss", "rmse"} <= set(result)
+    for name in ("config.json", "metrics.jsonl", "metrics.csv", "loss.png"):
+        assert (tmp_path / "run" / name).stat().st_size > 0
+    assert not list((tmp_path / "run").rglob("*.tmp"))
+
+
+def test_checkpoint_loads_with_weights_only_and_holds_everything(tmp_path):
+    make_trainer(tmp_path / "run").fit()
+    state = load_checkpoint(list_checkpoints(tmp_path / "run")[-1])
+    assert state["step"] == 30
+    assert {"model", "optimizer", "scheduler", "rng", "config"} <= set(state)
+    assert state["config"]["trainer"]["steps"] == 30
+    torch.load(list_checkpoints(tmp_path / "run")[0], weights_only=True)
+
+
+def test_resumed_run_gives_the_same_losses_as_an_uninterrupted_one(tmp_path):
+    make_trainer(tmp_path / "full").fit()
+    full = losses(tmp_path / "full")
+    # the interrupted run: the state of the full run as it stood just after the step-10 checkpoint,
+    # including metric rows logged after that checkpoint, which the resume must drop
+    shutil.copytree(tmp_path / "full", tmp_path / "resumed")
+    for ckpt in list_checkpoints(tmp_path / "resumed")[1:]:
+        ckpt.unlink()
+    make_trainer(tmp_path / "resumed", resume=True).fit()
+    resumed = losses(tmp_path / "resumed")
+    assert [s for s, _ in resumed] == [s for s, _ in full]
+    assert [l for _, l in resumed] == pytest.approx([l for _, l in full], rel=1e-12)
+
+
+def test_resume_without_checkpoint_starts_fresh(tmp_path):
+    make_trainer(tmp_path / "a", resume=True, steps=10).fit()
+    assert losses(tmp_path / "a")[-1][0] == 10
+
+
+def test_schedules():
+    f = exponential_decay(1e-4, 1e-6, 5_000_000)
+    assert f(0) == pytest.approx(1.0) and f(5_000_000) * 1e-4 == pytest.approx(1e-6 + 0.1 * (1e-4 - 1e-6))
+    c = cosine(100, warmup_steps=10, final_factor=0.1)
+    assert c(0) == pytest.approx(0.1) and c(10) == pytest.approx(1.0) and c(100) == pytest.approx(0.1)
+    assert c(55) == pytest.approx(0.55)
+
+
+def test_bad_config_is_rejected(tmp_path):
+    with pytest.raises(ValueError, match="schedule"):
+        make_trainer(tmp_path, schedule="linear")
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        make_trainer(tmp_path, batch_size=512)

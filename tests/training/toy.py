@@ -1,0 +1,46 @@
+"""A small regression task shared by the trainer tests and the torchrun script."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from training import Trainer, TrainerConfig, seed_everything
+
+
+def make_data(n: int = 96) -> TensorDataset:
+    g = torch.Generator().manual_seed(123)
+    x = torch.randn(n, 4, generator=g, dtype=torch.float64)
+    y = torch.tanh(0.5 * x @ torch.tensor([1.0, -2.0, 0.5, 1.5], dtype=torch.float64))[:, None]
+    return TensorDataset(x, y)
+
+
+def noisy_mse(model: nn.Module, batch) -> tuple[torch.Tensor, dict[str, float]]:
+    """MSE with input noise drawn from the global RNG, so resumes must restore RNG states exactly."""
+    x, y = batch
+    x = x + 0.01 * torch.randn_like(x)
+    loss = nn.functional.mse_loss(model(x), y)
+    return loss, {"rmse": float(loss.detach().sqrt())}
+
+
+def mse(model: nn.Module, batch) -> tuple[torch.Tensor, dict[str, float]]:
+    x, y = batch
+    return nn.functional.mse_loss(model(x), y), {}
+
+
+def make_trainer(run_dir, loss_fn=noisy_mse, dropout: float = 0.1, **overrides) -> Trainer:
+    """Dropout and input noise (the default loss) draw from the RNGs; the DDP check turns both off."""
+    seed_everything(0)
+    model = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Dropout(dropout), nn.Linear(16, 1)).double()
+    settings = dict(steps=30, batch_size=8, lr=1e-2, schedule="cosine", log_every=1, checkpoint_every=10,
+                    keep_checkpoints=None, progress=False)
+    cfg = TrainerConfig(run_dir=str(run_dir), **{**settings, **overrides})
+    return Trainer(model, loss_fn, make_data(), cfg, eval_data=make_data(20))
+
+
+def losses(run_dir) -> list[tuple[int, float]]:
+    import json
+    from pathlib import Path
+
+    rows = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
+    return [(r["step"], r["loss"]) for r in rows if r["split"] == "train"]

@@ -1,0 +1,232 @@
+"""The training loop every domain shares.
+
+A domain supplies a model, a dataset, a collate function and ``loss_fn(model, batch) -> (loss, metrics)``;
+the Trainer does the rest: seeded data order, DistributedDataParallel under torchrun, LR schedule,
+gradient clipping, periodic evaluation, metric logs and plots, atomic checkpoints and exact resumes.
+
+Data order: each epoch is a permutation seeded by ``(seed, epoch)`` and dealt to ranks by
+``DistributedSampler``; a global batch of B is B / world_size samples per rank. A single-process run
+and a torchrun run with the same global batch therefore see the same samples in every step.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from tqdm.auto import tqdm
+
+from datasets.atomic import atomic_open
+from training import distributed, schedules
+from training.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from training.metrics import MetricLog
+from training.seeding import rng_state, seed_everything, set_rng_state
+
+LossFn = Callable[[nn.Module, object], tuple[torch.Tensor, dict[str, float]]]
+
+
+@dataclass
+class TrainerConfig:
+    """Defaults run on a 2-core laptop; domains override what their paper prescribes."""
+
+    run_dir: str = "runs/train"
+    steps: int = 1000
+    batch_size: int = 8            # global: split evenly over torchrun processes
+    lr: float = 1e-3
+    schedule: str = "constant"     # constant | exponential (GNS) | cosine
+    lr_final: float = 1e-6         # exponential: asymptote; cosine: final lr
+    decay_steps: int = 5_000_000   # exponential: steps per factor-10 decay
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    grad_clip: float | None = 1.0  # max global gradient norm; None disables
+    seed: int = 0
+    log_every: int = 10
+    eval_every: int = 0            # 0: evaluate only at the end (if eval data is given)
+    checkpoint_every: int = 500
+    keep_checkpoints: int | None = 3
+    resume: bool = False
+    device: str = "auto"
+    progress: bool = True
+
+
+def move_to(batch: object, device: torch.device) -> object:
+    """Move tensors, objects with ``.to`` (e.g. GraphBatch), and dicts/lists/tuples of them."""
+    if isinstance(batch, dict):
+        return {k: move_to(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(move_to(v, device) for v in batch)
+    return batch.to(device) if hasattr(batch, "to") else batch
+
+
+def _batch_len(batch: object) -> int:
+    """Samples in a collated batch: graphs in a GraphBatch, rows of a tensor, or of its first field."""
+    if hasattr(batch, "num_graphs"):
+        return int(batch.num_graphs)
+    if isinstance(batch, torch.Tensor):
+        return batch.shape[0]
+    if isinstance(batch, dict):
+        return _batch_len(next(iter(batch.values())))
+    if isinstance(batch, (list, tuple)):
+        return _batch_len(batch[0])
+    raise TypeError(f"cannot tell the number of samples in a batch of type {type(batch).__name__}")
+
+
+class Trainer:
+    """Fit ``model`` on ``train_data`` by minimising ``loss_fn``; see the module docstring."""
+
+    def __init__(self, model: nn.Module, loss_fn: LossFn, train_data: Dataset, config: TrainerConfig,
+                 collate_fn: Callable | None = None, eval_data: Dataset | None = None,
+                 run_config: dict | None = None) -> None:
+        self.cfg, self.loss_fn, self.collate_fn = config, loss_fn, collate_fn
+        self.train_data, self.eval_data = train_data, eval_data
+        self.ctx = distributed.setup(config.device)
+        if config.batch_size % self.ctx.world_size:
+            raise ValueError(f"batch_size {config.batch_size} is not divisible by {self.ctx.world_size} processes")
+        self.local_batch = config.batch_size // self.ctx.world_size
+        self.steps_per_epoch = len(train_data) // config.batch_size
+        if self.steps_per_epoch == 0:
+            raise ValueError(f"training set has {len(train_data)} samples, fewer than one batch of "
+                             f"{config.batch_size}")
+        self.model = model.to(self.ctx.device)
+        self.module = DistributedDataParallel(self.model) if self.ctx.distributed else self.model
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._schedule())
+        self.run_dir = Path(config.run_dir)
+        self.resolved = {"trainer": dataclasses.asdict(config), "world_size": self.ctx.world_size,
+                         **(run_config or {})}
+        self.step = 0
+
+    def _schedule(self) -> schedules.Factor:
+        c = self.cfg
+        if c.schedule == "constant":
+            return schedules.constant(c.warmup_steps)
+        if c.schedule == "exponential":
+            return schedules.exponential_decay(c.lr, c.lr_final, c.decay_steps)
+        if c.schedule == "cosine":
+            return schedules.cosine(c.steps, c.warmup_steps, c.lr_final / c.lr)
+        raise ValueError(f"schedule must be constant, exponential or cosine, got {c.schedule!r}")
+
+    def _loader(self, epoch: int, skip_batches: int) -> DataLoader:
+        sampler = DistributedSampler(self.train_data, num_replicas=self.ctx.world_size, rank=self.ctx.rank,
+                                     shuffle=True, seed=self.cfg.seed, drop_last=True)
+        sampler.set_epoch(epoch)
+        indices = list(sampler)[skip_batches * self.local_batch:]
+        # its own generator, so starting a loader (as a resume does mid-epoch) never draws from the global RNG
+        generator = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch)
+        return DataLoader(self.train_data, batch_size=self.local_batch, sampler=indices, drop_last=True,
+                          collate_fn=self.collate_fn, generator=generator)
+
+    def _state(self) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "step": self.step,
+                "rng": distributed.all_gather(rng_state()), "config": self.resolved}
+
+    def _checkpoint(self) -> None:
+        state = self._state()  # every rank joins the RNG gather
+        if self.ctx.is_main:
+            save_checkpoint(self.run_dir, self.step, state, keep=self.cfg.keep_checkpoints)
+            self.log.flush()
+        distributed.barrier()
+
+    def _restore(self) -> int | None:
+        found = list_checkpoints(self.run_dir)
+        if not found:
+            return None
+        state = load_checkpoint(found[-1], map_location=self.ctx.device)
+        if len(state["rng"]) != self.ctx.world_size:
+            raise ValueError(f"{found[-1]}: saved by {len(state['rng'])} processes, resuming with "
+                             f"{self.ctx.world_size}; resume with the same process count")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        set_rng_state({k: (v.cpu() if isinstance(v, torch.Tensor) else v)
+                       for k, v in state["rng"][self.ctx.rank].items()})
+        self.step = state["step"]
+        return self.step
+
+    def fit(self) -> dict[str, float]:
+        """Train to ``config.steps``; returns the last evaluation (or training) metrics."""
+        seed_everything(self.cfg.seed + self.ctx.rank)
+        resumed = self._restore() if self.cfg.resume else None
+        if self.ctx.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            with atomic_open(self.run_dir / "config.json") as fh:
+                json.dump(self.resolved, fh, indent=2, default=str)
+            self.log = MetricLog(self.run_dir, resume_step=resumed if resumed is not None else -1)
+        bar = tqdm(total=self.cfg.steps, initial=self.step, disable=not (self.cfg.progress and self.ctx.is_main),
+                   desc=f"train {self.run_dir.name}", dynamic_ncols=True)
+        last: dict[str, float] = {}
+        try:
+            while self.step < self.cfg.steps:
+                epoch, skip = divmod(self.step, self.steps_per_epoch)
+                for batch in self._loader(epoch, skip):
+                    last = self._train_step(batch)
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{last['loss']:.4g}", lr=f"{last['lr']:.2e}")
+                    if self.cfg.eval_every and self.step % self.cfg.eval_every == 0:
+                        last = self.evaluate() or last
+                    if self.step % self.cfg.checkpoint_every == 0 or self.step == self.cfg.steps:
+                        self._checkpoint()
+                    if self.step >= self.cfg.steps:
+                        break
+        except KeyboardInterrupt:
+            if not self.ctx.distributed:  # other ranks would wait forever in the checkpoint's gather
+                self._checkpoint()
+            raise
+        finally:
+            bar.close()
+        if self.eval_data is not None and not self.cfg.eval_every:
+            last = self.evaluate() or last
+            self._checkpoint()
+        return last
+
+    def _train_step(self, batch: object) -> dict[str, float]:
+        self.module.train()
+        loss, metrics = self.loss_fn(self.module, move_to(batch, self.ctx.device))
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.cfg.grad_clip is not None:
+            grad_norm = float(nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip))
+            metrics = {**metrics, "grad_norm": grad_norm}
+        lr = self.optimizer.param_groups[0]["lr"]
+        self.optimizer.step()
+        self.scheduler.step()
+        self.step += 1
+        values = {"loss": loss.detach().double(),
+                  **{k: torch.as_tensor(float(v), dtype=torch.float64) for k, v in metrics.items()}}
+        names = list(values)
+        mean = distributed.all_reduce_sum(torch.stack([values[k] for k in names]).cpu()) / self.ctx.world_size
+        row = {"loss": float(mean[0]), **{k: float(v) for k, v in zip(names[1:], mean[1:])}, "lr": lr}
+        if self.ctx.is_main and (self.step % self.cfg.log_every == 0 or self.step == 1):
+            self.log.log({"step": self.step, "split": "train", **row})
+        return row
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Mean of ``loss_fn`` metrics over the eval set (sharded over processes, weighted by samples)."""
+        if self.eval_data is None:
+            return {}
+        self.module.eval()
+        shard = list(range(self.ctx.rank, len(self.eval_data), self.ctx.world_size))
+        loader = DataLoader(self.eval_data, batch_size=self.local_batch, sampler=shard, collate_fn=self.collate_fn,
+                            generator=torch.Generator().manual_seed(0))
+        sums: dict[str, float] = {}
+        count = 0
+        for batch in loader:
+            n = _batch_len(batch)
+            loss, metrics = self.loss_fn(self.model, move_to(batch, self.ctx.device))
+            for k, v in {"loss": float(loss), **metrics}.items():
+                sums[k] = sums.get(k, 0.0) + float(v) * n
+            count += n
+        names = sorted(sums)
+        totals = distributed.all_reduce_sum(torch.tensor([count] + [sums[k] for k in names], dtype=torch.float64))
+        result = {k: float(v / totals[0]) for k, v in zip(names, totals[1:])}
+        if self.ctx.is_main:
+            self.log.log({"step": self.step, "split": "eval", **result})
+        return result
