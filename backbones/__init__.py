@@ -1,0 +1,1 @@
+"""Transformer, Perceiver and mixture-of-experts modules shared by every domain."""

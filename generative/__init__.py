@@ -1,0 +1,1 @@
+"""Diffusion (DDPM, DDIM, EDM, latent diffusion) and GAN parts."""

@@ -1,0 +1,1 @@
+"""High-energy physics: tracking and jet tagging on ROOT files, calorimeter showers."""

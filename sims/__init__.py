@@ -1,0 +1,1 @@
+"""Learned simulators and the numerical solvers that make their ground truth."""

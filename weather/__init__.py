@@ -1,0 +1,1 @@
+"""Weather: radar precipitation nowcasting against persistence and optical flow."""

@@ -1,0 +1,31 @@
+"""Collects what each domain declares in its ``app`` module: datasets, CLI commands, demo steps."""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from types import ModuleType
+
+from datasets import registry
+
+DOMAINS = ("sims", "hep", "weather")
+
+
+def apps() -> dict[str, ModuleType | None]:
+    """Each domain's ``app`` module, or None for a domain that declares nothing yet."""
+    found = {}
+    for name in DOMAINS:
+        spec = importlib.util.find_spec(f"{name}.app")
+        found[name] = importlib.import_module(f"{name}.app") if spec else None
+    return found
+
+
+def register_datasets() -> None:
+    for app in apps().values():
+        for spec in getattr(app, "DATASETS", []):
+            registry.register(spec)
+
+
+def describe(name: str) -> str:
+    """The one-line docstring of a domain package."""
+    doc = importlib.import_module(name).__doc__ or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""

@@ -1,0 +1,1 @@
+"""Numerical solvers that make the ground truth the learned simulators are trained and judged on."""

@@ -1,0 +1,54 @@
+import h5py
+import numpy as np
+import pytest
+
+from datasets.trajectories import Trajectory, TrajectoryReader, write_trajectories
+
+
+def _trajectories(seed=0):
+    rng = np.random.default_rng(seed)
+    return [Trajectory(rng.random((5, n, 2)).astype(np.float32), rng.integers(0, 3, n)) for n in (4, 7)]
+
+
+def test_round_trip_is_exact(tmp_path):
+    trajs = _trajectories()
+    meta = {"dim": 2, "dt": 0.0025, "bounds": [[0.1, 0.9], [0.1, 0.9]]}
+    assert write_trajectories(tmp_path / "train.h5", trajs, meta) == 2
+    with TrajectoryReader(tmp_path / "train.h5") as reader:
+        assert len(reader) == 2 and reader.metadata == meta
+        for want, got in zip(trajs, (reader[0], reader[1])):
+            assert np.array_equal(want.position, got.position)
+            assert np.array_equal(want.particle_type, got.particle_type)
+    with h5py.File(tmp_path / "train.h5") as f:
+        assert f.attrs["schema_version"] == 1 and f["00000/position"].attrs["units"] == "m"
+
+
+def test_bad_trajectory_leaves_no_file(tmp_path):
+    def gen():
+        yield _trajectories()[0]
+        raise RuntimeError("solver blew up")
+    with pytest.raises(RuntimeError):
+        write_trajectories(tmp_path / "x.h5", gen(), {})
+    assert not list(tmp_path.iterdir())
+
+
+def test_shape_mismatch_is_rejected():
+    with pytest.raises(ValueError, match="particle_type"):
+        Trajectory(np.zeros((3, 4, 2)), np.zeros(5))
+
+
+def test_reader_errors_name_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing.h5"):
+        TrajectoryReader(tmp_path / "missing.h5")
+    (tmp_path / "junk.h5").write_bytes(b"not hdf5")
+    with pytest.raises(ValueError, match="junk.h5"):
+        TrajectoryReader(tmp_path / "junk.h5")
+    with h5py.File(tmp_path / "other.h5", "w") as f:
+        f.attrs["schema"] = "radar"
+    with pytest.raises(ValueError, match="other.h5.*schema"):
+        TrajectoryReader(tmp_path / "other.h5")
+    write_trajectories(tmp_path / "t.h5", _trajectories(), {})
+    with h5py.File(tmp_path / "t.h5", "a") as f:
+        del f["00001/particle_type"]
+    with pytest.raises(ValueError, match="t.h5: trajectory 00001 has no 'particle_type'"):
+        TrajectoryReader(tmp_path / "t.h5")[1]
