@@ -10,7 +10,7 @@ from pathlib import Path
 from datasets import registry
 from physml import domains
 
-_OWN_PARAMS = ("out_dir", "progress")
+_OWN_PARAMS = ("out_dir",)
 
 
 def _add_generator_options(parser: argparse.ArgumentParser, spec: registry.DatasetSpec) -> None:

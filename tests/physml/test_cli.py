@@ -1,0 +1,48 @@
+import subprocess
+import sys
+
+import pytest
+
+from physml.cli import main
+
+
+def test_help_at_every_level(capsys):
+    for argv in (["--help"], ["data", "--help"], ["data", "generate", "--help"],
+                 ["data", "generate", "soft_disks", "--help"], ["sims", "--help"], ["sims", "train-forces", "--help"],
+                 ["hep", "--help"], ["weather", "--help"], ["demo", "--help"]):
+        with pytest.raises(SystemExit) as done:
+            main(argv)
+        assert done.value.code == 0, argv
+        assert "usage: physml" in capsys.readouterr().out
+
+
+def test_data_list_names_the_datasets(capsys):
+    assert main(["data", "list"]) == 0
+    assert "soft_disks" in capsys.readouterr().out
+
+
+def test_generate_writes_the_splits(tmp_path, capsys):
+    assert main(["data", "generate", "soft_disks", "--out", str(tmp_path), "--trajectories", "1", "--frames", "5",
+                 "--particles", "10", "--no-progress"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["test.h5", "train.h5", "valid.h5"]
+
+
+def test_bad_input_gives_a_clear_error(tmp_path, capsys):
+    assert main(["sims", "train-forces", "--data", str(tmp_path / "nowhere"), "--steps", "1"]) == 2
+    assert "nowhere/train.h5" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["data", "generate", "no_such_dataset"])
+
+
+def test_console_script_is_installed():
+    done = subprocess.run([sys.executable, "-m", "physml.cli", "data", "list"], capture_output=True, text=True)
+    assert done.returncode == 0 and "soft_disks" in done.stdout
+
+
+@pytest.mark.slow
+def test_demo_runs_end_to_end(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    summary = (tmp_path / "summary.md").read_text()
+    assert summary.count("| gnn |") == 2 and summary.count("| sims |") == 1
+    assert "EDGES DIFFER" not in summary
+    assert (tmp_path / "learned_forces" / "loss.png").exists()
