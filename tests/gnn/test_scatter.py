@@ -45,3 +45,17 @@ def test_softmax_normalises_each_group_and_is_shift_invariant():
 def test_unknown_reduce_is_rejected():
     with pytest.raises(ValueError, match="reduce must be one of"):
         scatter(torch.ones(2, 1), torch.zeros(2, dtype=torch.long), 1, "median")
+
+
+@pytest.mark.parametrize("how,torch_how", [("max", "amax"), ("min", "amin")])
+def test_extreme_gradient_matches_torch_including_ties(how, torch_how):
+    src = torch.tensor([[1.0, 2.0], [3.0, 2.0], [3.0, -1.0], [0.5, 0.5]], dtype=torch.float64, requires_grad=True)
+    index = torch.tensor([0, 0, 0, 2])
+    weights = torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], dtype=torch.float64)
+    (scatter(src, index, 3, how) * weights).sum().backward()
+    ours = src.grad.clone()
+    src.grad = None
+    ref = torch.zeros(3, 2, dtype=torch.float64).scatter_reduce(0, index[:, None].expand(-1, 2), src, torch_how,
+                                                                include_self=False)
+    (ref * weights).sum().backward()
+    assert torch.allclose(ours, src.grad)
