@@ -65,7 +65,7 @@ def main() -> None:
             x = rng.random((n, dim))
             target = 20 if dim == 2 else 30
             r = math.sqrt(target / (math.pi * n)) if dim == 2 else (3 * target / (4 * math.pi * n)) ** (1 / 3)
-            repeats = 5 if n <= 1e5 else 2
+            repeats = 5 if n <= 1e5 else 3
             t_ours, (s, rc) = best_time(lambda: radius_graph(x, r), repeats)
             t_ckd, (s2, rc2) = best_time(lambda: ckdtree_edges(x, r), repeats)
             ours = edge_keys(s, rc, n)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from sims import data, learned_forces
@@ -34,8 +35,9 @@ def _train_forces(args: argparse.Namespace) -> None:
                                                                 args.lr, args.seed, args.resume)
     t.checkpoint_every = max(1, args.steps // 10)
     _, metrics = learned_forces.train(cfg)
-    print(f"test: explained variance of the acceleration {metrics['explained_variance']:.3f} "
-          f"(predicting the mean: 0); run folder {t.run_dir}")
+    if os.environ.get("RANK", "0") == "0":  # torchrun: report once
+        print(f"test: explained variance of the acceleration {metrics['explained_variance']:.3f} "
+              f"(predicting the mean: 0); run folder {t.run_dir}")
 
 
 def demo(out: Path, seed: int = 0) -> list[dict]:

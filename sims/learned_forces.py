@@ -89,7 +89,8 @@ def train(cfg: LearnedForcesConfig) -> tuple[EncodeProcessDecode, dict[str, floa
                       run_config={"model": {"latent": cfg.latent, "n_steps": cfg.n_steps},
                                   "data_dir": str(data_dir)})
     metrics = trainer.fit()
-    plot_parity(model, test_set, Path(cfg.trainer.run_dir) / "parity.png")
+    if trainer.ctx.is_main:
+        plot_parity(model, test_set, Path(cfg.trainer.run_dir) / "parity.png")
     return model, metrics
 
 
