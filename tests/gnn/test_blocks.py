@@ -6,6 +6,7 @@ from gnn.blocks import EdgeConv, GraphNetwork, InteractionNetwork
 from gnn.encode_process_decode import EncodeProcessDecode, EncodeProcessDecodeConfig
 from gnn.graph import GraphBatch
 from gnn.mlp import MLP
+from tests.conftest import requires_cuda
 
 
 def random_batch(seed=0, sizes=(5, 7), fn=4, fe=3, fu=2):
@@ -106,3 +107,17 @@ def test_encode_process_decode_is_equivariant_and_can_overfit():
 def test_mlp_layer_norm_is_last():
     mlp = MLP(3, (4, 4), 2, layer_norm=True)
     assert isinstance(mlp[-1], torch.nn.LayerNorm) and mlp(torch.randn(5, 3)).shape == (5, 2)
+
+
+@requires_cuda
+def test_encode_process_decode_on_cuda_matches_cpu():
+    torch.manual_seed(0)
+    model = EncodeProcessDecode(EncodeProcessDecodeConfig(node_in=4, edge_in=3, node_out=2, latent=16,
+                                                          n_steps=2)).double()
+    graph = random_batch()
+    cpu = model(graph)
+    gpu = model.to("cuda")(graph.to("cuda"))
+    assert gpu.device.type == "cuda" and torch.allclose(cpu, gpu.cpu())
+    gpu.sum().backward()
+    dynamic = models()["edgeconv_dynamic_mean"]
+    assert torch.allclose(dynamic(graph).nodes, dynamic.to("cuda")(graph.to("cuda")).nodes.cpu())

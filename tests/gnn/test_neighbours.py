@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from gnn.neighbours import knn_graph, radius_graph
+from tests.conftest import requires_cuda
 
 
 def brute_radius(x, r, batch=None, self_loops=False):
@@ -152,3 +153,15 @@ def test_knn_in_feature_space_matches_brute_force():
     expected = brute_knn(x.numpy(), 4, batch.numpy())
     for i in range(30):
         assert sorted(s[r == i].tolist()) == sorted(expected[i])
+
+
+@requires_cuda
+def test_cuda_tensors_in_cuda_tensors_out():
+    x = torch.rand(500, 3, generator=torch.Generator().manual_seed(0)).cuda()
+    s, r = radius_graph(x, 0.2)
+    assert s.is_cuda and r.is_cuda
+    assert as_set(s.cpu().numpy(), r.cpu().numpy()) == brute_radius(x.cpu().double().numpy(), 0.2)
+    f = torch.randn(40, 8, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    s_gpu, r_gpu = knn_graph(f.cuda(), 5)
+    s_cpu, r_cpu = knn_graph(f, 5)
+    assert as_set(s_gpu.cpu(), r_gpu.cpu()) == as_set(s_cpu, r_cpu)

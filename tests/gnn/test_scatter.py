@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from gnn.scatter import scatter, scatter_softmax
+from tests.conftest import requires_cuda
 
 
 def _loop_reference(src, index, n, how):
@@ -59,3 +60,19 @@ def test_extreme_gradient_matches_torch_including_ties(how, torch_how):
                                                                 include_self=False)
     (ref * weights).sum().backward()
     assert torch.allclose(ours, src.grad)
+
+
+@requires_cuda
+@pytest.mark.parametrize("how", ["sum", "mean", "max", "min"])
+def test_cuda_matches_cpu_forward_and_backward(how):
+    g = torch.Generator().manual_seed(4)
+    src = torch.randn(5000, 8, generator=g, dtype=torch.float64)
+    index = torch.randint(0, 300, (5000,), generator=g)
+    weights = torch.randn(301, 8, generator=g, dtype=torch.float64)
+    results = []
+    for device in ("cpu", "cuda"):
+        s = src.to(device).requires_grad_(True)
+        out = scatter(s, index.to(device), 301, how)
+        (out * weights.to(device)).sum().backward()
+        results.append((out.cpu(), s.grad.cpu()))
+    assert torch.allclose(results[0][0], results[1][0]) and torch.allclose(results[0][1], results[1][1])

@@ -5,6 +5,7 @@ import torch
 
 from training.checkpoint import list_checkpoints, load_checkpoint
 from training.schedules import cosine, exponential_decay
+from tests.conftest import requires_cuda
 from tests.training.toy import losses, make_trainer
 
 
@@ -60,3 +61,15 @@ def test_bad_config_is_rejected(tmp_path):
         make_trainer(tmp_path, schedule="linear")
     with pytest.raises(ValueError, match="fewer than one batch"):
         make_trainer(tmp_path, batch_size=512)
+
+
+@requires_cuda
+def test_resume_is_exact_on_cuda(tmp_path):
+    make_trainer(tmp_path / "full", device="cuda").fit()
+    shutil.copytree(tmp_path / "full", tmp_path / "resumed")
+    for ckpt in list_checkpoints(tmp_path / "resumed")[1:]:
+        ckpt.unlink()
+    make_trainer(tmp_path / "resumed", device="cuda", resume=True).fit()
+    assert [l for _, l in losses(tmp_path / "resumed")] == pytest.approx([l for _, l in losses(tmp_path / "full")],
+                                                                         rel=1e-12)
+    assert "cuda" in load_checkpoint(list_checkpoints(tmp_path / "full")[-1])["rng"][0]

@@ -33,7 +33,7 @@ def make_trainer(run_dir, loss_fn=noisy_mse, dropout: float = 0.1, **overrides) 
     seed_everything(0)
     model = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Dropout(dropout), nn.Linear(16, 1)).double()
     settings = dict(steps=30, batch_size=8, lr=1e-2, schedule="cosine", log_every=1, checkpoint_every=10,
-                    keep_checkpoints=None, progress=False)
+                    keep_checkpoints=None, progress=False, device="cpu")
     cfg = TrainerConfig(run_dir=str(run_dir), **{**settings, **overrides})
     return Trainer(model, loss_fn, make_data(), cfg, eval_data=make_data(20))
 
