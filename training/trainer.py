@@ -138,15 +138,14 @@ class Trainer:
         found = list_checkpoints(self.run_dir)
         if not found:
             return None
-        state = load_checkpoint(found[-1], map_location=self.ctx.device)
+        state = load_checkpoint(found[-1])  # on the CPU: RNG states must be; load_state_dict moves the rest
         if len(state["rng"]) != self.ctx.world_size:
             raise ValueError(f"{found[-1]}: saved by {len(state['rng'])} processes, resuming with "
                              f"{self.ctx.world_size}; resume with the same process count")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
-        set_rng_state({k: (v.cpu() if isinstance(v, torch.Tensor) else v)
-                       for k, v in state["rng"][self.ctx.rank].items()})
+        set_rng_state(state["rng"][self.ctx.rank])
         self.step = state["step"]
         return self.step
 
@@ -198,11 +197,11 @@ class Trainer:
         self.optimizer.step()
         self.scheduler.step()
         self.step += 1
-        values = {"loss": loss.detach().double(),
-                  **{k: torch.as_tensor(float(v), dtype=torch.float64) for k, v in metrics.items()}}
-        names = list(values)
-        mean = distributed.all_reduce_sum(torch.stack([values[k] for k in names]).cpu()) / self.ctx.world_size
-        row = {"loss": float(mean[0]), **{k: float(v) for k, v in zip(names[1:], mean[1:])}, "lr": lr}
+        names = ["loss", *metrics]
+        local = torch.tensor([float(loss.detach()), *map(float, metrics.values())], dtype=torch.float64,
+                             device=self.ctx.device)  # on the device: nccl reduces GPU tensors only
+        mean = distributed.all_reduce_sum(local).cpu() / self.ctx.world_size
+        row = {**{k: float(v) for k, v in zip(names, mean)}, "lr": lr}
         if self.ctx.is_main and (self.step % self.cfg.log_every == 0 or self.step == 1):
             self.log.log({"step": self.step, "split": "train", **row})
         return row
@@ -225,7 +224,8 @@ class Trainer:
                 sums[k] = sums.get(k, 0.0) + float(v) * n
             count += n
         names = sorted(sums)
-        totals = distributed.all_reduce_sum(torch.tensor([count] + [sums[k] for k in names], dtype=torch.float64))
+        totals = distributed.all_reduce_sum(torch.tensor([count] + [sums[k] for k in names], dtype=torch.float64,
+                                                         device=self.ctx.device)).cpu()
         result = {k: float(v / totals[0]) for k, v in zip(names, totals[1:])}
         if self.ctx.is_main:
             self.log.log({"step": self.step, "split": "eval", **result})

@@ -71,7 +71,7 @@ def test_cuda_matches_cpu_forward_and_backward(how):
     weights = torch.randn(301, 8, generator=g, dtype=torch.float64)
     results = []
     for device in ("cpu", "cuda"):
-        s = src.to(device).requires_grad_(True)
+        s = src.to(device).detach().requires_grad_(True)
         out = scatter(s, index.to(device), 301, how)
         (out * weights.to(device)).sum().backward()
         results.append((out.cpu(), s.grad.cpu()))
