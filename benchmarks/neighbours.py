@@ -13,21 +13,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import time
 
 import numpy as np
 from scipy.spatial import cKDTree
 
 from gnn.neighbours import radius_graph
-
-
-def best_time(fn, repeats: int) -> tuple[float, object]:
-    best, out = math.inf, None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
+from physml.demo import best_of
 
 
 def ckdtree_edges(x: np.ndarray, r: float) -> tuple[np.ndarray, np.ndarray]:
@@ -66,14 +57,14 @@ def main() -> None:
             target = 20 if dim == 2 else 30
             r = math.sqrt(target / (math.pi * n)) if dim == 2 else (3 * target / (4 * math.pi * n)) ** (1 / 3)
             repeats = 5 if n <= 1e5 else 3
-            t_ours, (s, rc) = best_time(lambda: radius_graph(x, r), repeats)
-            t_ckd, (s2, rc2) = best_time(lambda: ckdtree_edges(x, r), repeats)
+            t_ours, (s, rc) = best_of(repeats, lambda: radius_graph(x, r))
+            t_ckd, (s2, rc2) = best_of(repeats, lambda: ckdtree_edges(x, r))
             ours = edge_keys(s, rc, n)
             assert np.array_equal(ours, edge_keys(s2, rc2, n)), "cKDTree found different edges"
             line = (f"{dim:>3} {n:>8} {len(s) / n:>8.1f} {t_ours:>9.4f} {t_ckd:>10.4f} "
                     f"{t_ckd / t_ours:>6.1f}")
             if not args.no_sklearn:
-                t_skl, (s3, rc3) = best_time(lambda: sklearn_edges(x, r), 1 if n >= 1e5 else 3)
+                t_skl, (s3, rc3) = best_of(1 if n >= 1e5 else 3, lambda: sklearn_edges(x, r))
                 assert np.array_equal(ours, edge_keys(s3, rc3, n)), "sklearn found different edges"
                 line += f" {t_skl:>10.4f} {t_skl / t_ours:>6.1f}"
             print(line, flush=True)
