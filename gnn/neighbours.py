@@ -6,11 +6,14 @@ Conventions:
     * ``batch [N]`` gives each point's graph; points in different graphs are never linked.
     * Inputs may be numpy arrays or torch tensors; outputs are int64 of the same kind (and device).
 
-Method: points are binned into cubic cells of side >= radius, keyed per graph, and sorted by key. For each
-occupied cell, the 3^D neighbour cells are found by binary search among the occupied keys, so memory is
-O(N) whatever the extent of the data. Two passes (count, then fill at prefix-sum offsets) write the edges
-without any allocation inside the parallel loops. 1-D and 2-D inputs run through the 3-D kernels with
-the missing axes one cell thick.
+Method: points are binned into cells of side >= radius, keyed per graph, and sorted by key (a counting
+sort over a dense cell table, or a sort over the occupied cells when the grid would be sparse, so memory
+stays O(N) whatever the extent of the data). Cells along the last axis are contiguous in key order, so
+each row of three neighbouring cells is one range of sorted points. Each pair is tested once (a forward
+half-stencil) and written in both directions; planes of cells run in two phases (even, odd) so parallel
+threads never write the same point. Two passes (count, then fill at prefix-sum offsets) write the edges
+without any allocation inside the parallel loops. kNN searches rings of cells outward until the k-th
+distance is certain. 1-D and 2-D inputs use the same kernels with the missing axes one cell thick.
 """
 from __future__ import annotations
 
@@ -403,6 +406,10 @@ def knn_graph(positions: np.ndarray | torch.Tensor, k: int,
     For D <= 3 this is exact on numba cell lists (ties broken by lower index); a graph with fewer
     than k + 1 points links every pair. For D > 3 (feature-space kNN, as in dynamic EdgeConv) it uses
     pairwise distances per graph in torch and needs torch input with ``batch`` sorted.
+
+    Cells are sized from the bounding box to hold about k points each, which suits particles filling a
+    box or jets in (eta, phi). A few far outliers stay exact but shrink the dense part into few cells
+    (20k points plus 20 outliers at 1e5 times the extent: 4 s, against 0.2 s for 1e5 uniform points).
 
     Returns:
         ``(senders, receivers)``, int64 ``[E]``, grouped by receiver, nearest first.
