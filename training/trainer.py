@@ -155,6 +155,9 @@ class Trainer:
         resumed = self._restore() if self.cfg.resume else None
         if self.ctx.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            if resumed is None:  # a fresh run replaces an earlier one in the same folder
+                for stale in list_checkpoints(self.run_dir):
+                    stale.unlink()
             with atomic_open(self.run_dir / "config.json") as fh:
                 json.dump(self.resolved, fh, indent=2, default=str)
             self.log = MetricLog(self.run_dir, resume_step=resumed if resumed is not None else -1)

@@ -73,3 +73,10 @@ def test_resume_is_exact_on_cuda(tmp_path):
     assert [l for _, l in losses(tmp_path / "resumed")] == pytest.approx([l for _, l in losses(tmp_path / "full")],
                                                                          rel=1e-12)
     assert "cuda" in load_checkpoint(list_checkpoints(tmp_path / "full")[-1])["rng"][0]
+
+
+def test_fresh_run_replaces_an_earlier_one_in_the_same_folder(tmp_path):
+    make_trainer(tmp_path / "run", steps=30).fit()
+    make_trainer(tmp_path / "run", steps=10).fit()
+    assert [p.name for p in list_checkpoints(tmp_path / "run")] == ["step_00000010.pt"]
+    assert losses(tmp_path / "run")[-1][0] == 10
