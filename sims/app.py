@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sims import data, learned_forces
 
-DATASETS = [data.SOFT_DISKS]
+DATASETS = [data.SOFT_DISKS, data.WATERDROP, data.DAMBREAK]
 
 
 def add_commands(group: argparse._SubParsersAction) -> None:

@@ -9,7 +9,9 @@ from tqdm.auto import tqdm
 
 from datasets.registry import DatasetSpec
 from datasets.trajectories import Trajectory, write_trajectories
+from sims import scenes
 from sims.solvers.soft_disks import SoftDisks, random_state, simulate
+from sims.solvers.sph import SPH, SPHConfig
 
 SPLITS = ("train", "valid", "test")
 
@@ -53,6 +55,69 @@ def generate_soft_disks(out_dir: str | Path, seed: int = 0, trajectories: int = 
     return written
 
 
+WATER_OFFSET = 0.1  # the tank spans [0.1, 0.9]^2 as in DeepMind's WaterDrop
+
+
+def sph_trajectory(cfg: SPHConfig, fluid: np.ndarray, velocity: np.ndarray, frames: int,
+                   frame_dt: float) -> np.ndarray:
+    """Fluid positions at ``frames`` output times ``[frames, N, D]``, in the dataset frame."""
+    sph = SPH(cfg, fluid, velocity)
+    out = np.empty((frames,) + fluid.shape)
+    out[0] = sph.fluid_positions
+    for t in range(1, frames):
+        sph.advance(frame_dt)
+        out[t] = sph.fluid_positions
+    return out + WATER_OFFSET
+
+
+def generate_sph(scene: str, out_dir: str | Path, seed: int, trajectories: int, frames: int, spacing: float,
+                 frame_dt: float, progress: bool) -> list[Path]:
+    """SPH trajectories of ``scene`` ('waterdrop' or 'dambreak') in the particle-trajectory schema."""
+    cfg = SPHConfig(dim=2, box=(0.8, 0.8), spacing=spacing)
+    make = {"waterdrop": scenes.water_drops, "dambreak": scenes.dam_break}[scene]
+    counts = {"train": trajectories, "valid": max(1, trajectories // 8), "test": max(1, trajectories // 8)}
+    rng = np.random.default_rng(seed)
+    runs: dict[str, list[np.ndarray]] = {}
+    with tqdm(total=sum(counts.values()), desc=scene, disable=not progress) as bar:
+        for split in SPLITS:
+            runs[split] = []
+            for _ in range(counts[split]):
+                runs[split].append(sph_trajectory(cfg, *make(cfg, rng), frames, frame_dt))
+                bar.update(1)
+    lo, hi = WATER_OFFSET, WATER_OFFSET + cfg.box[0]
+    metadata = {"bounds": [[lo, hi], [lo, hi]], "sequence_length": frames,
+                "default_connectivity_radius": 2.5 * spacing, "dim": 2, "dt": frame_dt,
+                "solver": "sph", "solver_params": dataclasses.asdict(cfg), "scene": scene, "seed": seed,
+                "units": {"position": "m", "dt": "s", "vel": "m/frame", "acc": "m/frame^2"},
+                **finite_difference_stats(runs["train"])}
+    written = []
+    for split in SPLITS:
+        trajs = (Trajectory(p.astype(np.float32), np.full(p.shape[1], 5, np.int64)) for p in runs[split])
+        path = Path(out_dir) / f"{split}.h5"
+        write_trajectories(path, trajs, metadata)
+        written.append(path)
+    return written
+
+
+def generate_waterdrop(out_dir: str | Path, seed: int = 0, trajectories: int = 16, frames: int = 200,
+                       spacing: float = 0.02, frame_dt: float = 0.01, progress: bool = True) -> list[Path]:
+    """Drops of water falling into a tank (SPH): ``train.h5`` (``trajectories``), ``valid.h5``, ``test.h5``
+    (an eighth each, at least one). Particle spacing in m, frame interval in s."""
+    return generate_sph("waterdrop", out_dir, seed, trajectories, frames, spacing, frame_dt, progress)
+
+
+def generate_dambreak(out_dir: str | Path, seed: int = 0, trajectories: int = 8, frames: int = 200,
+                      spacing: float = 0.02, frame_dt: float = 0.01, progress: bool = True) -> list[Path]:
+    """Columns of water collapsing in a tank (SPH), splits as for waterdrop."""
+    return generate_sph("dambreak", out_dir, seed, trajectories, frames, spacing, frame_dt, progress)
+
+
+WATERDROP = DatasetSpec(name="waterdrop", domain="sims", schema="particle-trajectories",
+                        description="2-D water drops falling into a tank (weakly-compressible SPH)",
+                        generate=generate_waterdrop)
+DAMBREAK = DatasetSpec(name="dambreak", domain="sims", schema="particle-trajectories",
+                       description="2-D dam break: a water column collapsing in a tank (SPH)",
+                       generate=generate_dambreak)
 SOFT_DISKS = DatasetSpec(name="soft_disks", domain="sims", schema="particle-trajectories",
                          description="2-D soft disks under gravity in a box (velocity Verlet, harmonic contacts)",
                          generate=generate_soft_disks)
