@@ -68,6 +68,8 @@ def _batch_len(batch: object) -> int:
     """Samples in a collated batch: graphs in a GraphBatch, rows of a tensor, or of its first field."""
     if hasattr(batch, "num_graphs"):
         return int(batch.num_graphs)
+    if isinstance(batch, dict) and "batch" in batch:  # particles of several samples, flattened
+        return int(batch["batch"].max()) + 1 if batch["batch"].numel() else 0
     if isinstance(batch, torch.Tensor):
         return batch.shape[0]
     if isinstance(batch, dict):

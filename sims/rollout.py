@@ -1,0 +1,130 @@
+"""Rollouts of a learned simulator, their baselines and metrics, and the HDF5 rollout export.
+
+Rollout schema ``particle-rollout`` (version 1), one file per trajectory, documented in docs/schemas.md.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+
+from datasets.atomic import atomic_path
+
+SCHEMA = "particle-rollout"
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class Rollout:
+    """A predicted trajectory beside the ground truth; ``predicted [T, N, D]`` from frame ``history`` on."""
+
+    initial_positions: np.ndarray        # [C, N, D] the frames the model starts from
+    predicted: np.ndarray                # [T, N, D]
+    ground_truth: np.ndarray             # [T, N, D]
+    particle_type: np.ndarray            # [N]
+    seconds_per_frame: float
+    diverged_at: int | None = None       # first step with NaN/inf, if any; later frames are NaN
+    errors: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.errors = per_step_errors(self.predicted, self.ground_truth)
+
+
+def per_step_errors(predicted: np.ndarray, truth: np.ndarray) -> dict[str, np.ndarray]:
+    """Position MSE per step ``[T]`` and kinetic-energy error per step (per-frame velocity units)."""
+    mse = ((predicted - truth) ** 2).mean(axis=(1, 2))
+
+    def kinetic(x: np.ndarray) -> np.ndarray:
+        return 0.5 * (np.diff(x, axis=0) ** 2).sum(axis=(1, 2))
+
+    ke_pred, ke_true = kinetic(predicted), kinetic(truth)
+    return {"position_mse": mse, "kinetic_energy": ke_pred, "kinetic_energy_truth": ke_true,
+            "kinetic_energy_error": np.abs(ke_pred - ke_true) / np.maximum(ke_true, 1e-30)}
+
+
+@torch.no_grad()
+def learned_rollout(model: torch.nn.Module, positions: np.ndarray, particle_type: np.ndarray,
+                    history: int = 6, device: str = "cpu") -> Rollout:
+    """Roll ``model`` out from the first ``history`` frames of ``positions [T, N, D]`` to frame T - 1.
+
+    Kinematic particles (type 3) follow the ground truth. A NaN/inf stops the rollout; the remaining
+    frames are NaN and ``diverged_at`` names the step.
+    """
+    model.eval()
+    truth = torch.from_numpy(positions.astype(np.float32)).to(device)
+    types = torch.from_numpy(particle_type).to(device)
+    batch = torch.zeros(len(particle_type), dtype=torch.long, device=device)
+    kinematic = types == 3
+    window = truth[:history].transpose(0, 1).clone()  # [N, C, D]
+    steps = positions.shape[0] - history
+    out = torch.full((steps,) + tuple(truth.shape[1:]), float("nan"), device=device)
+    diverged = None
+    t0 = time.perf_counter()
+    for t in range(steps):
+        nxt = model.next_position(window, model(window, types, batch))
+        nxt = torch.where(kinematic[:, None], truth[history + t], nxt)
+        if not torch.isfinite(nxt).all():
+            diverged = t
+            break
+        out[t] = nxt
+        window = torch.cat([window[:, 1:], nxt[:, None]], dim=1)
+    elapsed = (time.perf_counter() - t0) / max(1, steps if diverged is None else diverged)
+    return Rollout(positions[:history], out.cpu().numpy(), positions[history:], particle_type, elapsed, diverged)
+
+
+def constant_velocity(positions: np.ndarray, particle_type: np.ndarray, history: int = 6) -> Rollout:
+    """The baseline every simulator must beat: keep the last observed velocity forever."""
+    t0 = time.perf_counter()
+    last, velocity = positions[history - 1], positions[history - 1] - positions[history - 2]
+    steps = np.arange(1, positions.shape[0] - history + 1)[:, None, None]
+    predicted = last[None] + steps * velocity[None]
+    elapsed = (time.perf_counter() - t0) / len(steps)
+    return Rollout(positions[:history], predicted, positions[history:], particle_type, elapsed)
+
+
+def summary(rollouts: list[Rollout], at: int = 20) -> dict[str, float]:
+    """Means over trajectories: rollout MSE over all steps, MSE at step ``at``, one-step MSE, KE error."""
+    def mean(fn) -> float:
+        values = [fn(r) for r in rollouts]
+        return float(np.mean(values)) if values else float("nan")
+
+    return {"rollout_mse": mean(lambda r: np.mean(r.errors["position_mse"])),
+            f"mse_at_{at}": mean(lambda r: r.errors["position_mse"][min(at, len(r.errors["position_mse"])) - 1]),
+            "one_step_mse": mean(lambda r: r.errors["position_mse"][0]),
+            "kinetic_energy_error": mean(lambda r: np.mean(r.errors["kinetic_energy_error"])),
+            "seconds_per_frame": mean(lambda r: r.seconds_per_frame),
+            "diverged": float(sum(r.diverged_at is not None for r in rollouts))}
+
+
+def code_version() -> str:
+    """The git commit of the code that made a file, or 'unknown' outside a checkout."""
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def export_rollout(path: str | os.PathLike, rollout: Rollout, metadata: dict, model_config: dict) -> Path:
+    """Write one rollout atomically in the ``particle-rollout`` schema."""
+    path = Path(path)
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs.update({"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "metadata": json.dumps(metadata),
+                        "model_config": json.dumps(model_config, default=str), "code_version": code_version(),
+                        "seconds_per_frame": rollout.seconds_per_frame,
+                        "diverged_at": -1 if rollout.diverged_at is None else rollout.diverged_at})
+        for name, data in (("initial_positions", rollout.initial_positions), ("predicted_rollout", rollout.predicted),
+                           ("ground_truth_rollout", rollout.ground_truth)):
+            f.create_dataset(name, data=data.astype(np.float32), compression="lzf").attrs["units"] = "m"
+        f.create_dataset("particle_types", data=rollout.particle_type.astype(np.int64))
+        errors = f.create_group("errors")
+        for name, data in rollout.errors.items():
+            errors.create_dataset(name, data=data)
+    return path
