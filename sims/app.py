@@ -5,7 +5,7 @@ import argparse
 import os
 from pathlib import Path
 
-from sims import data, learned_forces
+from sims import data, evaluate, learned_forces, train_gns
 
 DATASETS = [data.SOFT_DISKS, data.WATERDROP, data.DAMBREAK]
 
@@ -25,6 +25,70 @@ def add_commands(group: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --run-dir")
     p.set_defaults(run=_train_forces)
+    _add_gns_commands(group)
+
+
+def _add_gns_commands(group: argparse._SubParsersAction) -> None:
+    """``physml sims train-gns | rollout | evaluate``."""
+    p = group.add_parser("train-gns", help="train a Graph Network-based Simulator on a particle dataset",
+                         description=train_gns.__doc__)
+    p.add_argument("--data", default="runs/data/waterdrop", help="folder with train.h5 and valid.h5")
+    p.add_argument("--run-dir", default="runs/gns")
+    p.add_argument("--steps", type=int, default=20_000)
+    p.add_argument("--batch-size", type=int, default=2, help="global batch (windows), split over torchrun ranks")
+    p.add_argument("--lr", type=float, default=1e-3, help="initial LR, decayed exponentially to 1e-5")
+    p.add_argument("--latent", type=int, default=64)
+    p.add_argument("--message-passing-steps", type=int, default=5)
+    p.add_argument("--noise-std", type=float, default=6.7e-4, help="input noise on the last velocity [m/frame]")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --run-dir")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
+    p.set_defaults(run=_train_gns)
+    for name, helptext in (("rollout", "roll a trained GNS out on one trajectory and export it to HDF5"),
+                           ("evaluate", "score a trained GNS against constant velocity and the solver")):
+        p = group.add_parser(name, help=helptext, description=helptext)
+        p.add_argument("--run-dir", default="runs/gns", help="the train-gns run folder")
+        p.add_argument("--data", default=None, help="trajectory file (default: test.h5 of the run's data)")
+        p.add_argument("--out", default=None, help="output folder (default: RUN_DIR/rollouts or RUN_DIR/eval)")
+        p.add_argument("--trajectories", type=int, default=1 if name == "rollout" else 4)
+        p.add_argument("--max-steps", type=int, default=None, help="limit the rollout length")
+        p.set_defaults(run=_rollout if name == "rollout" else _evaluate)
+
+
+def _train_gns(args: argparse.Namespace) -> None:
+    run = train_gns.GNSRun(data_dir=args.data)
+    run.gns.latent, run.gns.n_steps, run.gns.noise_std = args.latent, args.message_passing_steps, args.noise_std
+    t = run.trainer
+    t.run_dir, t.steps, t.batch_size, t.lr, t.seed, t.resume, t.progress = (
+        args.run_dir, args.steps, args.batch_size, args.lr, args.seed, args.resume, args.progress)
+    t.decay_steps = args.steps
+    t.checkpoint_every = min(t.checkpoint_every, max(1, args.steps // 10))
+    t.eval_every = min(t.eval_every, max(1, args.steps // 5))
+    metrics = train_gns.train(run)
+    if os.environ.get("RANK", "0") == "0":
+        print(f"validation one-step loss {metrics.get('loss', float('nan')):.4g}; run folder {t.run_dir}")
+
+
+def _data_file(args: argparse.Namespace) -> str:
+    if args.data:
+        return args.data
+    _, config = evaluate.load_gns(args.run_dir)
+    return str(Path(config["data_dir"]) / "test.h5")
+
+
+def _rollout(args: argparse.Namespace) -> None:
+    out = Path(args.out or Path(args.run_dir) / "rollouts")
+    table = evaluate.evaluate(args.run_dir, _data_file(args), out, args.trajectories, args.max_steps,
+                              with_solver=False)
+    print(evaluate.format_table(table))
+    print(f"rollouts (HDF5), pictures and metrics in {out}")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    out = Path(args.out or Path(args.run_dir) / "eval")
+    table = evaluate.evaluate(args.run_dir, _data_file(args), out, args.trajectories, args.max_steps)
+    print(evaluate.format_table(table))
+    print(f"rollouts (HDF5), pictures and metrics in {out}")
 
 
 def _train_forces(args: argparse.Namespace) -> None:

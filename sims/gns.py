@@ -60,6 +60,8 @@ class GNS(nn.Module):
 
     def graph(self, positions: torch.Tensor, particle_type: torch.Tensor, batch: torch.Tensor) -> GraphBatch:
         """The input graph of a window of positions ``[N, C, D]``."""
+        if positions.dim() != 3 or positions.shape[1] != self.cfg.history:
+            raise ValueError(f"GNS takes positions [N, C={self.cfg.history}, D], got {tuple(positions.shape)}")
         last = positions[:, -1]
         senders, receivers = radius_graph(last, self.radius, batch=batch)
         velocities = (positions[:, 1:] - positions[:, :-1] - self.vel_mean) / self.vel_std

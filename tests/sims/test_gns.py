@@ -1,0 +1,60 @@
+import numpy as np
+import pytest
+import torch
+
+from sims.gns import GNS, GNSConfig, random_walk_noise, training_loss
+from sims.train_gns import GNSRun, train
+from sims.windows import PositionWindows, collate
+
+
+def small_model(metadata):
+    torch.manual_seed(0)
+    return GNS(GNSConfig(latent=16, n_steps=2), metadata)
+
+
+def test_random_walk_noise_has_the_published_statistics():
+    torch.manual_seed(0)
+    noise = random_walk_noise(torch.zeros(20000, 6, 2), noise_std=1e-3)
+    assert torch.all(noise[:, 0] == 0)
+    last_velocity_noise = noise[:, -1] - noise[:, -2]
+    assert last_velocity_noise.std().item() == pytest.approx(1e-3, rel=0.03)
+
+
+def test_target_and_integrator_are_inverse(tiny_waterdrop):
+    windows = PositionWindows(tiny_waterdrop / "train.h5")
+    model = small_model(windows.metadata)
+    w = windows[3]["positions"]
+    target = model.target(w[:, :-1], w[:, -1])
+    assert torch.allclose(model.next_position(w[:, :-1], target), w[:, -1], atol=1e-6)
+
+
+def test_gns_is_permutation_equivariant(tiny_waterdrop):
+    windows = PositionWindows(tiny_waterdrop / "train.h5")
+    model = small_model(windows.metadata).eval()
+    batch = collate([windows[0], windows[40]])
+    perm = torch.randperm(len(batch["batch"]), generator=torch.Generator().manual_seed(0))
+    inputs = batch["positions"][:, :-1]
+    out = model(inputs, batch["particle_type"], batch["batch"])
+    out_p = model(inputs[perm], batch["particle_type"][perm], batch["batch"][perm])
+    assert torch.allclose(out_p, out[perm], atol=1e-5)
+
+
+def test_noise_is_off_in_evaluation(tiny_waterdrop):
+    windows = PositionWindows(tiny_waterdrop / "train.h5")
+    model = small_model(windows.metadata).eval()
+    batch = collate([windows[5]])
+    assert training_loss(model, batch)[0].item() == training_loss(model, batch)[0].item()
+
+
+@pytest.mark.slow
+def test_training_reduces_the_validation_loss(tiny_waterdrop, tmp_path):
+    run = GNSRun(data_dir=str(tiny_waterdrop))
+    run.gns.latent, run.gns.n_steps = 32, 3
+    t = run.trainer
+    t.run_dir, t.steps, t.eval_every, t.checkpoint_every, t.progress, t.decay_steps = (
+        str(tmp_path / "run"), 200, 100, 100, False, 200)
+    train(run)
+    rows = [r for r in map(__import__("json").loads, (tmp_path / "run" / "metrics.jsonl").read_text().splitlines())
+            if r["split"] == "eval"]
+    assert rows[-1]["loss"] < rows[0]["loss"]
+    assert np.isfinite(rows[-1]["loss"])

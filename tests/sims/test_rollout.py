@@ -1,0 +1,63 @@
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from sims.evaluate import evaluate
+from sims.rollout import constant_velocity, export_rollout, learned_rollout
+from sims.train_gns import GNSRun, train
+
+
+def test_constant_velocity_is_exact_for_uniform_motion():
+    t = np.arange(20, dtype=np.float64)[:, None, None]
+    positions = 0.3 + 0.01 * t * np.array([1.0, -0.5])[None, None, :] + np.zeros((20, 4, 2))
+    rollout = constant_velocity(positions, np.full(4, 5), history=6)
+    assert rollout.predicted.shape == (14, 4, 2)
+    assert np.allclose(rollout.errors["position_mse"], 0.0)
+
+
+class Exploding(torch.nn.Module):
+    """A 'model' whose prediction becomes infinite at its fourth call."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls = 0
+
+    def forward(self, window, types, batch):
+        self.calls += 1
+        return torch.full_like(window[:, -1], float("inf") if self.calls >= 4 else 0.0)
+
+    def next_position(self, window, acc):
+        return window[:, -1] + (window[:, -1] - window[:, -2]) + acc
+
+
+def test_divergence_is_caught_flagged_and_exported(tmp_path):
+    positions = np.random.default_rng(0).random((15, 5, 2))
+    rollout = learned_rollout(Exploding(), positions, np.full(5, 5), history=6)
+    assert rollout.diverged_at == 3
+    assert np.isfinite(rollout.predicted[:3]).all() and np.isnan(rollout.predicted[3:]).all()
+    path = export_rollout(tmp_path / "r.h5", rollout, {"dim": 2}, {"latent": 1})
+    with h5py.File(path) as f:
+        assert f.attrs["diverged_at"] == 3 and f.attrs["schema"] == "particle-rollout"
+        assert np.array_equal(f["ground_truth_rollout"][()], positions[6:].astype(np.float32))
+        assert {"position_mse", "kinetic_energy_error"} <= set(f["errors"])
+
+
+def test_interrupted_export_leaves_no_file(tmp_path, monkeypatch):
+    rollout = constant_velocity(np.random.default_rng(1).random((10, 3, 2)), np.full(3, 5))
+    monkeypatch.setattr("sims.rollout.code_version", lambda: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        export_rollout(tmp_path / "r.h5", rollout, {}, {})
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_train_then_evaluate_end_to_end(tiny_waterdrop, tmp_path):
+    run = GNSRun(data_dir=str(tiny_waterdrop))
+    run.gns.latent, run.gns.n_steps = 16, 2
+    run.trainer.run_dir, run.trainer.steps, run.trainer.progress = str(tmp_path / "run"), 20, False
+    train(run)
+    table = evaluate(tmp_path / "run", tiny_waterdrop / "test.h5", tmp_path / "eval", max_trajectories=1)
+    assert {"learned (GNS)", "constant velocity", "solver, 1 step per frame"} <= set(table)
+    for name in ("rollout_000.h5", "rollout_000.png", "rollout_000.gif", "error_vs_step.png", "metrics.md"):
+        assert (tmp_path / "eval" / name).stat().st_size > 0
