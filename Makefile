@@ -28,6 +28,7 @@ test: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/neighbours.py
 	$(BIN)/python benchmarks/scatter.py
+	$(BIN)/python benchmarks/gns_step.py
 
 clean:
 	rm -rf $(VENV) runs

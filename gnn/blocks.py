@@ -12,6 +12,7 @@ Every block takes a :class:`GraphBatch` and returns one, so blocks compose like 
 """
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import torch
@@ -32,19 +33,36 @@ def _per_node_globals(graph: GraphBatch) -> torch.Tensor:
 
 
 class EdgeBlock(nn.Module):
-    """``e'_k = phi_e([e_k, v_{s_k}, v_{r_k}, (u)])``: one message per edge."""
+    """``e'_k = phi_e([e_k, v_{s_k}, v_{r_k}, (u)])``: one message per edge.
 
-    def __init__(self, phi: nn.Module, use_globals: bool = False) -> None:
+    ``phi`` is an :class:`MLP`. Its first layer is applied to the concatenation as a sum of per-part
+    products, ``W_e e_k + (W_s V)[s_k] + (W_r V)[r_k] + (W_u U)[g_k]``: the node and global parts are
+    multiplied once per node or graph and gathered, not once per edge (the trick of NVIDIA PhysicsNeMo's
+    MeshGraphNet). Same parameters and result, about a third of the first layer's edge FLOPs.
+    """
+
+    def __init__(self, phi: MLP, use_globals: bool = False) -> None:
         super().__init__()
         self.phi, self.use_globals = phi, use_globals
 
     def forward(self, graph: GraphBatch) -> GraphBatch:
-        parts = [graph.nodes[graph.senders], graph.nodes[graph.receivers]]
+        parts: list[tuple[torch.Tensor, torch.Tensor | None]] = []
         if graph.edges is not None:
-            parts.insert(0, graph.edges)
+            parts.append((graph.edges, None))
+        parts += [(graph.nodes, graph.senders), (graph.nodes, graph.receivers)]
         if self.use_globals:
-            parts.append(_per_edge_globals(graph))
-        return graph.replace(edges=self.phi(torch.cat(parts, dim=-1)))
+            parts.append((graph.globals, graph.edge_graph))
+        first = self.phi[0]
+        hidden, col = first.bias, 0
+        for x, index in parts:
+            product = x @ first.weight[:, col: col + x.shape[1]].T
+            hidden = hidden + (product if index is None else product[index])
+            col += x.shape[1]
+        if col != first.in_features:
+            raise ValueError(f"edge MLP expects {first.in_features} input features, the graph gives {col}")
+        for layer in itertools.islice(self.phi, 1, None):
+            hidden = layer(hidden)
+        return graph.replace(edges=hidden)
 
 
 class NodeBlock(nn.Module):

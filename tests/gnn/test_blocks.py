@@ -121,3 +121,12 @@ def test_encode_process_decode_on_cuda_matches_cpu():
     gpu.sum().backward()
     dynamic = models()["edgeconv_dynamic_mean"]
     assert torch.allclose(dynamic(graph).nodes, dynamic.to("cuda")(graph.to("cuda")).nodes.cpu())
+
+
+def test_edge_block_equals_mlp_on_the_concatenation():
+    torch.manual_seed(0)
+    block = models()["graph_network"].edge
+    graph = random_batch()
+    direct = block.phi(torch.cat([graph.edges, graph.nodes[graph.senders], graph.nodes[graph.receivers],
+                                  graph.globals[graph.edge_graph]], dim=-1))
+    assert torch.allclose(block(graph).edges, direct)
