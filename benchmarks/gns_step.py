@@ -55,6 +55,7 @@ def main() -> None:
     parser.add_argument("--latent", type=int, default=64)
     parser.add_argument("--steps", type=int, default=5, help="message-passing steps")
     parser.add_argument("--frame-dt", type=float, default=0.01)
+    parser.add_argument("--device", default="cpu", help="where the GNS runs (the solver always runs on the CPU)")
     args = parser.parse_args()
     peak = matmul_peak()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; float32 matmul peak {peak:.1f} GFLOP/s")
@@ -68,14 +69,18 @@ def main() -> None:
             sph.advance(args.frame_dt)
             frames.append(sph.fluid_positions.copy())
         torch.manual_seed(0)
-        model = GNS(GNSConfig(latent=args.latent, n_steps=args.steps), metadata).eval()
-        window = torch.from_numpy(np.stack(frames[-6:], axis=1).astype(np.float32))
-        types = torch.full((window.shape[0],), 5, dtype=torch.long)
-        batch = torch.zeros(window.shape[0], dtype=torch.long)
+        dev = torch.device(args.device)
+        model = GNS(GNSConfig(latent=args.latent, n_steps=args.steps), metadata).eval().to(dev)
+        window = torch.from_numpy(np.stack(frames[-6:], axis=1).astype(np.float32)).to(dev)
+        types = torch.full((window.shape[0],), 5, dtype=torch.long, device=dev)
+        batch = torch.zeros(window.shape[0], dtype=torch.long, device=dev)
 
         @torch.no_grad()
         def gns_frame():
-            return model.next_position(window, model(window, types, batch))
+            out = model.next_position(window, model(window, types, batch))
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            return out
 
         gns_s, _ = best_of(5, gns_frame)
         flops = count_flops(gns_frame)

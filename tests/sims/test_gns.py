@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from sims.gns import GNS, GNSConfig, random_walk_noise, training_loss
+from tests.conftest import requires_cuda
 from sims.train_gns import GNSRun, train
 from sims.windows import PositionWindows, collate
 
@@ -58,3 +59,16 @@ def test_training_reduces_the_validation_loss(tiny_waterdrop, tmp_path):
             if r["split"] == "eval"]
     assert rows[-1]["loss"] < rows[0]["loss"]
     assert np.isfinite(rows[-1]["loss"])
+
+
+@requires_cuda
+def test_gns_on_cuda_matches_cpu(tiny_waterdrop):
+    windows = PositionWindows(tiny_waterdrop / "train.h5")
+    model = small_model(windows.metadata).eval()
+    batch = collate([windows[0], windows[40]])
+    inputs = batch["positions"][:, :-1]
+    cpu = model(inputs, batch["particle_type"], batch["batch"])
+    gpu = model.cuda()(inputs.cuda(), batch["particle_type"].cuda(), batch["batch"].cuda())
+    assert torch.allclose(cpu, gpu.cpu(), atol=1e-4)
+    loss, _ = training_loss(model.train(), {k: v.cuda() for k, v in batch.items()})
+    loss.backward()
