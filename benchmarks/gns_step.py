@@ -23,9 +23,18 @@ from sims.gns import GNS, GNSConfig
 from sims.solvers.sph import SPH, SPHConfig, lattice
 
 
-def matmul_peak(n: int = 2048, repeats: int = 5) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    seconds, _ = best_of(repeats, lambda: a @ b)
+def matmul_peak(device: torch.device, n: int = 2048, repeats: int = 5) -> float:
+    """float32 GFLOP/s of a large square matrix product on ``device``."""
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+
+    def product():
+        out = a @ b
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return out
+
+    product()
+    seconds, _ = best_of(repeats, product)
     return 2 * n ** 3 / seconds / 1e9
 
 
@@ -57,8 +66,10 @@ def main() -> None:
     parser.add_argument("--frame-dt", type=float, default=0.01)
     parser.add_argument("--device", default="cpu", help="where the GNS runs (the solver always runs on the CPU)")
     args = parser.parse_args()
-    peak = matmul_peak()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; float32 matmul peak {peak:.1f} GFLOP/s")
+    dev = torch.device(args.device)
+    peak = matmul_peak(torch.device(args.device))
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; float32 matmul peak on {args.device} "
+          f"{peak:.1f} GFLOP/s")
     print(f"{'N':>7} {'solver s/frame':>15} {'GNS s/frame':>12} {'speed-up':>9} {'matmul GFLOP/s':>15} {'of peak':>8}")
     for n in args.sizes:
         cfg, sph, metadata = scene(n)
@@ -69,7 +80,6 @@ def main() -> None:
             sph.advance(args.frame_dt)
             frames.append(sph.fluid_positions.copy())
         torch.manual_seed(0)
-        dev = torch.device(args.device)
         model = GNS(GNSConfig(latent=args.latent, n_steps=args.steps), metadata).eval().to(dev)
         window = torch.from_numpy(np.stack(frames[-6:], axis=1).astype(np.float32)).to(dev)
         types = torch.full((window.shape[0],), 5, dtype=torch.long, device=dev)
