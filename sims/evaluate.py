@@ -100,16 +100,22 @@ def evaluate(run_dir: str | Path, data_file: str | Path, out_dir: str | Path, ma
                 plots.frame_strip(out_dir / "rollout_000.png", learned.ground_truth, learned.predicted, bounds)
                 plots.animation(out_dir / "rollout_000.gif", learned.ground_truth, learned.predicted, bounds)
     table = {name: summary(rolls) for name, rolls in results.items() if rolls}
-    with warnings.catch_warnings():  # steps where every rollout of a method diverged stay NaN
-        warnings.simplefilter("ignore", RuntimeWarning)
-        curves = {name: np.nanmean([r.errors["position_mse"] for r in rolls], axis=0)
-                  for name, rolls in results.items() if rolls and name != "solver (reference cost)"}
-    plots.error_curves(out_dir / "error_vs_step.png", curves)
+    plots.error_curves(out_dir / "error_vs_step.png", mean_curves(results, "position_mse"))
+    plots.error_curves(out_dir / "kinetic_energy_error_vs_step.png", mean_curves(results, "kinetic_energy_error"),
+                       ylabel="relative kinetic-energy error")
     with atomic_open(out_dir / "metrics.json") as fh:
         json.dump(table, fh, indent=2)
     with atomic_open(out_dir / "metrics.md") as fh:
         fh.write(format_table(table) + "\n")
     return table
+
+
+def mean_curves(results: dict[str, list[Rollout]], error: str) -> dict[str, np.ndarray]:
+    """Per-step mean of one error over each method's rollouts (diverged steps ignored; all-diverged: NaN)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return {name: np.nanmean([r.errors[error] for r in rolls], axis=0)
+                for name, rolls in results.items() if rolls and name != "solver (reference cost)"}
 
 
 def format_table(table: dict[str, dict[str, float]]) -> str:
