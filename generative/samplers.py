@@ -1,0 +1,151 @@
+"""Samplers for diffusion models, separate from the networks (as in HF diffusers).
+
+Discrete VP samplers share one interface: ``set_timesteps(n)`` picks n of the schedule's training steps,
+``step(model_output, t, x_t)`` returns the previous sample, and ``sample(model, shape)`` runs the loop with
+``model(x_t, t) -> output``. ``EDMSampler`` is the continuous-sigma sampler of Karras et al. (2022).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+
+from generative.schedules import Prediction, VPSchedule
+
+Model = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def classifier_free_guidance(conditional: torch.Tensor, unconditional: torch.Tensor, scale: float) -> torch.Tensor:
+    """Ho & Salimans (2022): ``uncond + scale (cond - uncond)``; scale 1 is the conditional model."""
+    return unconditional + scale * (conditional - unconditional)
+
+
+class DDPMSampler:
+    """Ancestral sampling (Ho et al. 2020), on any subset of the training steps."""
+
+    def __init__(self, schedule: VPSchedule, prediction: Prediction = "epsilon",
+                 clip_sample: float | None = None) -> None:
+        self.schedule, self.prediction, self.clip_sample = schedule, prediction, clip_sample
+        self.set_timesteps(schedule.num_train_timesteps)
+
+    def _split(self, model_output: torch.Tensor, t: int, x_t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(x0, eps)``; with ``clip_sample`` the x0 estimate is clipped to [-c, c] and eps made consistent
+        (at the noisiest steps alpha_t is tiny and the network's error in eps is amplified by sigma/alpha)."""
+        x0, eps = self.schedule.split(model_output, x_t, torch.tensor(t), self.prediction)
+        if self.clip_sample is not None:
+            x0 = x0.clamp(-self.clip_sample, self.clip_sample)
+            alpha, sigma = self.schedule.alpha_sigma(torch.tensor(t), x_t)
+            eps = (x_t - alpha * x0) / sigma
+        return x0, eps
+
+    def set_timesteps(self, n: int) -> None:
+        """Use ``n`` evenly spaced training steps, from the noisiest down to 0."""
+        total = self.schedule.num_train_timesteps
+        if not 1 <= n <= total:
+            raise ValueError(f"number of sampling steps must be in 1..{total}, got {n}")
+        self.timesteps = torch.linspace(total - 1, 0, n).round().long()
+
+    def _previous(self, t: int) -> int:
+        later = (self.timesteps < t).nonzero()
+        return int(self.timesteps[later[0, 0]]) if len(later) else -1
+
+    def _abar(self, t: int) -> float:
+        return float(self.schedule.alphas_cumprod[t]) if t >= 0 else 1.0
+
+    def step(self, model_output: torch.Tensor, t: int, x_t: torch.Tensor,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+        """Sample ``x_prev`` from the Gaussian posterior ``q(x_prev | x_t, x0_hat)``."""
+        prev = self._previous(t)
+        abar_t, abar_prev = self._abar(t), self._abar(prev)
+        x0, _ = self._split(model_output, t, x_t)
+        alpha_step = abar_t / abar_prev
+        mean = (math.sqrt(abar_prev) * (1 - alpha_step) * x0 + math.sqrt(alpha_step) * (1 - abar_prev) * x_t) \
+            / (1 - abar_t)
+        if prev < 0:
+            return mean
+        variance = (1 - abar_prev) / (1 - abar_t) * (1 - alpha_step)
+        noise = torch.randn(x_t.shape, generator=generator, dtype=x_t.dtype, device=x_t.device)
+        return mean + math.sqrt(variance) * noise
+
+    @torch.no_grad()
+    def sample(self, model: Model, shape: tuple[int, ...], generator: torch.Generator | None = None,
+               dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> torch.Tensor:
+        x = torch.randn(shape, generator=generator, dtype=dtype, device=device)
+        for t in self.timesteps.tolist():
+            x = self.step(model(x, torch.full((shape[0],), t, device=device)), t, x, generator)
+        return x
+
+
+class DDIMSampler(DDPMSampler):
+    """DDIM (Song et al. 2021): ``eta = 0`` is the deterministic probability-flow sampler, 1 is DDPM-like."""
+
+    def __init__(self, schedule: VPSchedule, prediction: Prediction = "epsilon", eta: float = 0.0,
+                 clip_sample: float | None = None) -> None:
+        super().__init__(schedule, prediction, clip_sample)
+        self.eta = eta
+
+    def step(self, model_output: torch.Tensor, t: int, x_t: torch.Tensor,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+        prev = self._previous(t)
+        abar_t, abar_prev = self._abar(t), self._abar(prev)
+        x0, eps = self._split(model_output, t, x_t)
+        std = self.eta * math.sqrt((1 - abar_prev) / (1 - abar_t) * (1 - abar_t / abar_prev))
+        x_prev = math.sqrt(abar_prev) * x0 + math.sqrt(max(1 - abar_prev - std ** 2, 0.0)) * eps
+        if std > 0:
+            x_prev = x_prev + std * torch.randn(x_t.shape, generator=generator, dtype=x_t.dtype, device=x_t.device)
+        return x_prev
+
+
+class EDMSampler:
+    """Karras et al. (2022): preconditioned denoiser and Heun's 2nd-order sampler on the rho = 7 sigma grid.
+
+    The network ``F(c_in x, c_noise)`` is wrapped as ``D(x, sigma) = c_skip x + c_out F`` with
+    ``c_skip = s_d^2 / (sigma^2 + s_d^2)``, ``c_out = sigma s_d / sqrt(sigma^2 + s_d^2)``,
+    ``c_in = 1 / sqrt(sigma^2 + s_d^2)``, ``c_noise = ln(sigma) / 4``, ``s_d = sigma_data = 0.5``.
+    N steps cost 2N - 1 network evaluations.
+    """
+
+    def __init__(self, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0,
+                 sigma_data: float = 0.5) -> None:
+        self.sigma_min, self.sigma_max, self.rho, self.sigma_data = sigma_min, sigma_max, rho, sigma_data
+
+    def sigmas(self, n: int) -> torch.Tensor:
+        """``sigma_0 > ... > sigma_{n-1}``, then 0 (float64)."""
+        i = torch.arange(n, dtype=torch.float64)
+        lo, hi = self.sigma_min ** (1 / self.rho), self.sigma_max ** (1 / self.rho)
+        grid = (hi + i / max(n - 1, 1) * (lo - hi)) ** self.rho
+        return torch.cat([grid, torch.zeros(1, dtype=torch.float64)])
+
+    def preconditioning(self, sigma: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """``(c_skip, c_out, c_in, c_noise)`` at noise level ``sigma``."""
+        sd2 = self.sigma_data ** 2
+        return (sd2 / (sigma ** 2 + sd2), sigma * self.sigma_data / (sigma ** 2 + sd2).sqrt(),
+                1 / (sigma ** 2 + sd2).sqrt(), sigma.log() / 4)
+
+    def denoiser(self, network: Model) -> Model:
+        """``D(x, sigma)`` from a raw network ``F(x_in, c_noise)`` through the preconditioning."""
+        def denoise(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+            c_skip, c_out, c_in, c_noise = (c.to(x.dtype) for c in self.preconditioning(sigma))
+            return c_skip * x + c_out * network(c_in * x, c_noise.expand(x.shape[0]))
+        return denoise
+
+    @torch.no_grad()
+    def sample(self, denoiser: Model, shape: tuple[int, ...], steps: int = 18,
+               generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32,
+               device: str | torch.device = "cpu") -> tuple[torch.Tensor, int]:
+        """Heun's method on ``dx/dsigma = (x - D(x, sigma)) / sigma``; returns samples and the NFE."""
+        sig = self.sigmas(steps).to(device)
+        x = torch.randn(shape, generator=generator, dtype=dtype, device=device) * sig[0].to(dtype)
+        nfe = 0
+        for i in range(steps):
+            s, s_next = sig[i], sig[i + 1]
+            d = (x - denoiser(x, s)) / s.to(dtype)
+            nfe += 1
+            x_next = x + (s_next - s).to(dtype) * d
+            if s_next > 0:  # second-order correction, except on the last step to sigma = 0
+                d_next = (x_next - denoiser(x_next, s_next)) / s_next.to(dtype)
+                nfe += 1
+                x_next = x + (s_next - s).to(dtype) * 0.5 * (d + d_next)
+            x = x_next
+        return x, nfe
