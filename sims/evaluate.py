@@ -9,7 +9,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
 from datasets.atomic import atomic_open
