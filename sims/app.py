@@ -52,7 +52,7 @@ def _add_gns_commands(group: argparse._SubParsersAction) -> None:
         p.add_argument("--out", default=None, help="output folder (default: RUN_DIR/rollouts or RUN_DIR/eval)")
         p.add_argument("--trajectories", type=int, default=1 if name == "rollout" else 4)
         p.add_argument("--max-steps", type=int, default=None, help="limit the rollout length")
-        p.set_defaults(run=_rollout if name == "rollout" else _evaluate)
+        p.set_defaults(run=_evaluate)
 
 
 def _train_gns(args: argparse.Namespace) -> None:
@@ -76,17 +76,11 @@ def _data_file(args: argparse.Namespace) -> str:
     return str(Path(config["data_dir"]) / "test.h5")
 
 
-def _rollout(args: argparse.Namespace) -> None:
-    out = Path(args.out or Path(args.run_dir) / "rollouts")
-    table = evaluate.evaluate(args.run_dir, _data_file(args), out, args.trajectories, args.max_steps,
-                              with_solver=False)
-    print(evaluate.format_table(table))
-    print(f"rollouts (HDF5), pictures and metrics in {out}")
-
-
 def _evaluate(args: argparse.Namespace) -> None:
-    out = Path(args.out or Path(args.run_dir) / "eval")
-    table = evaluate.evaluate(args.run_dir, _data_file(args), out, args.trajectories, args.max_steps)
+    """``rollout`` exports the learned rollouts; ``evaluate`` adds the solver baselines."""
+    with_solver = args.sims_command == "evaluate"
+    out = Path(args.out or Path(args.run_dir) / ("eval" if with_solver else "rollouts"))
+    table = evaluate.evaluate(args.run_dir, _data_file(args), out, args.trajectories, args.max_steps, with_solver)
     print(evaluate.format_table(table))
     print(f"rollouts (HDF5), pictures and metrics in {out}")
 

@@ -24,6 +24,34 @@ def finite_difference_stats(positions: list[np.ndarray]) -> dict[str, list[float
             "acc_mean": acc.mean(0).tolist(), "acc_std": acc.std(0).tolist()}
 
 
+def simulate_splits(counts: dict[str, int], simulate_one, desc: str, progress: bool) -> dict[str, list[np.ndarray]]:
+    """``counts[split]`` trajectories per split from ``simulate_one() -> [T, N, D]``, in order, with a bar."""
+    runs: dict[str, list[np.ndarray]] = {}
+    with tqdm(total=sum(counts.values()), desc=desc, disable=not progress) as bar:
+        for split in SPLITS:
+            runs[split] = []
+            for _ in range(counts[split]):
+                runs[split].append(simulate_one())
+                bar.update(1)
+    return runs
+
+
+def write_splits(out_dir: str | Path, runs: dict[str, list[np.ndarray]], particle_type: int, bounds: list,
+                 radius: float, dt: float, **extra) -> list[Path]:
+    """Write ``{split}.h5`` for every split with DeepMind's metadata (statistics from the training split)."""
+    metadata = {"bounds": bounds, "sequence_length": runs["train"][0].shape[0], "default_connectivity_radius": radius,
+                "dim": len(bounds), "dt": dt, "units": {"position": "m", "dt": "s", "vel": "m/frame",
+                                                       "acc": "m/frame^2"},
+                **extra, **finite_difference_stats(runs["train"])}
+    written = []
+    for split in SPLITS:
+        trajs = (Trajectory(p.astype(np.float32), np.full(p.shape[1], particle_type, np.int64)) for p in runs[split])
+        path = Path(out_dir) / f"{split}.h5"
+        write_trajectories(path, trajs, metadata)
+        written.append(path)
+    return written
+
+
 def generate_soft_disks(out_dir: str | Path, seed: int = 0, trajectories: int = 8, frames: int = 60,
                         particles: int = 150, progress: bool = True) -> list[Path]:
     """Write ``train.h5`` (``trajectories``), ``valid.h5`` and ``test.h5`` (a quarter each, at least one).
@@ -34,25 +62,10 @@ def generate_soft_disks(out_dir: str | Path, seed: int = 0, trajectories: int = 
     system = SoftDisks()
     counts = {"train": trajectories, "valid": max(1, trajectories // 4), "test": max(1, trajectories // 4)}
     rng = np.random.default_rng(seed)
-    runs = {}
-    with tqdm(total=sum(counts.values()), desc="soft_disks", disable=not progress) as bar:
-        for split in SPLITS:
-            runs[split] = []
-            for _ in range(counts[split]):
-                runs[split].append(simulate(system, *random_state(system, particles, rng), frames))
-                bar.update(1)
-    metadata = {"bounds": [[0.0, system.box[0]], [0.0, system.box[1]]], "sequence_length": frames,
-                "default_connectivity_radius": 1.5 * system.sigma, "dim": 2, "dt": system.frame_dt,
-                "solver": "soft_disks", "solver_params": dataclasses.asdict(system), "seed": seed,
-                "units": {"position": "m", "dt": "s", "vel": "m/frame", "acc": "m/frame^2"},
-                **finite_difference_stats(runs["train"])}
-    written = []
-    for split in SPLITS:
-        trajs = (Trajectory(p.astype(np.float32), np.zeros(p.shape[1], np.int64)) for p in runs[split])
-        path = Path(out_dir) / f"{split}.h5"
-        write_trajectories(path, trajs, metadata)
-        written.append(path)
-    return written
+    runs = simulate_splits(counts, lambda: simulate(system, *random_state(system, particles, rng), frames),
+                           "soft_disks", progress)
+    return write_splits(out_dir, runs, 0, [[0.0, system.box[0]], [0.0, system.box[1]]], 1.5 * system.sigma,
+                        system.frame_dt, solver="soft_disks", solver_params=dataclasses.asdict(system), seed=seed)
 
 
 WATER_OFFSET = 0.1  # the tank spans [0.1, 0.9]^2 as in DeepMind's WaterDrop
@@ -77,26 +90,10 @@ def generate_sph(scene: str, out_dir: str | Path, seed: int, trajectories: int, 
     make = {"waterdrop": scenes.water_drops, "dambreak": scenes.dam_break}[scene]
     counts = {"train": trajectories, "valid": max(1, trajectories // 8), "test": max(1, trajectories // 8)}
     rng = np.random.default_rng(seed)
-    runs: dict[str, list[np.ndarray]] = {}
-    with tqdm(total=sum(counts.values()), desc=scene, disable=not progress) as bar:
-        for split in SPLITS:
-            runs[split] = []
-            for _ in range(counts[split]):
-                runs[split].append(sph_trajectory(cfg, *make(cfg, rng), frames, frame_dt))
-                bar.update(1)
+    runs = simulate_splits(counts, lambda: sph_trajectory(cfg, *make(cfg, rng), frames, frame_dt), scene, progress)
     lo, hi = WATER_OFFSET, WATER_OFFSET + cfg.box[0]
-    metadata = {"bounds": [[lo, hi], [lo, hi]], "sequence_length": frames,
-                "default_connectivity_radius": 2.5 * spacing, "dim": 2, "dt": frame_dt,
-                "solver": "sph", "solver_params": dataclasses.asdict(cfg), "scene": scene, "seed": seed,
-                "units": {"position": "m", "dt": "s", "vel": "m/frame", "acc": "m/frame^2"},
-                **finite_difference_stats(runs["train"])}
-    written = []
-    for split in SPLITS:
-        trajs = (Trajectory(p.astype(np.float32), np.full(p.shape[1], 5, np.int64)) for p in runs[split])
-        path = Path(out_dir) / f"{split}.h5"
-        write_trajectories(path, trajs, metadata)
-        written.append(path)
-    return written
+    return write_splits(out_dir, runs, 5, [[lo, hi], [lo, hi]], 2.5 * spacing, frame_dt, solver="sph",
+                        solver_params=dataclasses.asdict(cfg), scene=scene, seed=seed)
 
 
 def generate_waterdrop(out_dir: str | Path, seed: int = 0, trajectories: int = 16, frames: int = 200,

@@ -21,6 +21,7 @@ from gnn.encode_process_decode import EncodeProcessDecode, EncodeProcessDecodeCo
 from gnn.graph import GraphBatch
 from gnn.neighbours import radius_graph
 from training import Trainer, TrainerConfig, seed_everything
+from training.figures import pyplot, save_figure
 
 
 class FrameGraphs(Dataset):
@@ -97,18 +98,11 @@ def train(cfg: LearnedForcesConfig) -> tuple[EncodeProcessDecode, dict[str, floa
 @torch.no_grad()
 def plot_parity(model: torch.nn.Module, frames: FrameGraphs, path: Path, max_frames: int = 20) -> None:
     """Predicted against solver acceleration (normalised), one panel per axis."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from datasets.atomic import atomic_path
-
     model.eval()
     picks = np.linspace(0, len(frames) - 1, min(max_frames, len(frames))).astype(int)
     graph, target = collate([frames[int(i)] for i in picks])
     pred = model(graph.to(next(model.parameters()).device)).cpu()
-    fig, axes = plt.subplots(1, target.shape[1], figsize=(4 * target.shape[1], 4))
+    fig, axes = pyplot().subplots(1, target.shape[1], figsize=(4 * target.shape[1], 4))
     for a, ax in enumerate(np.atleast_1d(axes)):
         ax.scatter(target[:, a], pred[:, a], s=2, alpha=0.4)
         lim = float(target[:, a].abs().max())
@@ -117,6 +111,4 @@ def plot_parity(model: torch.nn.Module, frames: FrameGraphs, path: Path, max_fra
         ax.set_ylabel("learned")
     fig.suptitle("learned forces vs solver, held-out trajectories")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)

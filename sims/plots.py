@@ -6,15 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from datasets.atomic import atomic_path
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from training.figures import pyplot, save_figure
 
 
 def _panel(ax, positions: np.ndarray, bounds: np.ndarray, title: str) -> None:
@@ -29,21 +21,19 @@ def _panel(ax, positions: np.ndarray, bounds: np.ndarray, title: str) -> None:
 
 def frame_strip(path: Path, truth: np.ndarray, predicted: np.ndarray, bounds: np.ndarray, frames: int = 5) -> None:
     """Ground truth (top) and prediction (bottom) at ``frames`` evenly spaced steps."""
-    plt = _pyplot()
+    plt = pyplot()
     steps = np.linspace(0, len(truth) - 1, frames).astype(int)
     fig, axes = plt.subplots(2, frames, figsize=(2.2 * frames, 4.6))
     for col, t in enumerate(steps):
         _panel(axes[0, col], truth[t], bounds, f"solver, step {t + 1}")
         _panel(axes[1, col], predicted[t], bounds, f"learned, step {t + 1}")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=90)
-    plt.close(fig)
+    save_figure(fig, path, dpi=90)
 
 
 def animation(path: Path, truth: np.ndarray, predicted: np.ndarray, bounds: np.ndarray, stride: int = 2) -> None:
     """A GIF of the solver and the learned simulator side by side."""
-    plt = _pyplot()
+    plt = pyplot()
     from PIL import Image
 
     fig, axes = plt.subplots(1, 2, figsize=(6, 3.2))
@@ -62,7 +52,7 @@ def animation(path: Path, truth: np.ndarray, predicted: np.ndarray, bounds: np.n
 
 def error_curves(path: Path, curves: dict[str, np.ndarray], ylabel: str = "position MSE [m^2]") -> None:
     """One line per method of an error against rollout step (log scale)."""
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, values in curves.items():
         ax.plot(np.arange(1, len(values) + 1), values, label=name)
@@ -72,6 +62,4 @@ def error_curves(path: Path, curves: dict[str, np.ndarray], ylabel: str = "posit
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)

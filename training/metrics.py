@@ -6,7 +6,8 @@ import json
 import os
 from pathlib import Path
 
-from datasets.atomic import atomic_open, atomic_path
+from datasets.atomic import atomic_open
+from training.figures import pyplot, save_figure
 
 
 class MetricLog:
@@ -41,12 +42,7 @@ class MetricLog:
         return [r["step"] for r in rows], [r[name] for r in rows]
 
     def plot(self) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(6, 4))
+        fig, ax = pyplot().subplots(figsize=(6, 4))
         for split in ("train", "eval"):
             steps, values = self.series(split, "loss")
             if steps:
@@ -59,6 +55,4 @@ class MetricLog:
         ax.legend()
         ax.grid(alpha=0.3)
         fig.tight_layout()
-        with atomic_path(self.run_dir / "loss.png") as tmp:
-            fig.savefig(tmp, format="png", dpi=100)
-        plt.close(fig)
+        save_figure(fig, self.run_dir / "loss.png")
