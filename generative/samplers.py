@@ -149,3 +149,36 @@ class EDMSampler:
                 x_next = x + (s_next - s).to(dtype) * 0.5 * (d + d_next)
             x = x_next
         return x, nfe
+
+
+def vp_denoiser(model: Model, schedule: VPSchedule, prediction: Prediction = "epsilon") -> Model:
+    """An EDM denoiser ``D(x, sigma)`` from a network trained on a discrete VP schedule, so the Heun sampler
+    can run it (Karras et al. 2022, sec. 3): in the variance-exploding frame ``x = x_t / alpha_t`` with
+    ``sigma = sigma_t / alpha_t``; the network sees ``x_t = x / sqrt(1 + sigma^2)`` at the fractional
+    timestep whose sigma matches (log-linear interpolation of the schedule's table)."""
+    table = ((1 - schedule.alphas_cumprod) / schedule.alphas_cumprod).sqrt().log()  # increasing in t
+
+    def denoise(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+        log_sigma = sigma.double().log().clamp(float(table[0]), float(table[-1])).reshape(1).cpu()
+        i = torch.searchsorted(table, log_sigma).clamp(1, len(table) - 1)
+        frac = (log_sigma - table[i - 1]) / (table[i] - table[i - 1])
+        t = (i - 1 + frac).to(x.dtype).to(x.device).expand(x.shape[0])
+        alpha = float(1 / (1 + sigma.double() ** 2).sqrt())
+        sigma_t = alpha * float(sigma)
+        x_t = alpha * x
+        out = model(x_t, t)
+        if prediction == "epsilon":
+            return x - float(sigma) * out
+        if prediction == "sample":
+            return out
+        if prediction == "v_prediction":
+            return alpha * x_t - sigma_t * out
+        raise ValueError(f"prediction must be epsilon, sample or v_prediction, got {prediction!r}")
+    return denoise
+
+
+def edm_sampler_for(schedule: VPSchedule, sigma_max: float = 80.0) -> EDMSampler:
+    """An :class:`EDMSampler` whose sigma range lies inside a VP schedule's (for :func:`vp_denoiser`)."""
+    sigmas = ((1 - schedule.alphas_cumprod) / schedule.alphas_cumprod).sqrt()
+    return EDMSampler(sigma_min=float(sigmas[0]), sigma_max=min(sigma_max, float(sigmas[-1])))
+

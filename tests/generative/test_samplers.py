@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from generative.samplers import DDIMSampler, DDPMSampler, EDMSampler, classifier_free_guidance
+from generative.samplers import (DDIMSampler, DDPMSampler, EDMSampler, classifier_free_guidance, edm_sampler_for,
+                                vp_denoiser)
 from generative.schedules import VPSchedule
 
 MEAN = torch.tensor([1.0, -2.0], dtype=torch.float64)
@@ -25,6 +26,12 @@ def exact_denoiser(x, sigma):
 def assert_gaussian(samples, mean=MEAN, std=STD):
     assert torch.allclose(samples.mean(0), mean, atol=0.03)  # 20000 samples: standard error 0.011
     assert torch.allclose(samples.std(0), std, rtol=0.03)
+
+
+def assert_edm_image_of_its_prior(samples, sigma_max):
+    """The probability-flow ODE maps N(0, sigma_max^2) to mu + (x_T - mu) s / sqrt(s^2 + sigma_max^2) exactly."""
+    shrink = STD / (STD ** 2 + sigma_max ** 2).sqrt()
+    assert_gaussian(samples, mean=MEAN * (1 - shrink), std=sigma_max * shrink)
 
 
 @pytest.mark.parametrize("kind", ["linear", "cosine"])
@@ -55,11 +62,33 @@ def test_edm_heun_with_the_exact_denoiser_returns_the_gaussian():
     samples, nfe = sampler.sample(exact_denoiser, (20000, 2), steps=32, generator=torch.Generator().manual_seed(3),
                                   dtype=torch.float64)
     assert nfe == 2 * 32 - 1
-    # the probability-flow ODE maps N(0, sigma_max^2) to mu + (x_T - mu) s / sqrt(s^2 + sigma_max^2) exactly
-    shrink = STD / (STD ** 2 + sampler.sigma_max ** 2).sqrt()
-    assert_gaussian(samples, mean=MEAN * (1 - shrink), std=sampler.sigma_max * shrink)
+    assert_edm_image_of_its_prior(samples, sampler.sigma_max)
     sig = sampler.sigmas(18)
     assert sig[0].item() == pytest.approx(80.0) and sig[-2].item() == pytest.approx(0.002) and sig[-1] == 0
+
+
+@pytest.mark.parametrize("prediction", ["epsilon", "sample", "v_prediction"])
+def test_a_vp_network_run_by_the_edm_sampler_is_the_exact_denoiser(prediction):
+    schedule = VPSchedule.named("cosine", 400)
+
+    def model(x_t, t):  # the exact network, of each prediction type, at fractional timesteps
+        table = schedule.alphas_cumprod
+        lo, frac = t.floor().long().clamp(max=len(table) - 2), t - t.floor()
+        abar = (table[lo] ** (1 - frac) * table[lo + 1] ** frac).view(-1, 1)
+        alpha, sigma = abar.sqrt(), (1 - abar).sqrt()
+        eps = sigma * (x_t - alpha * MEAN) / (alpha ** 2 * STD ** 2 + sigma ** 2)
+        x0 = (x_t - sigma * eps) / alpha
+        return {"epsilon": eps, "sample": x0, "v_prediction": alpha * eps - sigma * x0}[prediction]
+
+    denoiser = vp_denoiser(model, schedule, prediction)
+    x = torch.randn(1000, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(4)) * 3
+    for sigma in (0.05, 1.0, 20.0):
+        s = torch.tensor(sigma, dtype=torch.float64)
+        assert torch.allclose(denoiser(x, s), exact_denoiser(x, s), atol=2e-3 * (1 + sigma))
+    sampler = edm_sampler_for(schedule)
+    samples, _ = sampler.sample(denoiser, (20000, 2), steps=40, generator=torch.Generator().manual_seed(5),
+                                dtype=torch.float64)
+    assert_edm_image_of_its_prior(samples, sampler.sigma_max)
 
 
 def test_edm_preconditioning_reproduces_an_ideal_network():

@@ -1,0 +1,73 @@
+"""What the hep domain offers the front door: its datasets, its `physml hep` commands and its demo step."""
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from hep.calo import data as calo_data
+from hep.calo import evaluate as calo_evaluate
+from hep.calo import model as calo_model
+
+DATASETS = [calo_data.CALO]
+
+
+def add_commands(group: argparse._SubParsersAction) -> None:
+    """``physml hep train-calo | evaluate-calo``."""
+    p = group.add_parser("train-calo", help="train the conditional diffusion shower generator on calo showers",
+                         description=calo_model.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default="runs/data/calo", help="folder with train.h5 (physml data generate calo)")
+    p.add_argument("--run-dir", default="runs/calo", help="where checkpoints, metrics and plots go")
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--batch-size", type=int, default=32, help="global batch (showers), split over torchrun ranks")
+    p.add_argument("--lr", type=float, default=1e-3, help="peak LR of the cosine schedule")
+    p.add_argument("--channels", type=int, nargs="+", default=[16, 32, 64], help="U-Net width per level")
+    p.add_argument("--max-showers", type=int, default=None, help="train on the first showers only")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --run-dir")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
+    p.set_defaults(run=_train_calo)
+    p = group.add_parser("evaluate-calo", help="score a trained shower generator against GFlash showers "
+                                               "(CaloChallenge metrics, pictures, timing)",
+                         description=calo_evaluate.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run-dir", default="runs/calo", help="the train-calo run folder")
+    p.add_argument("--data", default=None, help="reference shower file (default: test.h5 of the run's data)")
+    p.add_argument("--out", default=None, help="output folder (default: RUN_DIR/eval)")
+    p.add_argument("--showers", type=int, default=500, help="how many reference showers to match")
+    p.add_argument("--samplers", nargs="+", default=[f"{n}:{s}" for n, s in calo_evaluate.DEFAULT_SAMPLERS],
+                   help="SAMPLER:STEPS with SAMPLER one of ddpm, ddim, edm")
+    p.add_argument("--classifier-hidden", type=int, default=512, help="hidden units of the classifier test")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=_evaluate_calo)
+
+
+def _train_calo(args: argparse.Namespace) -> None:
+    run = calo_model.CaloRun(data_dir=args.data, max_showers=args.max_showers)
+    run.model.channels = tuple(args.channels)
+    t = run.trainer
+    t.run_dir, t.steps, t.batch_size, t.lr, t.seed, t.resume, t.progress = (
+        args.run_dir, args.steps, args.batch_size, args.lr, args.seed, args.resume, args.progress)
+    t.checkpoint_every = min(t.checkpoint_every, max(1, args.steps // 4))
+    t.warmup_steps = min(t.warmup_steps, args.steps // 10)
+    metrics = calo_model.train(run)
+    if os.environ.get("RANK", "0") == "0":
+        print(f"final training loss {metrics.get('loss', float('nan')):.4g}; run folder {t.run_dir}")
+
+
+def _samplers(specs: list[str]) -> tuple[tuple[str, int], ...]:
+    try:
+        return tuple((name, int(steps)) for name, steps in (spec.split(":") for spec in specs))
+    except ValueError:
+        raise ValueError(f"--samplers takes SAMPLER:STEPS items (e.g. ddim:50), got {' '.join(specs)}") from None
+
+
+def _evaluate_calo(args: argparse.Namespace) -> None:
+    reference = args.data
+    if reference is None:
+        _, config = calo_model.load_model(args.run_dir)
+        reference = Path(config["data_dir"]) / "test.h5"
+    out = Path(args.out or Path(args.run_dir) / "eval")
+    table = calo_evaluate.evaluate(args.run_dir, reference, out, args.showers, _samplers(args.samplers),
+                                   seed=args.seed, classifier_hidden=args.classifier_hidden)
+    print(calo_evaluate.format_table(table))
+    print(f"generated showers (CaloChallenge HDF5), pictures and metrics in {out}")

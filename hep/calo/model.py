@@ -1,0 +1,178 @@
+"""A CaloDiffusion-like conditional shower generator (Amram & Pedro 2023, arXiv:2308.03876), small enough
+for a laptop CPU.
+
+Voxel energies are divided by the incident energy, logit-transformed, ``u = ln(x' / (1 - x'))`` with
+``x' = a + (1 - 2a) E_voxel / E_inc``, and standardised by the training set's mean and standard deviation.
+A 3-D U-Net over (layer, alpha, radius), circular in alpha, predicts the noise on a cosine VP schedule; it
+is conditioned by concatenating three maps: ln E_inc scaled to [-1, 1], and the layer and radial
+coordinates (CaloDiffusion's geometry inputs, so one convolution knows where in the detector it is).
+Generated voxels below ``threshold_mev`` are set to zero, as a readout threshold would.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from datasets.showers import CaloGeometry, read_geometry, read_showers
+from generative.objectives import denoising_loss
+from generative.samplers import DDIMSampler, DDPMSampler, edm_sampler_for, vp_denoiser
+from generative.schedules import VPSchedule
+from generative.unet import UNet, UNetConfig
+from training import Trainer, TrainerConfig, seed_everything
+from training.checkpoint import list_checkpoints, load_checkpoint
+
+
+@dataclass
+class CaloDiffusionConfig:
+    channels: tuple[int, ...] = (16, 32, 64)
+    schedule: str = "cosine"
+    timesteps: int = 400
+    logit_alpha: float = 1e-8          # below the smallest voxel fraction GFlash makes (~5e-7)
+    threshold_mev: float = 0.1
+    energy_range_mev: tuple[float, float] = (1e3, 1e6)
+    geometry: CaloGeometry = field(default_factory=CaloGeometry)
+
+
+class CaloDiffusion(nn.Module):
+    """``forward(x_t [B, 1, L, A, R], t [B], energy [B, 1] MeV) -> predicted noise``, plus the voxel transform
+    (fitted with :meth:`fit_transform`) and :meth:`generate`."""
+
+    def __init__(self, cfg: CaloDiffusionConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        g = cfg.geometry
+        self.unet = UNet(UNetConfig(dim=3, channels=tuple(cfg.channels), cond_channels=3,
+                                    circular=(False, True, False), groups=8))
+        self.schedule = VPSchedule.named(cfg.schedule, cfg.timesteps)
+        layer = torch.linspace(-1, 1, g.n_layers).view(-1, 1, 1).expand(g.shape)
+        radius = torch.linspace(-1, 1, g.n_radial).view(1, 1, -1).expand(g.shape)
+        self.register_buffer("coordinates", torch.stack([layer, radius]).contiguous(), persistent=False)
+        self.register_buffer("shift", torch.zeros(()))
+        self.register_buffer("scale", torch.ones(()))
+
+    def conditioning(self, energy: torch.Tensor) -> torch.Tensor:
+        """``[B, 3, L, A, R]``: scaled ln E_inc, layer and radial coordinates."""
+        lo, hi = (math.log(e) for e in self.cfg.energy_range_mev)
+        e = (2 * (energy.reshape(-1).log() - lo) / (hi - lo) - 1).to(self.coordinates.dtype)
+        maps = e.view(-1, 1, 1, 1, 1).expand(-1, 1, *self.cfg.geometry.shape)
+        return torch.cat([maps, self.coordinates.expand(len(e), -1, -1, -1, -1)], dim=1)
+
+    def forward(self, x_t: torch.Tensor, t: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
+        return self.unet(x_t, t, self.conditioning(energy))
+
+    def _logit(self, showers: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
+        a = self.cfg.logit_alpha
+        x = a + (1 - 2 * a) * (showers / energy.reshape(-1, 1)).clamp(0, 1)
+        return (x / (1 - x)).log()
+
+    def fit_transform(self, showers: torch.Tensor, energy: torch.Tensor) -> None:
+        """Standardise with the mean and standard deviation of the logit voxels of a training set."""
+        u = self._logit(showers, energy)
+        self.shift.fill_(float(u.mean()))
+        self.scale.fill_(float(u.std()))
+
+    def encode(self, showers: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
+        """MeV voxels ``[B, V]`` to network space ``[B, 1, L, A, R]``."""
+        u = (self._logit(showers, energy) - self.shift) / self.scale
+        return u.view(-1, 1, *self.cfg.geometry.shape)
+
+    def decode(self, u: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
+        """Network space back to MeV voxels ``[B, V]``, zeroing those below the threshold."""
+        a = self.cfg.logit_alpha
+        x = ((torch.sigmoid(u.reshape(len(u), -1) * self.scale + self.shift) - a) / (1 - 2 * a)).clamp(min=0)
+        showers = x * energy.reshape(-1, 1)
+        return torch.where(showers < self.cfg.threshold_mev, torch.zeros_like(showers), showers)
+
+    @torch.no_grad()
+    def generate(self, energy: torch.Tensor, sampler: str = "ddim", steps: int = 50,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        """Showers ``[B, V]`` [MeV] for incident energies ``[B, 1]`` [MeV] with ``ddpm``, ``ddim`` (eta 0) or
+        ``edm`` (Heun on the VP network; NFE = 2 steps - 1)."""
+        self.eval()
+        energy = energy.to(self.shift.device, self.shift.dtype)
+        shape = (len(energy), 1, *self.cfg.geometry.shape)
+        network = lambda x, t: self(x, t, energy)  # noqa: E731
+        if sampler in ("ddpm", "ddim"):
+            s = DDPMSampler(self.schedule) if sampler == "ddpm" else DDIMSampler(self.schedule, eta=0.0)
+            s.set_timesteps(steps)
+            u = s.sample(network, shape, generator=generator, device=self.shift.device)
+        elif sampler == "edm":
+            u, _ = edm_sampler_for(self.schedule).sample(vp_denoiser(network, self.schedule), shape, steps=steps,
+                                                          generator=generator, device=self.shift.device)
+        else:
+            raise ValueError(f"sampler must be ddpm, ddim or edm, got {sampler!r}")
+        return self.decode(u, energy)
+
+
+class ShowerSet(Dataset):
+    """``(u [1, L, A, R], energy [1])`` pairs of showers, in the model's network space."""
+
+    def __init__(self, model: CaloDiffusion, energy: torch.Tensor, showers: torch.Tensor) -> None:
+        self.energy = energy
+        with torch.no_grad():
+            self.u = model.encode(showers, energy)
+
+    def __len__(self) -> int:
+        return len(self.u)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.u[i], self.energy[i]
+
+
+def training_loss(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict]:
+    """Epsilon-prediction denoising loss with t uniform over the schedule."""
+    u, energy = batch
+    schedule = (model.module if hasattr(model, "module") else model).schedule
+    return denoising_loss(lambda x, t: model(x, t, energy), schedule, u), {}
+
+
+@dataclass
+class CaloRun:
+    """A training run; defaults are the reference configuration of docs/hep.md."""
+
+    data_dir: str = "runs/data/calo"
+    model: CaloDiffusionConfig = field(default_factory=CaloDiffusionConfig)
+    max_showers: int | None = None
+    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(
+        run_dir="runs/calo", steps=4000, batch_size=32, lr=1e-3, schedule="cosine", lr_final=1e-5,
+        warmup_steps=100, log_every=20, checkpoint_every=500))
+
+
+def train(run: CaloRun) -> dict[str, float]:
+    """Fit the transform and the network on ``train.h5``; checkpoints hold both."""
+    seed_everything(run.trainer.seed)
+    path = Path(run.data_dir) / "train.h5"
+    run.model.geometry = read_geometry(path)
+    model = CaloDiffusion(run.model)
+    energy, showers = (torch.from_numpy(a) for a in read_showers(path, run.model.geometry, run.max_showers))
+    model.fit_transform(showers, energy)
+    data = ShowerSet(model, energy, showers)
+    config = {"model": dataclasses.asdict(run.model), "data_dir": str(run.data_dir)}
+    return Trainer(model, training_loss, data, run.trainer, run_config=config).fit()
+
+
+def load_model(run_dir: str | Path, device: str = "cpu") -> tuple[CaloDiffusion, dict]:
+    """The model of a ``train-calo`` run folder, from its config.json and newest checkpoint."""
+    run_dir = Path(run_dir)
+    config_file = run_dir / "config.json"
+    if not config_file.exists():
+        raise FileNotFoundError(f"{config_file}: no such file; is {run_dir} a train-calo run folder?")
+    config = json.loads(config_file.read_text())
+    found = list_checkpoints(run_dir)
+    if not found:
+        raise FileNotFoundError(f"{run_dir}/checkpoints: no checkpoint to sample from")
+    m = dict(config["model"])
+    cfg = CaloDiffusionConfig(**{**m, "channels": tuple(m["channels"]),
+                                 "energy_range_mev": tuple(m["energy_range_mev"]),
+                                 "geometry": CaloGeometry(**m["geometry"])})
+    model = CaloDiffusion(cfg)
+    model.load_state_dict(load_checkpoint(found[-1])["model"])
+    return model.to(device).eval(), config
+
