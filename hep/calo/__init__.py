@@ -1,0 +1,1 @@
+"""Calorimeter showers: GFlash reference showers, a conditional diffusion generator, CaloChallenge metrics."""
