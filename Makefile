@@ -29,6 +29,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/neighbours.py
 	$(BIN)/python benchmarks/scatter.py
 	$(BIN)/python benchmarks/gns_step.py
+	$(BIN)/python benchmarks/calo_generation.py
 
 clean:
 	rm -rf $(VENV) runs
