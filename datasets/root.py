@@ -1,0 +1,223 @@
+"""ROOT TTrees in and out through uproot and awkward, driven by a weaver-style YAML data configuration.
+
+A data configuration (:class:`DataConfig`, docs/schemas.md) says which tree to read, which feature is which
+branch, which variables to derive (expressions over features, evaluated with ``np`` and ``ak`` in scope),
+which entries to keep (``selection``), and which jagged variables to pad into fixed-length arrays::
+
+    treename: jets
+    branches: {part_px: part_px, part_py: part_py, jet_pt: jet_pt}
+    new_variables: {part_pt: np.hypot(part_px, part_py)}
+    selection: jet_pt > 500
+    inputs:
+      particles: {length: 128, pad_value: 0, vars: [part_pt]}
+
+:func:`iterate` reads any file with a tree of that name and those branches in chunks (files larger than
+memory), :func:`lazy` builds the same records as a dask-awkward array, :func:`padded` turns jagged records
+into ``[N, C, L]`` arrays and masks, and :class:`RootWriter` writes trees (jagged branches included),
+LZ4-compressed and atomically. Errors name the file and what was expected.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+import uproot
+import yaml
+from tqdm.auto import tqdm
+
+from datasets.atomic import atomic_path
+
+
+@dataclass(frozen=True)
+class PaddedInput:
+    """Jagged variables padded (or truncated) to ``length`` per entry, stacked as channels."""
+
+    vars: tuple[str, ...]
+    length: int
+    pad_value: float = 0.0
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    treename: str
+    branches: dict[str, str]
+    new_variables: dict[str, str] = field(default_factory=dict)
+    selection: str | None = None
+    inputs: dict[str, PaddedInput] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, raw: dict, where: str = "data config") -> "DataConfig":
+        if not isinstance(raw, dict) or "treename" not in raw or "branches" not in raw:
+            raise ValueError(f"{where}: a data config needs 'treename' and 'branches'")
+        branches = raw["branches"]
+        if isinstance(branches, list):  # features named like their branches
+            branches = {name: name for name in branches}
+        inputs = {}
+        for name, spec in (raw.get("inputs") or {}).items():
+            try:
+                inputs[name] = PaddedInput(tuple(spec["vars"]), int(spec["length"]), float(spec.get("pad_value", 0)))
+            except (KeyError, TypeError) as err:
+                raise ValueError(f"{where}: input {name!r} needs 'vars' and 'length' ({err})") from None
+        config = cls(raw["treename"], dict(branches), dict(raw.get("new_variables") or {}), raw.get("selection"),
+                     inputs)
+        known = set(config.branches) | set(config.new_variables)
+        unknown = [v for spec in inputs.values() for v in spec.vars if v not in known]
+        if unknown:
+            raise ValueError(f"{where}: inputs use undefined variables {', '.join(unknown)}")
+        return config
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike) -> "DataConfig":
+        with open(path) as fh:
+            return cls.from_dict(yaml.safe_load(fh), str(path))
+
+
+def evaluate_expression(expression: str, fields: dict, where: str) -> object:
+    """An expression over named arrays, with ``np`` and ``ak`` in scope and no builtins."""
+    try:
+        return eval(expression, {"__builtins__": {}, "np": np, "ak": ak}, dict(fields))  # noqa: S307
+    except Exception as err:
+        raise ValueError(f"{where}: cannot evaluate {expression!r}: {type(err).__name__}: {err}") from None
+
+
+def _numeric(interpretation: object) -> bool:
+    inner = getattr(interpretation, "content", interpretation)
+    return isinstance(inner, uproot.interpretation.numerical.AsDtype)
+
+
+def open_tree(path: str | os.PathLike, config: DataConfig):
+    """The configured tree of ``path``, after checking that every configured branch exists and is numeric
+    (and jagged where a padded input needs it)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such ROOT file")
+    try:
+        file = uproot.open(path)
+    except Exception as err:
+        raise ValueError(f"{path}: not a readable ROOT file, it may be truncated or corrupted "
+                         f"({type(err).__name__}: {err})") from None
+    try:
+        tree = file[config.treename]
+    except Exception:
+        trees = sorted({k.split(";")[0] for k, c in file.classnames().items() if c == "TTree"})
+        raise ValueError(f"{path}: no TTree {config.treename!r}; trees in the file: {', '.join(trees) or 'none'}") \
+            from None
+    missing = [b for b in config.branches.values() if b not in tree]
+    if missing:
+        raise ValueError(f"{path}: tree {config.treename!r} lacks branch(es) {', '.join(missing)}")
+    jagged = {config.branches[v] for spec in config.inputs.values() for v in spec.vars if v in config.branches}
+    for branch in config.branches.values():
+        interpretation = tree[branch].interpretation
+        if not _numeric(interpretation):
+            raise ValueError(f"{path}: branch {branch!r} has type {tree[branch].typename}, expected numbers")
+        if branch in jagged and not isinstance(interpretation, uproot.interpretation.jagged.AsJagged):
+            raise ValueError(f"{path}: branch {branch!r} has type {tree[branch].typename}, expected a jagged "
+                             "array (one value per particle or hit) for a padded input")
+    return tree
+
+
+def records(arrays: ak.Array, config: DataConfig, where: str) -> ak.Array:
+    """Rename branches to features, add the derived variables and apply the selection."""
+    fields = {name: arrays[branch] for name, branch in config.branches.items()}
+    for name, expression in config.new_variables.items():
+        fields[name] = evaluate_expression(expression, fields, where)
+    out = ak.zip(fields, depth_limit=1)
+    if config.selection:
+        out = out[evaluate_expression(config.selection, fields, where)]
+    return out
+
+
+def iterate(files: str | os.PathLike | Iterable, config: DataConfig, step_size: str | int = "100 MB",
+            progress: bool = True) -> Iterator[ak.Array]:
+    """Chunks of records from each file in turn (``step_size``: entries, or bytes as ``"100 MB"``)."""
+    paths = [Path(files)] if isinstance(files, (str, os.PathLike)) else [Path(f) for f in files]
+    trees = [(p, open_tree(p, config)) for p in paths]
+    branches = sorted(set(config.branches.values()))
+    with tqdm(total=sum(t.num_entries for _, t in trees), desc="read ROOT", unit="entry",
+              disable=not progress) as bar:
+        for path, tree in trees:
+            try:
+                for chunk in tree.iterate(branches, step_size=step_size, library="ak"):
+                    bar.update(len(chunk))
+                    yield records(chunk, config, str(path))
+            except Exception as err:
+                if isinstance(err, ValueError) and str(err).startswith(str(path)):
+                    raise  # already names the file (a bad expression)
+                raise ValueError(f"{path}: cannot read tree {config.treename!r}, the file may be truncated or "
+                                 f"corrupted ({type(err).__name__}: {err})") from None
+
+
+def read(files: str | os.PathLike | Iterable, config: DataConfig, progress: bool = False) -> ak.Array:
+    """All records of ``files`` in memory."""
+    chunks = list(iterate(files, config, progress=progress))
+    return ak.concatenate(chunks) if chunks else ak.Array([])
+
+
+def lazy(files: str | os.PathLike | Iterable, config: DataConfig, step_size: str | int = "100 MB"):
+    """The records as a dask-awkward array (``uproot.dask``): nothing is read until ``.compute()``.
+    Derived variables and the selection must be numpy-ufunc expressions (``ak.`` functions do not dispatch)."""
+    paths = [Path(files)] if isinstance(files, (str, os.PathLike)) else [Path(f) for f in files]
+    for p in paths:
+        open_tree(p, config)
+    arrays = uproot.dask({str(p): config.treename for p in paths}, filter_name=sorted(set(config.branches.values())),
+                         step_size=step_size)
+    fields = {name: arrays[branch] for name, branch in config.branches.items()}
+    for name, expression in config.new_variables.items():
+        fields[name] = evaluate_expression(expression, fields, "data config")
+    import dask_awkward as dak
+
+    out = dak.zip(fields, depth_limit=1)
+    return out[evaluate_expression(config.selection, fields, "data config")] if config.selection else out
+
+
+def pad(jagged: ak.Array, length: int, pad_value: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    """``(values [N, length] float32, mask [N, length] bool)``: the first ``length`` items of each entry."""
+    clipped = ak.pad_none(jagged, length, clip=True, axis=1)
+    mask = ak.to_numpy(~ak.is_none(clipped, axis=1))
+    values = ak.to_numpy(ak.fill_none(clipped, pad_value)).astype(np.float32)
+    return values, mask
+
+
+def padded(chunk: ak.Array, config: DataConfig) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Every configured input as ``(values [N, C, L], mask [N, L])``, weaver's layout."""
+    out = {}
+    for name, spec in config.inputs.items():
+        columns = [pad(chunk[v], spec.length, spec.pad_value) for v in spec.vars]
+        out[name] = (np.stack([c[0] for c in columns], axis=1), columns[0][1])
+    return out
+
+
+class RootWriter:
+    """Write TTrees chunk by chunk, LZ4-compressed, published atomically when the block ends::
+
+        with RootWriter("events.root") as out:
+            out.extend("hits", {"hit_x": jagged_x, "hit_y": jagged_y, "nparticles": counts})
+
+    Jagged branches get a counter branch each; pass an ``ak.zip`` record (``{"hit": ak.zip({...})}``) to
+    share one counter ``nhit`` between ``hit_x``, ``hit_y``, ...
+    """
+
+    def __init__(self, path: str | os.PathLike, compression_level: int = 4) -> None:
+        self.path, self.level = Path(path), compression_level
+
+    def __enter__(self) -> "RootWriter":
+        self._atomic = atomic_path(self.path)
+        tmp = self._atomic.__enter__()
+        self.file = uproot.recreate(tmp, compression=uproot.LZ4(self.level))
+        self.trees: dict[str, object] = {}
+        return self
+
+    def extend(self, treename: str, branches: dict[str, object]) -> None:
+        """Append entries to ``treename`` (created with the first chunk's types)."""
+        if treename in self.trees:
+            self.trees[treename].extend(branches)
+        else:  # mktree: assigning to the file would write an RNTuple since uproot 5.7
+            self.trees[treename] = self.file.mktree(treename, branches)
+
+    def __exit__(self, *exc) -> bool:
+        self.file.close()
+        return bool(self._atomic.__exit__(*exc))
