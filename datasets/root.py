@@ -211,12 +211,14 @@ class RootWriter:
         self.trees: dict[str, object] = {}
         return self
 
-    def extend(self, treename: str, branches: dict[str, object]) -> None:
-        """Append entries to ``treename`` (created with the first chunk's types)."""
+    def extend(self, treename: str, branches: dict[str, object], counter: str | None = None) -> None:
+        """Append entries to ``treename`` (created with the first chunk's types); ``counter`` names one
+        counter branch shared by all its jagged branches (they must then have equal lengths per entry)."""
         if treename in self.trees:
             self.trees[treename].extend(branches)
         else:  # mktree: assigning to the file would write an RNTuple since uproot 5.7
-            self.trees[treename] = self.file.mktree(treename, branches)
+            naming = {"counter_name": lambda _: counter} if counter else {}
+            self.trees[treename] = self.file.mktree(treename, branches, **naming)
 
     def __exit__(self, *exc) -> bool:
         self.file.close()

@@ -8,8 +8,9 @@ from pathlib import Path
 from hep.calo import data as calo_data
 from hep.calo import evaluate as calo_evaluate
 from hep.calo import model as calo_model
+from hep.tracking import data as tracking_data
 
-DATASETS = [calo_data.CALO]
+DATASETS = [calo_data.CALO, tracking_data.TRACKING]
 
 
 def add_commands(group: argparse._SubParsersAction) -> None:
