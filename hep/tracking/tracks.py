@@ -1,0 +1,100 @@
+"""Track building from scored edges and the physics metrics every tracker here is judged by.
+
+Tracks are the connected components of the edges kept above a threshold (scipy.sparse.csgraph), with at
+least ``min_hits`` hits; a hit belongs to at most one track, ``-1`` marks unassigned hits.
+
+Matching is double-majority: a track matches the particle that owns most of its hits when that particle owns
+more than half of the track's hits and more than half of that particle's hits are on the track. Tracking
+efficiency counts reconstructable particles (pT above the cut, at least 3 hits) matched by some track; fake
+rate is the fraction of tracks that match nothing; duplicate rate the fraction of matched tracks whose particle
+was already matched. The TrackML score (Amrouche et al. 2019) sums the weights of the majority hits of
+matched tracks, with hit weights from the hit's order along its particle (larger at both ends, particles with
+fewer than 4 hits weigh 0) times a pT weight (0.2 below 0.5 GeV rising to 1 at 3 GeV), normalised to 1 per
+event; here a particle's hits are ordered by layer (barrel only).
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+ORDER_PROPOSAL = (10.0, 8.0, 6.0, 5.0, 3.0, 3.0, 3.0, 5.0, 6.0)
+
+
+def build_tracks(n_hits: int, senders: np.ndarray, receivers: np.ndarray, keep: np.ndarray,
+                 min_hits: int = 3) -> np.ndarray:
+    """Track label per hit (``-1``: none) from the connected components of the kept edges."""
+    adjacency = coo_matrix((np.ones(int(keep.sum())), (senders[keep], receivers[keep])), shape=(n_hits, n_hits))
+    _, labels = connected_components(adjacency, directed=False)
+    sizes = np.bincount(labels, minlength=n_hits)
+    labels = np.where(sizes[labels] >= min_hits, labels, -1)
+    _, relabelled = np.unique(labels, return_inverse=True)  # compact ids, -1 stays first
+    return np.where(labels >= 0, relabelled - (labels.min() < 0), -1)
+
+
+def order_weight(n_hits: int) -> np.ndarray:
+    """TrackML's weights of the hits of an ``n_hits`` particle, in order, summing to 1 (0 below 4 hits)."""
+    if n_hits < 4:
+        return np.zeros(n_hits)
+    n = min(n_hits, 20)
+    supports = np.arange(len(ORDER_PROPOSAL)) * (n - 1) / (len(ORDER_PROPOSAL) - 1)
+    w = np.interp(np.arange(n), supports, ORDER_PROPOSAL)
+    return np.concatenate([w / w.sum(), np.zeros(n_hits - n)])
+
+
+def pt_weight(pt: np.ndarray) -> np.ndarray:
+    return np.interp(pt, [0.05, 0.5, 3.0], [0.2, 0.2, 1.0], left=0.0, right=1.0)
+
+
+def hit_weights(layer: np.ndarray, particle_id: np.ndarray, particle_pt: np.ndarray) -> np.ndarray:
+    """Per-hit TrackML weights (noise hits 0), normalised to sum to 1."""
+    w = np.zeros(len(layer))
+    for pid in np.unique(particle_id[particle_id >= 0]):
+        hits = np.nonzero(particle_id == pid)[0]
+        hits = hits[np.argsort(layer[hits], kind="stable")]
+        w[hits] = order_weight(len(hits)) * pt_weight(particle_pt[pid])
+    total = w.sum()
+    return w / total if total > 0 else w
+
+
+def match_tracks(labels: np.ndarray, particle_id: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per track: majority particle (``-1`` for noise), its hits on the track, and whether it double-matches."""
+    n_tracks = int(labels.max()) + 1 if len(labels) and labels.max() >= 0 else 0
+    particle_hits = np.bincount(particle_id[particle_id >= 0], minlength=1)
+    major, major_hits, good = np.full(n_tracks, -1), np.zeros(n_tracks, np.int64), np.zeros(n_tracks, bool)
+    on_track = labels >= 0
+    pairs, counts = np.unique(np.column_stack([labels[on_track], particle_id[on_track]]), axis=0, return_counts=True)
+    track_size = np.bincount(labels[on_track], minlength=n_tracks)
+    for (track, pid), count in zip(pairs, counts):
+        if count > major_hits[track]:
+            major[track], major_hits[track] = pid, count
+    real = major >= 0
+    good[real] = (major_hits[real] * 2 > track_size[real]) & (major_hits[real] * 2 > particle_hits[major[real]])
+    return major, major_hits, good
+
+
+def tracking_metrics(labels: np.ndarray, layer: np.ndarray, particle_id: np.ndarray, particle_pt: np.ndarray,
+                     pt_min: float = 1.0) -> dict[str, float]:
+    """Efficiency (pT > pt_min, >= 3 hits), fake and duplicate rates, and the TrackML score of one event;
+    counts come along so events can be pooled."""
+    major, major_hits, good = match_tracks(labels, particle_id)
+    n_hits_of = np.bincount(particle_id[particle_id >= 0], minlength=len(particle_pt))
+    reconstructable = (particle_pt > pt_min) & (n_hits_of >= 3)
+    matched = np.zeros(len(particle_pt), bool)
+    matched[major[good]] = True
+    weights = hit_weights(layer, particle_id, particle_pt)
+    score = sum(weights[(labels == t) & (particle_id == major[t])].sum() for t in np.nonzero(good)[0])
+    n_good = int(good.sum())
+    return {"reconstructable": int(reconstructable.sum()), "matched": int((matched & reconstructable).sum()),
+            "tracks": len(good), "fakes": int((~good).sum()), "duplicates": n_good - int(matched.sum()),
+            "trackml_score": float(score)}
+
+
+def pooled(rows: list[dict[str, float]]) -> dict[str, float]:
+    """Efficiency, fake rate, duplicate rate and mean TrackML score over events."""
+    total = {k: sum(r[k] for r in rows) for k in ("reconstructable", "matched", "tracks", "fakes", "duplicates")}
+    good = total["tracks"] - total["fakes"]
+    return {"efficiency": total["matched"] / max(total["reconstructable"], 1),
+            "fake_rate": total["fakes"] / max(total["tracks"], 1),
+            "duplicate_rate": total["duplicates"] / max(good, 1),
+            "trackml_score": float(np.mean([r["trackml_score"] for r in rows])) if rows else 0.0}
