@@ -9,12 +9,14 @@ from hep.calo import data as calo_data
 from hep.calo import evaluate as calo_evaluate
 from hep.calo import model as calo_model
 from hep.tracking import data as tracking_data
+from hep.tracking import evaluate as tracking_evaluate
+from hep.tracking import model as tracking_model
 
 DATASETS = [calo_data.CALO, tracking_data.TRACKING]
 
 
 def add_commands(group: argparse._SubParsersAction) -> None:
-    """``physml hep train-calo | evaluate-calo``."""
+    """``physml hep train-calo | evaluate-calo | train-tracking | evaluate-tracking``."""
     p = group.add_parser("train-calo", help="train the conditional diffusion shower generator on calo showers",
                          description=calo_model.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default="runs/data/calo", help="folder with train.h5 (physml data generate calo)")
@@ -40,6 +42,52 @@ def add_commands(group: argparse._SubParsersAction) -> None:
     p.add_argument("--classifier-hidden", type=int, default=512, help="hidden units of the classifier test")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(run=_evaluate_calo)
+    _add_tracking_commands(group)
+
+
+def _add_tracking_commands(group: argparse._SubParsersAction) -> None:
+    p = group.add_parser("train-tracking", help="train the interaction-network edge classifier on tracking events",
+                         description=tracking_model.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default="runs/data/tracking", help="folder with train.root and valid.root")
+    p.add_argument("--run-dir", default="runs/tracking")
+    p.add_argument("--steps", type=int, default=1500)
+    p.add_argument("--batch-size", type=int, default=2, help="global batch (events), split over torchrun ranks")
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--latent", type=int, default=32)
+    p.add_argument("--message-passing-steps", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --run-dir")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
+    p.set_defaults(run=_train_tracking)
+    p = group.add_parser("evaluate-tracking", help="GNN tracking against the Hough transform on test events",
+                         description=tracking_evaluate.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run-dir", default="runs/tracking", help="the train-tracking run folder")
+    p.add_argument("--data", default=None, help="folder with valid.root and test.root (default: the run's data)")
+    p.add_argument("--out", default=None, help="output folder (default: RUN_DIR/eval)")
+    p.add_argument("--events", type=int, default=None, help="use only the first events of each file")
+    p.set_defaults(run=_evaluate_tracking)
+
+
+def _train_tracking(args: argparse.Namespace) -> None:
+    run = tracking_model.TrackingRun(data_dir=args.data)
+    run.model.latent, run.model.steps = args.latent, args.message_passing_steps
+    t = run.trainer
+    t.run_dir, t.steps, t.batch_size, t.lr, t.seed, t.resume, t.progress = (
+        args.run_dir, args.steps, args.batch_size, args.lr, args.seed, args.resume, args.progress)
+    t.checkpoint_every = min(t.checkpoint_every, max(1, args.steps // 3))
+    t.eval_every = min(t.eval_every, max(1, args.steps // 3))
+    metrics = tracking_model.train(run)
+    if os.environ.get("RANK", "0") == "0":
+        print(f"validation edge loss {metrics.get('loss', float('nan')):.4g}, accuracy "
+              f"{metrics.get('accuracy', float('nan')):.4f}; run folder {t.run_dir}")
+
+
+def _evaluate_tracking(args: argparse.Namespace) -> None:
+    data = Path(args.data) if args.data else Path(tracking_model.load_model(args.run_dir)[1]["data_dir"])
+    out = Path(args.out or Path(args.run_dir) / "eval")
+    table = tracking_evaluate.evaluate(args.run_dir, data / "test.root", data / "valid.root", out, args.events)
+    print(tracking_evaluate.format_table(table))
+    print(f"metrics, ROC, efficiency curves and an event display in {out}")
 
 
 def _train_calo(args: argparse.Namespace) -> None:

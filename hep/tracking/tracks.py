@@ -73,19 +73,31 @@ def match_tracks(labels: np.ndarray, particle_id: np.ndarray) -> tuple[np.ndarra
     return major, major_hits, good
 
 
+def matched_particles(labels: np.ndarray, particle_id: np.ndarray, n_particles: int) -> np.ndarray:
+    """Per particle: whether some track double-matches it."""
+    major, _, good = match_tracks(labels, particle_id)
+    matched = np.zeros(n_particles, bool)
+    matched[major[good]] = True
+    return matched
+
+
+def reconstructable(particle_id: np.ndarray, particle_pt: np.ndarray, pt_min: float = 1.0) -> np.ndarray:
+    """Per particle: pT above the cut and at least 3 hits."""
+    n_hits_of = np.bincount(particle_id[particle_id >= 0], minlength=len(particle_pt))
+    return (particle_pt > pt_min) & (n_hits_of >= 3)
+
+
 def tracking_metrics(labels: np.ndarray, layer: np.ndarray, particle_id: np.ndarray, particle_pt: np.ndarray,
                      pt_min: float = 1.0) -> dict[str, float]:
     """Efficiency (pT > pt_min, >= 3 hits), fake and duplicate rates, and the TrackML score of one event;
     counts come along so events can be pooled."""
-    major, major_hits, good = match_tracks(labels, particle_id)
-    n_hits_of = np.bincount(particle_id[particle_id >= 0], minlength=len(particle_pt))
-    reconstructable = (particle_pt > pt_min) & (n_hits_of >= 3)
-    matched = np.zeros(len(particle_pt), bool)
-    matched[major[good]] = True
+    major, _, good = match_tracks(labels, particle_id)
+    matched = matched_particles(labels, particle_id, len(particle_pt))
+    wanted = reconstructable(particle_id, particle_pt, pt_min)
     weights = hit_weights(layer, particle_id, particle_pt)
     score = sum(weights[(labels == t) & (particle_id == major[t])].sum() for t in np.nonzero(good)[0])
     n_good = int(good.sum())
-    return {"reconstructable": int(reconstructable.sum()), "matched": int((matched & reconstructable).sum()),
+    return {"reconstructable": int(wanted.sum()), "matched": int((matched & wanted).sum()),
             "tracks": len(good), "fakes": int((~good).sum()), "duplicates": n_good - int(matched.sum()),
             "trackml_score": float(score)}
 
