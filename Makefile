@@ -30,6 +30,7 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/scatter.py
 	$(BIN)/python benchmarks/gns_step.py
 	$(BIN)/python benchmarks/calo_generation.py
+	$(BIN)/python benchmarks/tracking.py
 
 clean:
 	rm -rf $(VENV) runs

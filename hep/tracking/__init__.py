@@ -1,1 +1,2 @@
-"""Charged-particle tracking: a TrackML-like barrel simulation written to ROOT (next: graphs, GNN, tracks)."""
+"""Charged-particle tracking: TrackML-like barrel simulation in ROOT, hit graphs, an interaction-network edge
+classifier, track building and a Hough-transform baseline."""

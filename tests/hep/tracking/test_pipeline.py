@@ -1,0 +1,107 @@
+"""Graph building against brute force, track metrics against hand-made cases, Hough and GNN end to end."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from gnn.graph import GraphBatch
+from hep.tracking.detector import Detector, sample_particles, simulate_event
+from hep.tracking.graph import GraphCuts, build_graph, efficiency_purity, features
+from hep.tracking.hough import hough_tracks
+from hep.tracking.model import EdgeClassifier, EdgeClassifierConfig
+from hep.tracking.tracks import build_tracks, order_weight, pooled, tracking_metrics
+from physml.cli import main
+
+
+def event(n=300, seed=0, **detector):
+    rng = np.random.default_rng(seed)
+    particles = sample_particles(n, rng)
+    return particles, simulate_event(particles, Detector(**detector), rng)
+
+
+def brute_force_edges(position, layer, cuts):
+    r = np.hypot(position[:, 0], position[:, 1])
+    phi, z = np.arctan2(position[:, 1], position[:, 0]), position[:, 2]
+    edges = set()
+    for a in range(len(layer)):
+        for b in range(len(layer)):
+            if 1 <= layer[b] - layer[a] <= cuts.max_skip:
+                dr = r[b] - r[a]
+                dphi = (phi[b] - phi[a] + np.pi) % (2 * np.pi) - np.pi
+                if abs(dphi) / dr < cuts.phi_slope_max and abs(z[a] - r[a] * (z[b] - z[a]) / dr) < cuts.z0_max:
+                    edges.add((a, b))
+    return edges
+
+
+def test_graph_edges_equal_the_brute_force_pairs_and_keep_fast_particles():
+    particles, hits = event(120, noise_per_layer=3)
+    cuts = GraphCuts()
+    graph = build_graph(hits.position, hits.layer, hits.particle_id, 10, cuts)
+    assert set(zip(graph.senders.tolist(), graph.receivers.tolist())) == brute_force_edges(hits.position, hits.layer,
+                                                                                           cuts)
+    efficiency, purity = efficiency_purity(graph, hits.layer, hits.particle_id, particles.pt > 1.0)
+    assert efficiency > 0.99 and 0 < purity < 1
+    # truth: same particle, no hit of it on a layer in between
+    for s, t, y in zip(graph.senders, graph.receivers, graph.y):
+        same = hits.particle_id[s] == hits.particle_id[t] >= 0
+        between = same and np.any((hits.particle_id == hits.particle_id[s]) & (hits.layer > hits.layer[s])
+                                  & (hits.layer < hits.layer[t]))
+        assert y == (same and not between)
+
+
+def test_perfect_track_labels_score_one_and_metrics_count_correctly():
+    particles, hits = event(200, seed=1)
+    truth_labels = np.where(hits.particle_id >= 0, hits.particle_id, -1)
+    m = tracking_metrics(truth_labels, hits.layer, hits.particle_id, particles.pt)
+    assert m["trackml_score"] == pytest.approx(1.0) and m["fakes"] == 0 and m["duplicates"] == 0
+    assert m["matched"] == m["reconstructable"] > 0
+    # deal every particle's hits to three tracks by layer: no piece holds more than half of its particle
+    thirds = np.where(truth_labels >= 0, 3 * truth_labels + hits.layer % 3, -1)
+    split = pooled([tracking_metrics(thirds, hits.layer, hits.particle_id, particles.pt)])
+    assert split["efficiency"] < 0.1 and split["fake_rate"] > 0.9
+    assert order_weight(3).sum() == 0 and order_weight(9)[0] > order_weight(9)[4] and order_weight(9).sum() == 1
+
+
+def test_tracks_are_the_connected_components_of_kept_edges():
+    senders, receivers = np.array([0, 1, 3, 4, 6]), np.array([1, 2, 4, 5, 7])
+    labels = build_tracks(9, senders, receivers, np.array([True, True, True, True, False]), min_hits=3)
+    assert labels.tolist() == [0, 0, 0, 1, 1, 1, -1, -1, -1]
+
+
+def test_hough_finds_isolated_tracks():
+    particles, hits = event(30, seed=2, smearing=False, scattering=False, efficiency=1.0)
+    m = pooled([tracking_metrics(hough_tracks(hits.position, hits.layer), hits.layer, hits.particle_id,
+                                 particles.pt)])
+    assert m["efficiency"] > 0.9 and m["fake_rate"] < 0.25
+
+
+def test_edge_classifier_is_invariant_to_the_order_of_hits_and_edges():
+    particles, hits = event(60, seed=3)
+    graph = features(hits.position, build_graph(hits.position, hits.layer, hits.particle_id, 10))
+    torch.manual_seed(0)
+    model = EdgeClassifier(EdgeClassifierConfig(latent=16, steps=2)).eval()
+    perm = torch.randperm(graph.nodes.shape[0])
+    inverse = torch.argsort(perm)
+    edge_perm = torch.randperm(graph.senders.shape[0])
+    shuffled = GraphBatch.single(graph.nodes[perm], inverse[graph.senders][edge_perm],
+                                 inverse[graph.receivers][edge_perm], edges=graph.edges[edge_perm])
+    with torch.no_grad():
+        assert torch.allclose(model(shuffled), model(graph)[edge_perm], atol=1e-5)
+
+
+@pytest.mark.slow
+def test_generate_train_and_evaluate_tracking_commands(tmp_path, capsys):
+    data, run, out = tmp_path / "data", tmp_path / "run", tmp_path / "eval"
+    assert main(["data", "generate", "tracking", "--out", str(data), "--events", "8", "--particles", "150",
+                 "--no-progress"]) == 0
+    assert main(["hep", "train-tracking", "--data", str(data), "--run-dir", str(run), "--steps", "120",
+                 "--latent", "16", "--message-passing-steps", "2", "--no-progress"]) == 0
+    assert main(["hep", "evaluate-tracking", "--run-dir", str(run), "--out", str(out)]) == 0
+    rows = json.loads((out / "metrics.json").read_text())["rows"]
+    gnn = rows["GNN (interaction network)"]
+    assert gnn["edge_auc"] > 0.9 and 0 < gnn["efficiency"] <= 1 and "Hough transform" in rows
+    for picture in ("roc.png", "efficiency.png", "event.png"):
+        assert (out / picture).stat().st_size > 0
+    assert "TrackML score" in capsys.readouterr().out
+    assert main(["hep", "evaluate-tracking", "--run-dir", str(tmp_path / "nothing")]) == 2
