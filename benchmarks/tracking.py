@@ -24,7 +24,7 @@ import uproot
 from datasets.root import DataConfig, iterate
 from hep.tracking.data import generate_tracking
 from hep.tracking.detector import Detector, sample_particles, simulate_event
-from hep.tracking.graph import GraphCuts, _layer_pair, _wrap, build_graph, features
+from hep.tracking.graph import GraphCuts, _wrap, build_graph, features
 from hep.tracking.hough import hough_tracks
 from hep.tracking.model import EdgeClassifier, EdgeClassifierConfig
 from hep.tracking.tracks import build_tracks
@@ -60,7 +60,6 @@ def main() -> None:
     detector, cuts = Detector(), GraphCuts()
     torch.manual_seed(0)
     model = EdgeClassifier(EdgeClassifierConfig()).eval()
-    assert _layer_pair  # the search under test lives there
     for n in args.particles:
         rng = np.random.default_rng(0)
         particles = [sample_particles(n, rng) for _ in range(args.events)]
