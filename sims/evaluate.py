@@ -18,21 +18,14 @@ from sims.data import WATER_OFFSET
 from sims.gns import GNS, GNSConfig
 from sims.rollout import Rollout, constant_velocity, export_rollout, learned_rollout, summary
 from sims.solvers.sph import SPH, SPHConfig
-from training.checkpoint import list_checkpoints, load_checkpoint
+from training.checkpoint import load_run
 
 
 def load_gns(run_dir: str | Path, device: str = "cpu") -> tuple[GNS, dict]:
     """The model of a GNS run folder, from its config.json and newest checkpoint."""
-    run_dir = Path(run_dir)
-    config_file = run_dir / "config.json"
-    if not config_file.exists():
-        raise FileNotFoundError(f"{config_file}: no such file; is {run_dir} a train-gns run folder?")
-    config = json.loads(config_file.read_text())
-    found = list_checkpoints(run_dir)
-    if not found:
-        raise FileNotFoundError(f"{run_dir}/checkpoints: no checkpoint to evaluate")
+    config, state = load_run(run_dir, "train-gns")
     model = GNS(GNSConfig(**config["gns"]), config["metadata"])
-    model.load_state_dict(load_checkpoint(found[-1])["model"])
+    model.load_state_dict(state["model"])
     return model.to(device).eval(), config
 
 

@@ -11,7 +11,6 @@ Generated voxels below ``threshold_mev`` are set to zero, as a readout threshold
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ from generative.samplers import DDIMSampler, DDPMSampler, edm_sampler_for, vp_de
 from generative.schedules import VPSchedule
 from generative.unet import UNet, UNetConfig
 from training import Trainer, TrainerConfig, seed_everything
-from training.checkpoint import list_checkpoints, load_checkpoint
+from training.checkpoint import load_run
 
 
 @dataclass
@@ -160,19 +159,12 @@ def train(run: CaloRun) -> dict[str, float]:
 
 def load_model(run_dir: str | Path, device: str = "cpu") -> tuple[CaloDiffusion, dict]:
     """The model of a ``train-calo`` run folder, from its config.json and newest checkpoint."""
-    run_dir = Path(run_dir)
-    config_file = run_dir / "config.json"
-    if not config_file.exists():
-        raise FileNotFoundError(f"{config_file}: no such file; is {run_dir} a train-calo run folder?")
-    config = json.loads(config_file.read_text())
-    found = list_checkpoints(run_dir)
-    if not found:
-        raise FileNotFoundError(f"{run_dir}/checkpoints: no checkpoint to sample from")
+    config, state = load_run(run_dir, "train-calo")
     m = dict(config["model"])
     cfg = CaloDiffusionConfig(**{**m, "channels": tuple(m["channels"]),
                                  "energy_range_mev": tuple(m["energy_range_mev"]),
                                  "geometry": CaloGeometry(**m["geometry"])})
     model = CaloDiffusion(cfg)
-    model.load_state_dict(load_checkpoint(found[-1])["model"])
+    model.load_state_dict(state["model"])
     return model.to(device).eval(), config
 

@@ -9,7 +9,6 @@ here gives 1k).
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +25,7 @@ from gnn.mlp import MLP
 from hep.tracking.detector import Detector
 from hep.tracking.graph import GraphCuts, build_graph, features
 from training import Trainer, TrainerConfig, seed_everything
-from training.checkpoint import list_checkpoints, load_checkpoint
+from training.checkpoint import load_run
 
 HITS = {"treename": "hits", "branches": ["x", "y", "z", "layer", "particle_id"]}
 PARTICLES = {"treename": "particles", "branches": ["pt"]}
@@ -141,14 +140,7 @@ def train(run: TrackingRun) -> dict[str, float]:
 
 def load_model(run_dir: str | Path) -> tuple[EdgeClassifier, dict]:
     """The model of a ``train-tracking`` run folder, from its config.json and newest checkpoint."""
-    run_dir = Path(run_dir)
-    config_file = run_dir / "config.json"
-    if not config_file.exists():
-        raise FileNotFoundError(f"{config_file}: no such file; is {run_dir} a train-tracking run folder?")
-    config = json.loads(config_file.read_text())
-    found = list_checkpoints(run_dir)
-    if not found:
-        raise FileNotFoundError(f"{run_dir}/checkpoints: no checkpoint to evaluate")
+    config, state = load_run(run_dir, "train-tracking")
     model = EdgeClassifier(EdgeClassifierConfig(**config["model"]))
-    model.load_state_dict(load_checkpoint(found[-1])["model"])
+    model.load_state_dict(state["model"])
     return model.eval(), config
