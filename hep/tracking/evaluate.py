@@ -18,7 +18,7 @@ from datasets.atomic import atomic_open
 from hep.calo.metrics import roc_auc
 from hep.tracking import plots
 from hep.tracking.detector import Detector
-from hep.tracking.graph import GraphCuts
+from hep.tracking.graph import GraphCuts, HitGraph, efficiency_purity
 from hep.tracking.hough import hough_tracks
 from hep.tracking.model import Event, load_events, load_model
 from hep.tracking.tracks import build_tracks, matched_particles, pooled, reconstructable, tracking_metrics
@@ -76,6 +76,7 @@ def evaluate(run_dir: str | Path, test_file: str | Path, valid_file: str | Path,
         per_particle["wanted"].append(reconstructable(event.particle_id, event.particle_pt, pt_min=0.0))
     y = np.concatenate([e.y.numpy() for e in events]).astype(bool)
     s = np.concatenate(scores)
+    graph_quality = np.array([graph_efficiency_purity(e) for e in events])
     n = len(events)
     mean_hits = float(np.mean([len(e.layer) for e in events]))
     table = {"GNN (interaction network)": {**pooled(gnn_rows), "edge_auc": roc_auc(y, s),
@@ -83,6 +84,8 @@ def evaluate(run_dir: str | Path, test_file: str | Path, valid_file: str | Path,
                                            "edge_purity": float(np.sum((s > threshold) & y) / max((s > threshold).sum(),
                                                                                                   1)),
                                            "threshold": threshold,
+                                           "graph_efficiency": float(graph_quality[:, 0].mean()),
+                                           "graph_purity": float(graph_quality[:, 1].mean()),
                                            "seconds_per_event": (graph_seconds + infer_seconds + build_seconds) / n,
                                            "seconds_read_and_graph": graph_seconds / n, "seconds_inference": infer_seconds / n,
                                            "seconds_track_building": build_seconds / n},
@@ -99,6 +102,14 @@ def evaluate(run_dir: str | Path, test_file: str | Path, valid_file: str | Path,
     return table
 
 
+def graph_efficiency_purity(event: Event, pt_min: float = 1.0) -> tuple[float, float]:
+    """Of the candidate graph (before the classifier): true segments of pT > pt_min particles kept, and the
+    fraction of edges that are true (DeZoort et al.'s definitions)."""
+    senders, receivers = event.graph.senders.numpy(), event.graph.receivers.numpy()
+    graph = HitGraph(senders, receivers, event.y.numpy().astype(bool))
+    return efficiency_purity(graph, event.layer, event.particle_id, event.particle_pt > pt_min)
+
+
 def _particle_eta(event: Event, n_particles: int) -> np.ndarray:
     """Each particle's eta from its outermost hit seen from the beam line (the file carries pT only)."""
     eta = np.full(n_particles, np.nan)
@@ -110,7 +121,8 @@ def _particle_eta(event: Event, n_particles: int) -> np.ndarray:
     return eta
 
 
-COLUMNS = (("efficiency", "tracking eff. (pT > 1 GeV)"), ("fake_rate", "fake rate"),
+COLUMNS = (("graph_efficiency", "graph eff."), ("graph_purity", "graph purity"),
+           ("efficiency", "tracking eff. (pT > 1 GeV)"), ("fake_rate", "fake rate"),
            ("duplicate_rate", "duplicate rate"), ("trackml_score", "TrackML score"), ("edge_auc", "edge AUC"),
            ("edge_efficiency", "edge eff."), ("edge_purity", "edge purity"), ("seconds_per_event", "s / event"))
 
