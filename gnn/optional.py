@@ -5,7 +5,7 @@ import importlib
 from functools import lru_cache
 from types import ModuleType
 
-_EXTRA = {"torch_geometric": "pyg", "torch_scatter": "pyg"}
+_EXTRA = {"torch_geometric": "pyg", "torch_scatter": "pyg", "pythia8mc": "gen", "fastjet": "gen"}
 
 
 @lru_cache(maxsize=None)

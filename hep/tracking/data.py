@@ -7,7 +7,7 @@ Each split file holds two TTrees with one entry per event: ``hits`` (``event_id`
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import awkward as ak
@@ -22,12 +22,26 @@ SPLITS = ("train", "valid", "test")
 CHUNK = 50  # events per written basket
 
 
-def simulate_events(n_events: int, particles_per_event: int, detector: Detector, rng: np.random.Generator,
-                    pt_min: float = 0.5) -> Iterator[tuple[Particles, Hits]]:
-    """Events with a Poisson number of prompt particles (mean ``particles_per_event``, the pile-up knob)."""
+def simulate_events(n_events: int, source: Callable[[], Particles], detector: Detector,
+                    rng: np.random.Generator) -> Iterator[tuple[Particles, Hits]]:
+    """Events of particles drawn by ``source()``, through the detector."""
     for _ in range(n_events):
-        particles = sample_particles(max(1, rng.poisson(particles_per_event)), rng, pt_min=pt_min)
+        particles = source()
         yield particles, simulate_event(particles, detector, rng)
+
+
+def particle_source(generator: str, particles: int, pileup: float, pt_min: float, rng: np.random.Generator,
+                    seed: int) -> Callable[[], Particles]:
+    """``parametric``: a Poisson number (mean ``particles``) from the falling pT spectrum; ``pythia``: Pythia 8
+    minimum bias overlaid ``pileup`` times (Poisson) per crossing."""
+    if generator == "parametric":
+        return lambda: sample_particles(max(1, rng.poisson(particles)), rng, pt_min=pt_min)
+    if generator == "pythia":
+        from hep.tracking.pythia import MinimumBias
+
+        minimum_bias = MinimumBias(seed=seed, pt_min=pt_min)
+        return lambda: minimum_bias.next(pileup, rng)
+    raise ValueError(f"generator must be parametric or pythia, got {generator!r}")
 
 
 def event_branches(events: list[tuple[Particles, Hits]], first_event: int) -> tuple[dict, dict]:
@@ -60,14 +74,17 @@ def event_branches(events: list[tuple[Particles, Hits]], first_event: int) -> tu
 
 
 def generate_tracking(out_dir: str | Path, seed: int = 0, events: int = 40, particles: int = 200,
-                      noise_per_layer: float = 0.0, pt_min: float = 0.5, progress: bool = True) -> list[Path]:
+                      noise_per_layer: float = 0.0, pt_min: float = 0.5, generator: str = "parametric",
+                      pileup: float = 20.0, progress: bool = True) -> list[Path]:
     """Write ``train.root`` (``events``), ``valid.root`` and ``test.root`` (a quarter each, at least one) of the
-    TrackML-like barrel (2 T, 10 layers): ``particles`` is the mean number per event (pile-up), noise hits
-    per layer are Poisson with mean ``noise_per_layer``."""
+    TrackML-like barrel (2 T, 10 layers). ``generator=parametric``: ``particles`` is the mean number per event
+    (the pile-up knob); ``generator=pythia`` (gen extra): ``pileup`` minimum-bias pp interactions per event.
+    Noise hits per layer are Poisson with mean ``noise_per_layer``."""
     if events < 1 or particles < 1:
         raise ValueError(f"need events >= 1 and particles >= 1, got {events} and {particles}")
     detector = Detector(noise_per_layer=noise_per_layer)
     rng = np.random.default_rng(seed)
+    source = particle_source(generator, particles, pileup, pt_min, rng, seed)
     counts = {"train": events, "valid": max(1, events // 4), "test": max(1, events // 4)}
     written = []
     with tqdm(total=sum(counts.values()), desc="tracking events", unit="event", disable=not progress) as bar:
@@ -75,7 +92,7 @@ def generate_tracking(out_dir: str | Path, seed: int = 0, events: int = 40, part
             path = Path(out_dir) / f"{split}.root"
             with RootWriter(path) as out:
                 for start in range(0, counts[split], CHUNK):
-                    chunk = list(simulate_events(min(CHUNK, counts[split] - start), particles, detector, rng, pt_min))
+                    chunk = list(simulate_events(min(CHUNK, counts[split] - start), source, detector, rng))
                     hits, parts = event_branches(chunk, start)
                     out.extend("hits", hits, counter="nhits")
                     out.extend("particles", parts, counter="nparticles")

@@ -87,3 +87,19 @@ def test_generated_events_round_trip_through_root(tmp_path):
     again = generate_tracking(tmp_path / "again", seed=7, events=4, particles=50, noise_per_layer=2, progress=False)
     with uproot.open(again[0]) as f:
         assert ak.all(ak.flatten(f["hits"]["x"].array()) == ak.flatten(hits.x))
+
+
+def test_pythia_minimum_bias_pileup():
+    pytest.importorskip("pythia8mc")
+    from hep.tracking.pythia import MinimumBias
+
+    source = MinimumBias(seed=3, batch=50)
+    rng = np.random.default_rng(5)
+    crossing = source.next(20, rng)
+    pt, eta = crossing.pt, crossing.eta
+    assert (pt > 0.5).all() and (np.abs(eta) < 2.5).all() and set(np.unique(crossing.charge)) <= {-2, -1, 1, 2}
+    vertices = np.unique(crossing.vertex[:, 2])
+    assert 8 <= len(vertices) <= 35  # Poisson(20) interactions, each at its own z
+    assert 8 < len(pt) / len(vertices) < 40  # charged particles per interaction above 0.5 GeV in |eta| < 2.5
+    hits = simulate_event(crossing, Detector(), rng)
+    assert (hits.particle_id >= 0).all() and len(hits.layer) > 5 * len(pt)
