@@ -25,9 +25,10 @@ class CrossAttention(nn.Module):
         self.kv = nn.Linear(context_dim, 2 * dim, bias=False)
         self.out = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None,
-                mask: torch.Tensor | None = None) -> torch.Tensor:
-        """``mask [B, L]``: True where a context token may be attended to."""
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None, mask: torch.Tensor | None = None,
+                bias: torch.Tensor | None = None) -> torch.Tensor:
+        """``mask [B, L]``: True where a context token may be attended to; ``bias [B, heads, N, L]``: added
+        to the attention logits (e.g. Particle Transformer's pair features)."""
         h = self.norm(x)
         k, v = self.kv(h if context is None else context).chunk(2, dim=-1)
 
@@ -35,5 +36,7 @@ class CrossAttention(nn.Module):
             return t.unflatten(-1, (self.heads, -1)).transpose(1, 2)
 
         attn_mask = None if mask is None else mask[:, None, None, :]
+        if bias is not None:
+            attn_mask = bias if attn_mask is None else bias.masked_fill(~attn_mask, float("-inf"))
         y = F.scaled_dot_product_attention(split(self.q(h)), split(k), split(v), attn_mask=attn_mask)
         return x + self.out(y.transpose(1, 2).flatten(2))

@@ -28,3 +28,17 @@ def test_self_attention_is_permutation_equivariant():
     x = torch.randn(1, 6, 8, dtype=torch.float64)
     perm = torch.randperm(6)
     assert torch.allclose(attn(x[:, perm]), attn(x)[:, perm])
+
+
+def test_additive_bias_enters_the_logits_and_masked_keys_stay_masked():
+    torch.manual_seed(2)
+    attn = CrossAttention(8, heads=2).double()
+    x = torch.randn(2, 5, 8, dtype=torch.float64)
+    bias = torch.randn(2, 2, 5, 5, dtype=torch.float64)
+    mask = torch.tensor([[True] * 5, [True, True, True, False, False]])
+    h = attn.norm(x)
+    q, k, v = (t.view(2, 5, 2, 4).transpose(1, 2) for t in (attn.q(h), *attn.kv(h).chunk(2, dim=-1)))
+    scores = (q @ k.transpose(-1, -2)) / 2.0 + bias
+    scores = scores.masked_fill(~mask[:, None, None, :], float("-inf"))
+    expected = x + attn.out((scores.softmax(-1) @ v).transpose(1, 2).reshape(2, 5, 8))
+    assert torch.allclose(attn(x, mask=mask, bias=bias), expected)
