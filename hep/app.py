@@ -49,6 +49,8 @@ def _add_tracking_commands(group: argparse._SubParsersAction) -> None:
     p = group.add_parser("train-tracking", help="train the interaction-network edge classifier on tracking events",
                          description=tracking_model.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default="runs/data/tracking", help="folder with train.root and valid.root")
+    p.add_argument("--data-config", default=None, help="YAML branch map for ROOT files from elsewhere "
+                                                       "(default: hep/tracking/events.yaml)")
     p.add_argument("--run-dir", default="runs/tracking")
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--batch-size", type=int, default=2, help="global batch (events), split over torchrun ranks")
@@ -65,11 +67,12 @@ def _add_tracking_commands(group: argparse._SubParsersAction) -> None:
     p.add_argument("--data", default=None, help="folder with valid.root and test.root (default: the run's data)")
     p.add_argument("--out", default=None, help="output folder (default: RUN_DIR/eval)")
     p.add_argument("--events", type=int, default=None, help="use only the first events of each file")
+    p.add_argument("--data-config", default=None, help="YAML branch map (default: the training run's)")
     p.set_defaults(run=_evaluate_tracking)
 
 
 def _train_tracking(args: argparse.Namespace) -> None:
-    run = tracking_model.TrackingRun(data_dir=args.data)
+    run = tracking_model.TrackingRun(data_dir=args.data, data_config=args.data_config)
     run.model.latent, run.model.steps = args.latent, args.message_passing_steps
     t = run.trainer
     t.run_dir, t.steps, t.batch_size, t.lr, t.seed, t.resume, t.progress = (
@@ -83,9 +86,11 @@ def _train_tracking(args: argparse.Namespace) -> None:
 
 
 def _evaluate_tracking(args: argparse.Namespace) -> None:
-    data = Path(args.data) if args.data else Path(tracking_model.load_model(args.run_dir)[1]["data_dir"])
+    _, config = tracking_model.load_model(args.run_dir)
+    data = Path(args.data or config["data_dir"])
     out = Path(args.out or Path(args.run_dir) / "eval")
-    table = tracking_evaluate.evaluate(args.run_dir, data / "test.root", data / "valid.root", out, args.events)
+    table = tracking_evaluate.evaluate(args.run_dir, data / "test.root", data / "valid.root", out, args.events,
+                                       args.data_config or config.get("data_config"))
     print(tracking_evaluate.format_table(table))
     print(f"metrics, ROC, efficiency curves and an event display in {out}")
 

@@ -46,14 +46,14 @@ def _timed(fn, *args):
 
 
 def evaluate(run_dir: str | Path, test_file: str | Path, valid_file: str | Path, out: str | Path,
-             max_events: int | None = None) -> dict[str, dict]:
+             max_events: int | None = None, data_config: str | Path | None = None) -> dict[str, dict]:
     """Score both trackers on ``test_file``; writes metrics.json, table.md and pictures to ``out``."""
     out = Path(out)
     model, config = load_model(run_dir)
     cuts, n_layers = GraphCuts(**config["cuts"]), len(Detector().layers)
-    threshold = choose_threshold(edge_scores(model, valid := load_events(valid_file, n_layers, cuts, max_events)),
-                                 valid)
-    events, graph_seconds = _timed(load_events, test_file, n_layers, cuts, max_events)
+    valid = load_events(valid_file, n_layers, cuts, max_events, data_config)
+    threshold = choose_threshold(edge_scores(model, valid), valid)
+    events, graph_seconds = _timed(load_events, test_file, n_layers, cuts, max_events, data_config)
     scores, infer_seconds = _timed(edge_scores, model, events)
     gnn_rows, hough_rows, per_particle = [], [], {"pt": [], "eta_proxy": [], "gnn": [], "hough": [], "wanted": []}
     build_seconds = hough_seconds = 0.0

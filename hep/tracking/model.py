@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 from torch import nn
 from torch.nn import functional as F
 from torch.utils.data import Dataset
@@ -27,8 +28,20 @@ from hep.tracking.graph import GraphCuts, build_graph, features
 from training import Trainer, TrainerConfig, seed_everything
 from training.checkpoint import load_run
 
-HITS = {"treename": "hits", "branches": ["x", "y", "z", "layer", "particle_id"]}
-PARTICLES = {"treename": "particles", "branches": ["pt"]}
+DEFAULT_DATA_CONFIG = Path(__file__).with_name("events.yaml")
+
+
+def data_configs(path: str | Path | None = None) -> tuple[DataConfig, DataConfig]:
+    """The ``hits`` and ``particles`` data configs of a tracking branch map (``events.yaml`` by default)."""
+    path = Path(path or DEFAULT_DATA_CONFIG)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such data config")
+    with open(path) as fh:
+        raw = yaml.safe_load(fh)
+    if not isinstance(raw, dict) or not {"hits", "particles"} <= set(raw):
+        raise ValueError(f"{path}: a tracking data config needs 'hits' and 'particles' sections")
+    return DataConfig.from_dict(raw["hits"], f"{path} (hits)"), DataConfig.from_dict(raw["particles"],
+                                                                                     f"{path} (particles)")
 
 
 @dataclass
@@ -75,10 +88,11 @@ class Event:
 
 
 def load_events(path: str | Path, n_layers: int, cuts: GraphCuts = GraphCuts(), limit: int | None = None,
-                hits_config: DataConfig | None = None, particles_config: DataConfig | None = None) -> list[Event]:
-    """Events of a tracking ROOT file (ours or any file the data configs map), with their graphs."""
-    hits = read(path, hits_config or DataConfig.from_dict(HITS))
-    particles = read(path, particles_config or DataConfig.from_dict(PARTICLES))
+                data_config: str | Path | None = None) -> list[Event]:
+    """Events of a tracking ROOT file (ours or any file the data config maps), with their graphs."""
+    hits_config, particles_config = data_configs(data_config)
+    hits = read(path, hits_config)
+    particles = read(path, particles_config)
     events = []
     for e in range(len(hits) if limit is None else min(limit, len(hits))):
         position = np.column_stack([np.asarray(hits[e][k], dtype=np.float64) for k in ("x", "y", "z")])
@@ -118,6 +132,7 @@ class TrackingRun:
     """A training run; defaults are the reference configuration of docs/hep.md."""
 
     data_dir: str = "runs/data/tracking"
+    data_config: str | None = None
     model: EdgeClassifierConfig = field(default_factory=EdgeClassifierConfig)
     cuts: GraphCuts = field(default_factory=GraphCuts)
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(
@@ -130,10 +145,11 @@ def train(run: TrackingRun) -> dict[str, float]:
     seed_everything(run.trainer.seed)
     n_layers = len(Detector().layers)
     data = Path(run.data_dir)
-    train_set = EventGraphs(load_events(data / "train.root", n_layers, run.cuts))
-    valid_set = EventGraphs(load_events(data / "valid.root", n_layers, run.cuts))
+    train_set = EventGraphs(load_events(data / "train.root", n_layers, run.cuts, data_config=run.data_config))
+    valid_set = EventGraphs(load_events(data / "valid.root", n_layers, run.cuts, data_config=run.data_config))
     model = EdgeClassifier(run.model)
-    config = {"model": dataclasses.asdict(run.model), "cuts": dataclasses.asdict(run.cuts), "data_dir": str(data)}
+    config = {"model": dataclasses.asdict(run.model), "cuts": dataclasses.asdict(run.cuts), "data_dir": str(data),
+              "data_config": run.data_config}
     return Trainer(model, training_loss, train_set, run.trainer, collate_fn=collate, eval_data=valid_set,
                    run_config=config).fit()
 

@@ -105,3 +105,33 @@ def test_generate_train_and_evaluate_tracking_commands(tmp_path, capsys):
         assert (out / picture).stat().st_size > 0
     assert "TrackML score" in capsys.readouterr().out
     assert main(["hep", "evaluate-tracking", "--run-dir", str(tmp_path / "nothing")]) == 2
+
+
+def test_events_from_a_foreign_file_through_a_branch_map(tmp_path):
+    """Another simulation's tree and branch names, mapped by a YAML data config, give the same events."""
+    import awkward as ak
+    import uproot
+
+    from hep.tracking.data import generate_tracking
+    from hep.tracking.model import load_events
+
+    ours = generate_tracking(tmp_path / "ours", events=2, particles=50, progress=False)[0]
+    with uproot.open(ours) as f:
+        hits, parts = f["hits"].arrays(library="ak"), f["particles"].arrays(library="ak")
+    with uproot.recreate(tmp_path / "foreign.root") as f:
+        f.mktree("Hits", {"hit": ak.zip({"gx": hits.x, "gy": hits.y, "gz": hits.z, "lay": hits.layer,
+                                           "pid": hits.particle_id})})
+        f.mktree("Truth", {"tp": ak.zip({"momx": parts.px, "momy": parts.py})})
+    (tmp_path / "map.yaml").write_text(
+        "hits:\n  treename: Hits\n  branches: {x: hit_gx, y: hit_gy, z: hit_gz, layer: hit_lay, particle_id: hit_pid}\n"
+        "particles:\n  treename: Truth\n  branches: {px: tp_momx, py: tp_momy}\n  new_variables:\n"
+        "    pt: np.hypot(px, py)\n")
+    a = load_events(ours, 10)
+    b = load_events(tmp_path / "foreign.root", 10, data_config=tmp_path / "map.yaml")
+    assert len(a) == len(b) == 2
+    for x, y in zip(a, b):
+        assert np.array_equal(x.position, y.position) and np.allclose(x.particle_pt, y.particle_pt)
+        assert torch.equal(x.graph.senders, y.graph.senders) and torch.equal(x.y, y.y)
+    (tmp_path / "bad.yaml").write_text("hits: {treename: Hits, branches: [x]}\n")
+    with pytest.raises(ValueError, match="needs 'hits' and 'particles'"):
+        load_events(ours, 10, data_config=tmp_path / "bad.yaml")
