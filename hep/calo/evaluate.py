@@ -66,8 +66,9 @@ def score(reference: dict, generated: dict, seed: int, hidden: int) -> dict[str,
     high = metrics.classifier_test(np.column_stack([high_r, log_e_r]), np.column_stack([high_g, log_e_g]),
                                    seed=seed, hidden=hidden)
     separation = metrics.separation_powers(ref_f, gen_f)
+    fpd, fpd_error = metrics.frechet_physics_distance(high_r, high_g, seed=seed)
     return {"auc_low": low["auc"], "jsd_low": low["jsd"], "auc_high": high["auc"], "jsd_high": high["jsd"],
-            "fpd": metrics.frechet_distance(high_r, high_g),
+            "fpd": fpd, "fpd_error": fpd_error,
             **{f"separation_{k}": v for k, v in separation.items()}}
 
 
@@ -121,6 +122,7 @@ def format_table(table: dict[str, dict]) -> str:
     """A Markdown table: one row per sample set."""
     lines = ["| generator | " + " | ".join(title for _, title in COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
     for label, row in table.items():
-        cells = [f"{row[key]:.3g}" if key in row else "" for key, _ in COLUMNS]
+        cells = [(f"{row[key]:.3g} ± {row['fpd_error']:.2g}" if key == "fpd" else f"{row[key]:.3g}")
+                 if key in row else "" for key, _ in COLUMNS]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -79,3 +79,13 @@ def test_isotonic_calibration_is_monotone_and_calibrated():
     grid = np.linspace(-3, 3, 50)
     assert np.all(np.diff(calibrate(grid)) >= 0)
     assert calibrate(np.array([1.0]))[0] == pytest.approx(1 / (1 + np.exp(-3)), abs=0.1)
+
+
+def test_fpd_extrapolates_away_the_finite_sample_bias():
+    rng = np.random.default_rng(6)
+    a, b = rng.normal(size=(1000, 20)), rng.normal(size=(1000, 20))
+    raw = metrics.frechet_distance(a, b)
+    fpd, error = metrics.frechet_physics_distance(a, b, repeats=4)
+    assert raw > 0.15 and abs(fpd) < max(3 * error, 0.05) and abs(fpd) < raw / 3  # bias ~ d^2 / N removed
+    shifted, _ = metrics.frechet_physics_distance(a, b + np.eye(20)[0], repeats=4)
+    assert shifted == pytest.approx(1.0, abs=0.15)
