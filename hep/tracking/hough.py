@@ -23,7 +23,8 @@ class HoughConfig:
     phi_bins: int = 256
     z0_max: float = 150.0        # mm, z0 slices cover [-z0_max, z0_max]
     z0_step: float = 25.0        # mm between slice centres
-    cot_bin: float = 0.25        # width of a cot(theta) bin
+    cot_bin: float = 0.3         # width of a cot(theta) bin
+    eta_max: float = 2.6         # cot(theta) beyond sinh(eta_max) goes to the edge bins
     min_layers: int = 5
 
 
@@ -40,23 +41,26 @@ def hough_tracks(position: np.ndarray, layer: np.ndarray, field_tesla: float = 2
     s = np.clip(C_LIGHT * field_tesla * r[:, None] * k[None, :] / 2000.0, -1, 1)
     phi0 = np.mod(phi[:, None] + np.arcsin(s), 2 * np.pi)
     phi_bin = (phi0 / (2 * np.pi) * cfg.phi_bins).astype(np.int64) % cfg.phi_bins       # [n, K]
-    cot = (z[:, None] - z0[None, :]) / r[:, None]                                        # [n, Z]
-    cot_bin = np.floor(cot / cfg.cot_bin).astype(np.int64)
-    cot_bin -= cot_bin.min() if n else 0
-    n_cot = int(cot_bin.max()) + 1 if n else 1
+    cot_max = np.sinh(cfg.eta_max)
+    cot = np.clip((z[:, None] - z0[None, :]) / r[:, None], -cot_max, cot_max)               # [n, Z]
+    cot_bin = np.floor((cot + cot_max) / cfg.cot_bin).astype(np.int64)
+    n_cot = int(np.floor(2 * cot_max / cfg.cot_bin)) + 1
     hit = np.broadcast_to(np.arange(n)[:, None, None], (n, len(k), len(z0))).ravel()
     cell = (((np.arange(len(k))[None, :, None] * len(z0) + np.arange(len(z0))[None, None, :]) * cfg.phi_bins
              + phi_bin[:, :, None]) * n_cot + cot_bin[:, None, :]).ravel()
-    # distinct layers per cell
-    cell_layer = np.unique(cell * 64 + layer[hit])
-    cells, n_layers = np.unique(cell_layer // 64, return_counts=True)
-    candidates = cells[n_layers >= cfg.min_layers]
-    candidates = candidates[np.argsort(-n_layers[n_layers >= cfg.min_layers], kind="stable")]
-    member = np.isin(cell, candidates)
-    order = np.argsort(cell[member], kind="stable")
-    cell_of, hit_of = cell[member][order], hit[member][order]
-    starts = np.searchsorted(cell_of, candidates)
-    ends = np.searchsorted(cell_of, candidates, side="right")
+    # distinct layers per cell as a bit mask, then the cells with enough of them, best first
+    masks = np.zeros(len(k) * len(z0) * cfg.phi_bins * n_cot, dtype=np.int64)
+    np.bitwise_or.at(masks, cell, np.left_shift(1, layer[hit].astype(np.int64)))
+    n_layers = np.zeros(len(masks), dtype=np.int64)
+    used = np.flatnonzero(masks)
+    n_layers[used] = _popcount(masks[used])
+    member = n_layers[cell] >= cfg.min_layers
+    cell_of, hit_of = cell[member], hit[member]
+    order = np.lexsort((cell_of, -n_layers[cell_of]))  # most layers first, then by cell id
+    cell_of, hit_of = cell_of[order], hit_of[order]
+    boundaries = np.flatnonzero(np.diff(cell_of)) + 1
+    starts = np.concatenate([[0], boundaries]) if len(cell_of) else np.empty(0, np.int64)
+    ends = np.concatenate([boundaries, [len(cell_of)]]) if len(cell_of) else np.empty(0, np.int64)
     labels = np.full(n, -1)
     track = 0
     for a, b in zip(starts, ends):
@@ -66,3 +70,13 @@ def hough_tracks(position: np.ndarray, layer: np.ndarray, field_tesla: float = 2
             labels[free] = track
             track += 1
     return labels
+
+
+def _popcount(x: np.ndarray) -> np.ndarray:
+    """Set bits per element of a non-negative int64 array (layers fit in the low 32 bits)."""
+    x = x.astype(np.uint64)
+    count = np.zeros(x.shape, dtype=np.int64)
+    while x.any():
+        count += (x & np.uint64(1)).astype(np.int64)
+        x >>= np.uint64(1)
+    return count
