@@ -37,6 +37,11 @@ def model_generator(model: CaloDiffusion, sampler: str, steps: int, seed: int) -
     return lambda energy: model.generate(torch.from_numpy(energy), sampler, steps, generator).numpy()
 
 
+def slug(label: str) -> str:
+    """A file name for a row label: ``edm 18 steps + energy model`` -> ``edm_18_steps_energy_model``."""
+    return "_".join(label.lower().replace("+", " ").replace("(", " ").replace(")", " ").split())
+
+
 def generate(fn: Generator, energy: np.ndarray, batch: int, desc: str) -> tuple[np.ndarray, float]:
     """Showers for all ``energy`` in batches, and the seconds per shower it took."""
     out = []
@@ -82,21 +87,27 @@ def evaluate(run_dir: str | Path, reference_file: str | Path, out: str | Path, n
     energy, showers = read_showers(reference_file, geometry, n_showers)
     reference = {"energy": energy, "showers": showers,
                  "features": metrics.high_level_features(showers, energy, geometry)}
-    sets = {"GFlash (new seed)": gflash_generator(geometry, seed + 1)}
+    floor = "GFlash (new seed)"
+    sets = {floor: gflash_generator(geometry, seed + 1)}
     sets.update({f"{name} {steps} steps": model_generator(model, name, steps, seed) for name, steps in samplers})
     table, samples = {}, {"reference": showers}
+    renormalise = torch.Generator().manual_seed(seed + 2)
     for label, fn in sets.items():
         generated, per_shower = generate(fn, energy, batch, label)
-        samples[label] = generated
-        write_showers(out / f"{label.split(' ')[0].lower()}.h5", energy, generated, geometry,
-                      {"generator": label, "run_dir": str(run_dir)})
-        entry = {"energy": energy, "showers": generated,
-                 "features": metrics.high_level_features(generated, energy, geometry)}
-        table[label] = {**score(reference, entry, seed, classifier_hidden), f"seconds_per_shower_b{batch}": per_shower}
-        table[label]["seconds_per_shower_b1"] = seconds_per_shower(fn, energy, 1)
-    table["GFlash (new seed)"].update({f"seconds_per_shower_b{b}": seconds_per_shower(sets["GFlash (new seed)"],
-                                                                                      energy, b)
-                                       for b in gflash_batches})
+        variants = {label: generated}
+        if label != floor:  # the same samples, total energy from the energy model (two-stage generation)
+            variants[f"{label} + energy model"] = model.renormalise(
+                torch.from_numpy(generated), torch.from_numpy(energy), renormalise).numpy()
+        timing = {f"seconds_per_shower_b{batch}": per_shower, "seconds_per_shower_b1": seconds_per_shower(fn, energy, 1)}
+        for name, showers_ in variants.items():
+            samples[name] = showers_
+            write_showers(out / f"{slug(name)}.h5", energy, showers_, geometry,
+                          {"generator": name, "run_dir": str(run_dir)})
+            entry = {"energy": energy, "showers": showers_,
+                     "features": metrics.high_level_features(showers_, energy, geometry)}
+            table[name] = {**score(reference, entry, seed, classifier_hidden), **timing}
+    table[floor].update({f"seconds_per_shower_b{b}": seconds_per_shower(sets[floor], energy, b)
+                         for b in gflash_batches})
     _pictures(out, samples, energy, geometry)
     with atomic_open(out / "metrics.json") as fh:
         json.dump({"reference": str(reference_file), "n_showers": len(energy), "rows": table}, fh, indent=2)

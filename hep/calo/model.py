@@ -27,6 +27,8 @@ from generative.unet import UNet, UNetConfig
 from training import Trainer, TrainerConfig, seed_everything
 from training.checkpoint import load_run
 
+ENERGY_BINS = 12
+
 
 @dataclass
 class CaloDiffusionConfig:
@@ -55,6 +57,10 @@ class CaloDiffusion(nn.Module):
         self.register_buffer("coordinates", torch.stack([layer, radius]).contiguous(), persistent=False)
         self.register_buffer("shift", torch.zeros(()))
         self.register_buffer("scale", torch.ones(()))
+        self.register_buffer("bounds", torch.tensor([-10.0, 10.0]))  # range of the training data, network space
+        # energy model: mean and spread of E_dep / E_inc in ENERGY_BINS bins of ln E_inc (training data)
+        self.register_buffer("ratio_mean", torch.ones(ENERGY_BINS))
+        self.register_buffer("ratio_std", torch.zeros(ENERGY_BINS))
 
     def conditioning(self, energy: torch.Tensor) -> torch.Tensor:
         """``[B, 3, L, A, R]``: scaled ln E_inc, layer and radial coordinates."""
@@ -72,10 +78,36 @@ class CaloDiffusion(nn.Module):
         return (x / (1 - x)).log()
 
     def fit_transform(self, showers: torch.Tensor, energy: torch.Tensor) -> None:
-        """Standardise with the mean and standard deviation of the logit voxels of a training set."""
+        """Standardise with the mean and standard deviation of the logit voxels of a training set, and keep
+        the range they span (samples are clipped to it: a voxel can hold at most what the data ever did)."""
         u = self._logit(showers, energy)
         self.shift.fill_(float(u.mean()))
         self.scale.fill_(float(u.std()))
+        self.bounds.copy_(torch.stack([u.min(), u.max()]).sub(self.shift).div(self.scale))
+        ratio = showers.sum(1) / energy.reshape(-1)
+        which = self._energy_bin(energy)
+        for b in range(ENERGY_BINS):
+            if (which == b).sum() > 1:
+                self.ratio_mean[b], self.ratio_std[b] = ratio[which == b].mean(), ratio[which == b].std()
+
+    def _energy_bin(self, energy: torch.Tensor) -> torch.Tensor:
+        lo, hi = (math.log(e) for e in self.cfg.energy_range_mev)
+        position = (energy.reshape(-1).log() - lo) / (hi - lo) * ENERGY_BINS
+        return position.floor().long().clamp(0, ENERGY_BINS - 1)
+
+    def sample_deposited(self, energy: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Deposited energies ``[B]`` [MeV] from the energy model: E_inc times a Gaussian ratio whose mean and
+        spread are the training set's in the incident energy's bin."""
+        which = self._energy_bin(energy)
+        noise = torch.randn(len(which), generator=generator, dtype=self.ratio_mean.dtype)
+        return energy.reshape(-1) * (self.ratio_mean[which] + self.ratio_std[which] * noise).clamp(min=0)
+
+    def renormalise(self, showers: torch.Tensor, energy: torch.Tensor,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+        """Two-stage generation: keep the network's shower shape, take the total from the energy model."""
+        total = showers.sum(1, keepdim=True)
+        target = self.sample_deposited(energy, generator).reshape(-1, 1)
+        return torch.where(total > 0, showers * target / total.clamp(min=1e-12), showers)
 
     def encode(self, showers: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
         """MeV voxels ``[B, V]`` to network space ``[B, 1, L, A, R]``."""
@@ -85,7 +117,8 @@ class CaloDiffusion(nn.Module):
     def decode(self, u: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
         """Network space back to MeV voxels ``[B, V]``, zeroing those below the threshold."""
         a = self.cfg.logit_alpha
-        x = ((torch.sigmoid(u.reshape(len(u), -1) * self.scale + self.shift) - a) / (1 - 2 * a)).clamp(min=0)
+        u = u.reshape(len(u), -1).clamp(float(self.bounds[0]), float(self.bounds[1]))
+        x = ((torch.sigmoid(u * self.scale + self.shift) - a) / (1 - 2 * a)).clamp(min=0)
         showers = x * energy.reshape(-1, 1)
         return torch.where(showers < self.cfg.threshold_mev, torch.zeros_like(showers), showers)
 
@@ -93,13 +126,17 @@ class CaloDiffusion(nn.Module):
     def generate(self, energy: torch.Tensor, sampler: str = "ddim", steps: int = 50,
                  generator: torch.Generator | None = None) -> torch.Tensor:
         """Showers ``[B, V]`` [MeV] for incident energies ``[B, 1]`` [MeV] with ``ddpm``, ``ddim`` (eta 0) or
-        ``edm`` (Heun on the VP network; NFE = 2 steps - 1)."""
+        ``edm`` (Heun on the VP network; NFE = 2 steps - 1). DDPM and DDIM clip their x0 estimates to the
+        data's range: at the first steps of the cosine schedule alpha_t ~ 1e-4 amplifies the noise
+        prediction's error ten-thousandfold."""
         self.eval()
         energy = energy.to(self.shift.device, self.shift.dtype)
         shape = (len(energy), 1, *self.cfg.geometry.shape)
         network = lambda x, t: self(x, t, energy)  # noqa: E731
         if sampler in ("ddpm", "ddim"):
-            s = DDPMSampler(self.schedule) if sampler == "ddpm" else DDIMSampler(self.schedule, eta=0.0)
+            clip = float(self.bounds.abs().max())
+            s = DDPMSampler(self.schedule, clip_sample=clip) if sampler == "ddpm" else \
+                DDIMSampler(self.schedule, eta=0.0, clip_sample=clip)
             s.set_timesteps(steps)
             u = s.sample(network, shape, generator=generator, device=self.shift.device)
         elif sampler == "edm":

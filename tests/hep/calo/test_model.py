@@ -73,9 +73,13 @@ def test_generate_train_and_evaluate_commands(tmp_path, capsys):
     assert main(["hep", "evaluate-calo", "--run-dir", str(run), "--out", str(out), "--showers", "16",
                  "--samplers", "ddim:2", "edm:2", "--classifier-hidden", "16"]) == 0
     rows = json.loads((out / "metrics.json").read_text())["rows"]
-    assert set(rows) == {"GFlash (new seed)", "ddim 2 steps", "edm 2 steps"}
+    assert set(rows) == {"GFlash (new seed)", "ddim 2 steps", "edm 2 steps", "ddim 2 steps + energy model",
+                         "edm 2 steps + energy model"}
     assert all(0 <= r["auc_low"] <= 1 for r in rows.values())
-    energy, generated = read_showers(out / "ddim.h5")
+    energy, generated = read_showers(out / "ddim_2_steps.h5")
+    _, renormalised = read_showers(out / "ddim_2_steps_energy_model.h5")
+    ratio = renormalised.sum(1) / energy[:, 0]
+    assert abs(ratio.mean() - 0.99) < 0.03 and (np.abs(ratio - 0.99) < 0.25).all()  # GFlash: ~99% in the voxels
     assert generated.shape == (16, 6480) and (generated >= 0).all()
     assert np.array_equal(energy, read_showers(data / "test.h5")[0])
     for picture in ("average_images.png", "profiles.png", "features.png"):
@@ -83,3 +87,18 @@ def test_generate_train_and_evaluate_commands(tmp_path, capsys):
     assert "AUC low-level" in capsys.readouterr().out
     assert main(["hep", "evaluate-calo", "--run-dir", str(run), "--data", str(tmp_path / "absent.h5")]) == 2
     assert main(["hep", "evaluate-calo", "--run-dir", str(run), "--samplers", "ddim"]) == 2
+
+
+def test_energy_model_reproduces_the_deposited_energy_distribution():
+    model = tiny_model()
+    rng = np.random.default_rng(3)
+    energy = torch.from_numpy(np.exp(rng.uniform(np.log(1e3), np.log(1e6), 4000)).astype(np.float32))[:, None]
+    ratio = torch.from_numpy(rng.normal(0.95, 0.02, 4000).astype(np.float32))
+    showers = torch.zeros(4000, 6480)
+    showers[:, 0] = ratio * energy[:, 0]
+    model.fit_transform(showers, energy)
+    drawn = model.sample_deposited(energy, torch.Generator().manual_seed(0)) / energy[:, 0]
+    assert float(drawn.mean()) == pytest.approx(0.95, abs=0.002) and float(drawn.std()) == pytest.approx(0.02, rel=0.1)
+    shaped = torch.rand(5, 6480)
+    out = model.renormalise(shaped, energy[:5])
+    assert torch.allclose(out / out.sum(1, keepdim=True), shaped / shaped.sum(1, keepdim=True), atol=1e-6)
