@@ -74,7 +74,8 @@ def frechet_distance(reference: np.ndarray, generated: np.ndarray) -> float:
     std = np.where(std > 0, std, 1.0)
     r, g = (reference - mean) / std, (generated - mean) / std
     mu_r, mu_g = r.mean(0), g.mean(0)
-    s_r, s_g = np.cov(r, rowvar=False), np.cov(g, rowvar=False)
+    ridge = 1e-6 * np.eye(r.shape[1])  # keeps sqrtm stable when a covariance is singular (few samples)
+    s_r, s_g = np.cov(r, rowvar=False) + ridge, np.cov(g, rowvar=False) + ridge
     root = linalg.sqrtm(s_r @ s_g)
     return float(np.sum((mu_r - mu_g) ** 2) + np.trace(s_r + s_g - 2 * np.real(root)))
 
