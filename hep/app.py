@@ -8,11 +8,12 @@ from pathlib import Path
 from hep.calo import data as calo_data
 from hep.calo import evaluate as calo_evaluate
 from hep.calo import model as calo_model
+from hep.jets import generate as jets_generate
 from hep.tracking import data as tracking_data
 from hep.tracking import evaluate as tracking_evaluate
 from hep.tracking import model as tracking_model
 
-DATASETS = [calo_data.CALO, tracking_data.TRACKING]
+DATASETS = [calo_data.CALO, tracking_data.TRACKING, jets_generate.JETS]
 
 
 def add_commands(group: argparse._SubParsersAction) -> None:

@@ -1,0 +1,73 @@
+"""Jet generation (gen extra): substructure on hand-built prongs, physics of the generated jets, ROOT files."""
+import awkward as ak
+import numpy as np
+import pytest
+import uproot
+
+pytest.importorskip("pythia8mc")
+pytest.importorskip("fastjet")
+
+from datasets.root import DataConfig, RootWriter, read  # noqa: E402
+from hep.jets.generate import generate_jets, substructure  # noqa: E402
+
+
+def prongs(directions, per_prong=6, spread=0.005, pt=100.0, seed=0):
+    """A jet of ``per_prong`` massless particles around each (eta, phi) direction."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for eta, phi in directions:
+        e = eta + rng.normal(0, spread, per_prong)
+        p = phi + rng.normal(0, spread, per_prong)
+        pts = np.full(per_prong, pt / per_prong)
+        parts.append(np.column_stack([pts * np.cos(p), pts * np.sin(p), pts * np.sinh(e), pts * np.cosh(e)]))
+    x = np.concatenate(parts)
+    return {"px": x[:, 0], "py": x[:, 1], "pz": x[:, 2], "E": x[:, 3]}
+
+
+def test_n_subjettiness_vanishes_from_the_number_of_prongs_on():
+    configurations = [[(0.0, 0.0)], [(0.0, 0.0), (0.3, 0.2)], [(0.0, 0.0), (0.3, 0.2), (-0.2, 0.3)]]
+    jets = ak.Array([prongs(c, seed=i) for i, c in enumerate(configurations)])
+    jets = ak.zip({k: jets[k] for k in ("px", "py", "pz", "E")})
+    taus = substructure(jets)
+    for n_prongs, row in enumerate(zip(taus["jet_tau1"], taus["jet_tau2"], taus["jet_tau3"]), start=1):
+        for n, tau in enumerate(row, start=1):
+            if n >= n_prongs:
+                assert tau < 0.02, (n_prongs, n, tau)
+            else:
+                assert tau > 0.1, (n_prongs, n, tau)
+
+
+def test_generated_jets_have_top_and_qcd_physics_and_resume(tmp_path):
+    files = generate_jets(tmp_path, seed=3, jets=120, chunk=60, progress=False)
+    assert [f.name for f in files] == ["jets_0000.root", "jets_0001.root"]
+    with uproot.open(files[0]) as f:
+        a = f["jets"].arrays(library="ak")
+    assert len(a) == 60 and ak.sum(a.label) == 30
+    pt = ak.to_numpy(a.jet_pt)
+    assert ((pt > 550) & (pt < 650)).all() and (np.abs(ak.to_numpy(a.jet_eta)) < 2).all()
+    top, qcd = a[a.label == 1], a[a.label == 0]
+    assert 150 < np.median(ak.to_numpy(top.jet_mass)) < 200 and np.median(ak.to_numpy(qcd.jet_mass)) < 130
+    assert np.median(ak.to_numpy(top.jet_tau3 / top.jet_tau2)) < np.median(ak.to_numpy(qcd.jet_tau3 / qcd.jet_tau2))
+    assert ak.all(a.jet_nparticles == ak.num(a.part_px)) and ak.max(a.jet_nparticles) <= 200
+    # constituents sum to the jet
+    assert np.allclose(ak.to_numpy(ak.sum(a.part_px, axis=1)), ak.to_numpy(a.jet_pt * np.cos(a.jet_phi)), rtol=1e-4,
+                       atol=1e-2)
+    before = files[0].stat().st_mtime_ns
+    files[1].unlink()
+    again = generate_jets(tmp_path, seed=3, jets=120, chunk=60, progress=False)
+    assert again[0].stat().st_mtime_ns == before and again[1].exists()  # resumed: only the missing chunk
+
+
+def test_jet_file_round_trips_exactly_and_names_a_missing_branch(tmp_path):
+    rng = np.random.default_rng(0)
+    counts = rng.integers(1, 9, 25)
+    branches = {"jet_pt": rng.uniform(550, 650, 25), "label": rng.integers(0, 2, 25).astype(np.int32),
+                "part_px": ak.unflatten(rng.normal(size=counts.sum()), counts),
+                "part_energy": ak.unflatten(rng.uniform(1, 50, counts.sum()), counts)}
+    with RootWriter(tmp_path / "j.root") as out:
+        out.extend("jets", branches, counter="jet_nparticles")
+    back = read(tmp_path / "j.root", DataConfig.from_dict({"treename": "jets", "branches": list(branches)}))
+    for key, value in branches.items():
+        assert ak.all(ak.flatten(back[key], axis=None) == ak.flatten(ak.Array(value), axis=None))
+    with pytest.raises(ValueError, match="j.root: tree 'jets' lacks branch\\(es\\) part_eta"):
+        read(tmp_path / "j.root", DataConfig.from_dict({"treename": "jets", "branches": ["part_eta"]}))
