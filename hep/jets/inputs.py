@@ -1,0 +1,101 @@
+"""Tagger inputs from jet ROOT files: padded per-particle arrays through the YAML data config
+(``particles.yaml``: log pT, log E, log pT/pT_jet, log E/E_jet, d_eta, d_phi, dR; points (d_eta, d_phi);
+four-vectors), and Particle Transformer's pairwise features computed from the four-vectors:
+``ln Delta``, ``ln kT = ln(min(pT_a, pT_b) Delta)``, ``ln z = ln(min(pT_a, pT_b) / (pT_a + pT_b))``,
+``ln m^2`` of the pair (Qu, Li & Qian 2022, eq. 3); self-pairs and padding are 0.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from datasets.root import DataConfig, iterate, padded
+
+DEFAULT_CONFIG = Path(__file__).with_name("particles.yaml")
+
+
+@dataclass(frozen=True)
+class JetBatch:
+    """``points [B, 2, L]``, ``features [B, 7, L]``, ``vectors [B, 4, L]`` (px, py, pz, E), ``mask [B, L]``,
+    ``label [B]``."""
+
+    points: torch.Tensor
+    features: torch.Tensor
+    vectors: torch.Tensor
+    mask: torch.Tensor
+    label: torch.Tensor
+
+    def trimmed(self) -> "JetBatch":
+        """The same jets with the padding cut to the longest jet (attention cost grows as L^2)."""
+        length = max(int(self.mask.sum(1).max()), 1)
+        return JetBatch(self.points[..., :length], self.features[..., :length], self.vectors[..., :length],
+                        self.mask[:, :length], self.label)
+
+    def to(self, device) -> "JetBatch":
+        return JetBatch(*(t.to(device) for t in (self.points, self.features, self.vectors, self.mask, self.label)))
+
+
+def load_jets(files, config_path: str | Path | None = None, limit: int | None = None,
+              progress: bool = False) -> JetBatch:
+    """All jets of ``files`` as one padded batch (zeros where the mask is False)."""
+    config = DataConfig.from_yaml(config_path or DEFAULT_CONFIG)
+    parts = []
+    for chunk in iterate(files, config, progress=progress):
+        arrays = padded(chunk, config)
+        parts.append((arrays, np.asarray(chunk["label"])))
+        if limit is not None and sum(len(p[1]) for p in parts) >= limit:
+            break
+    if not parts:
+        raise ValueError(f"{files}: no jets passed the data config")
+
+    def stack(name: str, index: int) -> torch.Tensor:
+        values = np.concatenate([p[0][name][index] for p in parts])[:limit]
+        return torch.from_numpy(values)
+
+    mask = stack("pf_points", 1)
+    zero = ~mask[:, None, :]
+    return JetBatch(stack("pf_points", 0).masked_fill(zero, 0), stack("pf_features", 0).masked_fill(zero, 0),
+                    stack("pf_vectors", 0).masked_fill(zero, 0), mask,
+                    torch.from_numpy(np.concatenate([p[1] for p in parts])[:limit].astype(np.int64)))
+
+
+def pair_features(vectors: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """``[B, 4, L, L]``: ln Delta, ln kT, ln z, ln m^2 of every pair of distinct real particles, else 0."""
+    px, py, pz, e = vectors.unbind(1)
+    pt = torch.hypot(px, py).clamp(min=eps)
+    rapidity = 0.5 * torch.log((e + pz).clamp(min=eps) / (e - pz).clamp(min=eps))
+    phi = torch.atan2(py, px)
+    d_rap = rapidity[:, :, None] - rapidity[:, None, :]
+    d_phi = torch.remainder(phi[:, :, None] - phi[:, None, :] + torch.pi, 2 * torch.pi) - torch.pi
+    delta = torch.hypot(d_rap, d_phi).clamp(min=eps)
+    pt_min = torch.minimum(pt[:, :, None], pt[:, None, :])
+    kt = pt_min * delta
+    z = pt_min / (pt[:, :, None] + pt[:, None, :])
+    # m^2 = 2 pT_a pT_b (cosh dy - cos dphi): exact for massless constituents and free of the cancellation
+    # in (E_a + E_b)^2 - |p_a + p_b|^2 that ruins collinear pairs in float32
+    m2 = (2 * pt[:, :, None] * pt[:, None, :] * (torch.cosh(d_rap) - torch.cos(d_phi))).clamp(min=eps)
+    out = torch.stack([delta.log(), kt.clamp(min=eps).log(), z.clamp(min=eps).log(), m2.log()], dim=1)
+    pairs = mask[:, :, None] & mask[:, None, :] & ~torch.eye(mask.shape[1], dtype=torch.bool, device=mask.device)
+    return out.masked_fill(~pairs[:, None], 0.0)
+
+
+class JetSet(Dataset):
+    """Indexable view of a :class:`JetBatch` for the Trainer."""
+
+    def __init__(self, jets: JetBatch) -> None:
+        self.jets = jets
+
+    def __len__(self) -> int:
+        return len(self.jets.label)
+
+    def __getitem__(self, i: int) -> int:
+        return i
+
+    def collate(self, indices: list[int]) -> JetBatch:
+        idx = torch.tensor(indices)
+        j = self.jets
+        return JetBatch(j.points[idx], j.features[idx], j.vectors[idx], j.mask[idx], j.label[idx]).trimmed()

@@ -1,0 +1,139 @@
+"""Jet taggers on the shared parts: ``forward(JetBatch) -> logits [B, 2]``, invariant to the order of the
+constituents and blind to padding.
+
+- Particle Flow Network (Komiske et al. 2019): per-particle MLP, masked sum, MLP: the deep-sets baseline.
+- ParticleNet (Qu & Gouskos 2020): EdgeConv blocks (``gnn.blocks.EdgeConv``, mean aggregation, a linear
+  shortcut) on k nearest neighbours in (d_eta, d_phi), then in feature space; global average pooling; FC with
+  dropout. ``lite`` is ParticleNet-Lite (k = 7, two blocks of 32 and 64).
+- Particle Transformer (Qu, Li & Qian 2022): particle embedding, pair features embedded to one attention bias
+  per head and layer-shared, ``backbones.transformer.SetTransformer`` (blocks + class attention).
+- Perceiver tagger: particle embedding into ``backbones.perceiver.PerceiverIO``: cost N x M, not N^2.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from backbones.perceiver import PerceiverIO
+from backbones.transformer import SetTransformer, TransformerConfig
+from gnn.blocks import EdgeConv
+from gnn.graph import GraphBatch
+from gnn.mlp import MLP
+from gnn.scatter import scatter
+from hep.jets.inputs import JetBatch, pair_features
+
+N_FEATURES = 7
+
+
+class MaskedBatchNorm(nn.Module):
+    """Per-feature standardisation of ``[B, C, L]`` over the real particles only (padding never enters the
+    statistics), with running statistics for evaluation, as BatchNorm on ParticleNet's inputs."""
+
+    def __init__(self, channels: int, momentum: float = 0.1, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.momentum, self.eps = momentum, eps
+        self.register_buffer("mean", torch.zeros(channels))
+        self.register_buffer("var", torch.ones(channels))
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self.training:
+            real = x.transpose(1, 2)[mask]  # [N_real, C]
+            mean, var = real.mean(0), real.var(0, unbiased=False)
+            with torch.no_grad():
+                self.mean.lerp_(mean.to(self.mean.dtype), self.momentum)
+                self.var.lerp_(var.to(self.var.dtype), self.momentum)
+        else:
+            mean, var = self.mean, self.var
+        return ((x - mean[:, None]) / (var[:, None] + self.eps).sqrt()) * mask[:, None, :]
+
+
+class ParticleFlowNetwork(nn.Module):
+    def __init__(self, phi: Sequence[int] = (100, 100, 128), f: Sequence[int] = (100, 100)) -> None:
+        super().__init__()
+        self.norm = MaskedBatchNorm(N_FEATURES)
+        self.phi = MLP(N_FEATURES, phi[:-1], phi[-1])
+        self.f = MLP(phi[-1], f, 2)
+
+    def forward(self, jets: JetBatch) -> torch.Tensor:
+        per_particle = torch.relu(self.phi(self.norm(jets.features, jets.mask).transpose(1, 2)))
+        return self.f((per_particle * jets.mask[..., None]).sum(1))
+
+
+class ParticleNet(nn.Module):
+    """Full: k = 16, blocks (64,64,64), (128,128,128), (256,256,256), FC 256; lite: k = 7, (32,)*3, (64,)*3, FC 128."""
+
+    def __init__(self, lite: bool = False, dropout: float = 0.1) -> None:
+        super().__init__()
+        k, blocks, fc = (7, ((32,) * 3, (64,) * 3), 128) if lite else (16, ((64,) * 3, (128,) * 3, (256,) * 3), 256)
+        self.input_norm = MaskedBatchNorm(N_FEATURES)
+        self.convs, self.shortcuts = nn.ModuleList(), nn.ModuleList()
+        width = N_FEATURES
+        for i, channels in enumerate(blocks):
+            self.convs.append(EdgeConv(width, channels[-1], hidden=channels[:-1], k=k, reduce="mean"))
+            self.shortcuts.append(nn.Linear(width, channels[-1]))
+            width = channels[-1]
+        self.head = nn.Sequential(nn.Linear(width, fc), nn.ReLU(), nn.Dropout(dropout), nn.Linear(fc, 2))
+
+    def forward(self, jets: JetBatch) -> torch.Tensor:
+        graph, points = _as_graph(jets, self.input_norm(jets.features, jets.mask).transpose(1, 2))
+        coordinates = points
+        for conv, shortcut in zip(self.convs, self.shortcuts):
+            out = conv(graph, coordinates)
+            nodes = torch.relu(out.nodes + shortcut(graph.nodes))
+            graph = out.replace(nodes=nodes)
+            coordinates = nodes  # later blocks find neighbours in feature space
+        pooled = scatter(graph.nodes, graph.node_graph, graph.num_graphs, "mean")
+        return self.head(pooled)
+
+
+def _as_graph(jets: JetBatch, per_particle: torch.Tensor) -> tuple[GraphBatch, torch.Tensor]:
+    """The real particles of every jet as one flat batch of edgeless graphs, and their (d_eta, d_phi)."""
+    mask = jets.mask
+    nodes = per_particle[mask]
+    points = jets.points.transpose(1, 2)[mask]
+    empty = torch.empty(0, dtype=torch.long, device=nodes.device)
+    n_node = mask.sum(1)
+    graph = GraphBatch(nodes=nodes, senders=empty, receivers=empty, n_node=n_node,
+                       n_edge=torch.zeros_like(n_node))
+    return graph, points
+
+
+class ParticleTransformer(nn.Module):
+    """``small``: 64 wide, 4 heads, 4 + 1 blocks (for CPUs); full: 128, 8 heads, 8 + 2 blocks, MLP 512."""
+
+    def __init__(self, small: bool = True, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.cfg = TransformerConfig(dim=64, heads=4, mlp_dim=256, depth=4, class_depth=1, dropout=dropout) if small \
+            else TransformerConfig(dim=128, heads=8, mlp_dim=512, depth=8, class_depth=2, dropout=dropout)
+        self.norm, self.pair_norm = MaskedBatchNorm(N_FEATURES), nn.BatchNorm2d(4)
+        self.embed = MLP(N_FEATURES, [self.cfg.dim], self.cfg.dim)
+        self.pair_embed = MLP(4, [64, 64], self.cfg.heads)
+        self.encoder = SetTransformer(self.cfg)
+        self.head = nn.Linear(self.cfg.dim, 2)
+
+    def forward(self, jets: JetBatch) -> torch.Tensor:
+        x = self.embed(self.norm(jets.features, jets.mask).transpose(1, 2))
+        pairs = self.pair_norm(pair_features(jets.vectors, jets.mask))
+        bias = self.pair_embed(pairs.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        return self.head(self.encoder(x, jets.mask, bias.contiguous()))
+
+
+class PerceiverTagger(nn.Module):
+    def __init__(self, latents: int = 32, dim: int = 64, depth: int = 2) -> None:
+        super().__init__()
+        cfg = TransformerConfig(dim=dim, heads=4, mlp_dim=4 * dim, depth=depth, class_depth=0, dropout=0.1)
+        self.norm = MaskedBatchNorm(N_FEATURES)
+        self.embed = MLP(N_FEATURES, [dim], dim)
+        self.perceiver = PerceiverIO(dim, cfg, latents=latents, outputs=1)
+        self.head = nn.Linear(dim, 2)
+
+    def forward(self, jets: JetBatch) -> torch.Tensor:
+        x = self.embed(self.norm(jets.features, jets.mask).transpose(1, 2))
+        return self.head(self.perceiver(x, jets.mask)[:, 0])
+
+
+MODELS = {"pfn": ParticleFlowNetwork, "particlenet": ParticleNet, "particlenet-lite": lambda: ParticleNet(lite=True),
+          "part": ParticleTransformer, "part-full": lambda: ParticleTransformer(small=False),
+          "perceiver": PerceiverTagger}
