@@ -8,7 +8,9 @@ from pathlib import Path
 from hep.calo import data as calo_data
 from hep.calo import evaluate as calo_evaluate
 from hep.calo import model as calo_model
+from hep.jets import evaluate as jets_evaluate
 from hep.jets import generate as jets_generate
+from hep.jets import train as jets_train
 from hep.tracking import data as tracking_data
 from hep.tracking import evaluate as tracking_evaluate
 from hep.tracking import model as tracking_model
@@ -17,7 +19,7 @@ DATASETS = [calo_data.CALO, tracking_data.TRACKING, jets_generate.JETS]
 
 
 def add_commands(group: argparse._SubParsersAction) -> None:
-    """``physml hep train-calo | evaluate-calo | train-tracking | evaluate-tracking``."""
+    """``physml hep train-calo | evaluate-calo | train-tracking | evaluate-tracking | train-jets | evaluate-jets``."""
     p = group.add_parser("train-calo", help="train the conditional diffusion shower generator on calo showers",
                          description=calo_model.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default="runs/data/calo", help="folder with train.h5 (physml data generate calo)")
@@ -44,6 +46,53 @@ def add_commands(group: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(run=_evaluate_calo)
     _add_tracking_commands(group)
+    _add_jet_commands(group)
+
+
+def _add_jet_commands(group: argparse._SubParsersAction) -> None:
+    from hep.jets.models import MODELS
+
+    p = group.add_parser("train-jets", help="train a jet tagger (ParticleNet, ParT, Perceiver, PFN) on jet files",
+                         description=jets_train.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default="runs/data/jets", help="folder with jets_*.root (physml data generate jets)")
+    p.add_argument("--model", default="particlenet-lite", choices=sorted(MODELS))
+    p.add_argument("--run-dir", default=None, help="default: runs/jets/MODEL")
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--max-jets", type=int, default=None, help="use only the first jets of the files")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
+    p.set_defaults(run=_train_jets)
+    p = group.add_parser("evaluate-jets", help="every trained tagger and the substructure baselines on test jets",
+                         description=jets_evaluate.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run_dirs", nargs="+", help="train-jets run folders")
+    p.add_argument("--data", default=None, help="jet folder (default: the first run's)")
+    p.add_argument("--out", default="runs/jets/eval")
+    p.set_defaults(run=_evaluate_jets)
+
+
+def _train_jets(args: argparse.Namespace) -> None:
+    run = jets_train.JetRun(data_dir=args.data, model=args.model, max_jets=args.max_jets)
+    t = run.trainer
+    t.run_dir = args.run_dir or f"runs/jets/{args.model}"
+    t.steps, t.batch_size, t.lr, t.seed, t.resume, t.progress = (args.steps, args.batch_size, args.lr, args.seed,
+                                                                 args.resume, args.progress)
+    t.checkpoint_every = min(t.checkpoint_every, max(1, args.steps // 4))
+    t.eval_every = min(t.eval_every, max(1, args.steps // 4))
+    t.warmup_steps = min(t.warmup_steps, args.steps // 10)
+    metrics = jets_train.train(run)
+    if os.environ.get("RANK", "0") == "0":
+        print(f"validation loss {metrics.get('loss', float('nan')):.4g}, accuracy "
+              f"{metrics.get('accuracy', float('nan')):.4f}; run folder {t.run_dir}")
+
+
+def _evaluate_jets(args: argparse.Namespace) -> None:
+    data = args.data or jets_train.load_tagger(args.run_dirs[0])[1]["data_dir"]
+    table = jets_evaluate.evaluate(args.run_dirs, data, args.out)
+    print(jets_evaluate.format_table(table))
+    print(f"ROC curves and metrics in {args.out}")
 
 
 def _add_tracking_commands(group: argparse._SubParsersAction) -> None:

@@ -76,6 +76,8 @@ def _batch_len(batch: object) -> int:
         return _batch_len(next(iter(batch.values())))
     if isinstance(batch, (list, tuple)):
         return _batch_len(batch[0])
+    if hasattr(batch, "__len__"):  # a domain's batch class that knows its size
+        return len(batch)
     raise TypeError(f"cannot tell the number of samples in a batch of type {type(batch).__name__}")
 
 

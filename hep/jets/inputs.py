@@ -29,6 +29,9 @@ class JetBatch:
     mask: torch.Tensor
     label: torch.Tensor
 
+    def __len__(self) -> int:
+        return len(self.label)
+
     def trimmed(self) -> "JetBatch":
         """The same jets with the padding cut to the longest jet (attention cost grows as L^2)."""
         length = max(int(self.mask.sum(1).max()), 1)
@@ -92,10 +95,12 @@ class JetSet(Dataset):
     def __len__(self) -> int:
         return len(self.jets.label)
 
-    def __getitem__(self, i: int) -> int:
-        return i
-
-    def collate(self, indices: list[int]) -> JetBatch:
-        idx = torch.tensor(indices)
+    def __getitem__(self, i: int) -> JetBatch:
         j = self.jets
-        return JetBatch(j.points[idx], j.features[idx], j.vectors[idx], j.mask[idx], j.label[idx]).trimmed()
+        return JetBatch(j.points[i:i + 1], j.features[i:i + 1], j.vectors[i:i + 1], j.mask[i:i + 1], j.label[i:i + 1])
+
+
+def collate(items: list[JetBatch]) -> JetBatch:
+    """Concatenate single jets and cut the padding to the longest of them."""
+    return JetBatch(*(torch.cat([getattr(j, f) for j in items]) for f in ("points", "features", "vectors", "mask",
+                                                                           "label"))).trimmed()

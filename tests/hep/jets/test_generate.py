@@ -71,3 +71,22 @@ def test_jet_file_round_trips_exactly_and_names_a_missing_branch(tmp_path):
         assert ak.all(ak.flatten(back[key], axis=None) == ak.flatten(ak.Array(value), axis=None))
     with pytest.raises(ValueError, match="j.root: tree 'jets' lacks branch\\(es\\) part_eta"):
         read(tmp_path / "j.root", DataConfig.from_dict({"treename": "jets", "branches": ["part_eta"]}))
+
+
+@pytest.mark.slow
+def test_generate_train_and_evaluate_jet_commands(tmp_path, capsys):
+    import json
+
+    from physml.cli import main
+
+    data, out = tmp_path / "jets", tmp_path / "eval"
+    assert main(["data", "generate", "jets", "--out", str(data), "--jets", "240", "--chunk", "120",
+                 "--no-progress"]) == 0
+    for model in ("pfn", "perceiver"):
+        assert main(["hep", "train-jets", "--data", str(data), "--model", model, "--run-dir", str(tmp_path / model),
+                     "--steps", "20", "--batch-size", "32", "--no-progress"]) == 0
+    assert main(["hep", "evaluate-jets", str(tmp_path / "pfn"), str(tmp_path / "perceiver"), "--out", str(out)]) == 0
+    rows = json.loads((out / "metrics.json").read_text())["rows"]
+    assert len(rows) == 4 and all(0 <= r["auc"] <= 1 for r in rows.values())
+    assert (out / "roc.png").stat().st_size > 0 and "1/eps_B" in capsys.readouterr().out
+    assert main(["hep", "train-jets", "--data", str(tmp_path / "nothing"), "--no-progress"]) == 2
