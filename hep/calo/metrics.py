@@ -12,10 +12,10 @@ import numpy as np
 import torch
 from scipy import linalg
 from scipy.optimize import isotonic_regression
-from scipy.stats import rankdata
 from torch import nn
 
 from datasets.showers import CaloGeometry
+from hep.classification import roc_auc
 
 LAYER_FEATURES = ("E_layer", "center_eta", "center_phi", "width_eta", "width_phi", "sparsity")
 
@@ -98,16 +98,6 @@ def frechet_physics_distance(reference: np.ndarray, generated: np.ndarray, point
     sigma2 = float(residual[0]) / dof if len(residual) else 0.0
     covariance = sigma2 * np.linalg.inv(design.T @ design)
     return float(coef[0]), float(np.sqrt(covariance[0, 0]))
-
-
-def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve by the Mann-Whitney rank statistic (ties count one half)."""
-    labels = np.asarray(labels).astype(bool)
-    n_pos, n_neg = labels.sum(), (~labels).sum()
-    if n_pos == 0 or n_neg == 0:
-        raise ValueError("the AUC needs both classes")
-    ranks = rankdata(scores)
-    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def isotonic_calibration(scores: np.ndarray, labels: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:

@@ -15,7 +15,7 @@ import torch
 
 from datasets.atomic import atomic_open
 from datasets.root import DataConfig, read
-from hep.calo.metrics import roc_auc
+from hep.classification import roc_auc
 from hep.jets.inputs import JetBatch, load_jets
 from hep.jets.train import SPLIT, jet_files, load_tagger, split
 from training.figures import pyplot, save_figure
@@ -86,8 +86,7 @@ def evaluate(run_dirs: list[str | Path], data_dir: str | Path, out: str | Path) 
 
 def _chunks(jets: JetBatch, size: int = 256):
     for i in range(0, len(jets), size):
-        yield JetBatch(jets.points[i:i + size], jets.features[i:i + size], jets.vectors[i:i + size],
-                       jets.mask[i:i + size], jets.label[i:i + size]).trimmed()
+        yield jets[i:i + size].trimmed()
 
 
 def _roc(path: Path, labels: np.ndarray, curves: dict[str, np.ndarray]) -> None:

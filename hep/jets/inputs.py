@@ -32,6 +32,11 @@ class JetBatch:
     def __len__(self) -> int:
         return len(self.label)
 
+    def __getitem__(self, index: slice) -> "JetBatch":
+        """The jets in ``index`` (a slice or index tensor)."""
+        return JetBatch(self.points[index], self.features[index], self.vectors[index], self.mask[index],
+                        self.label[index])
+
     def trimmed(self) -> "JetBatch":
         """The same jets with the padding cut to the longest jet (attention cost grows as L^2)."""
         length = max(int(self.mask.sum(1).max()), 1)
@@ -96,8 +101,7 @@ class JetSet(Dataset):
         return len(self.jets.label)
 
     def __getitem__(self, i: int) -> JetBatch:
-        j = self.jets
-        return JetBatch(j.points[i:i + 1], j.features[i:i + 1], j.vectors[i:i + 1], j.mask[i:i + 1], j.label[i:i + 1])
+        return self.jets[i:i + 1]
 
 
 def collate(items: list[JetBatch]) -> JetBatch:

@@ -30,9 +30,7 @@ def split(jets: JetBatch) -> dict[str, JetBatch]:
     """Train / valid / test by position."""
     n = len(jets)
     a, b = int(SPLIT[0] * n), int((SPLIT[0] + SPLIT[1]) * n)
-    take = lambda lo, hi: JetBatch(jets.points[lo:hi], jets.features[lo:hi], jets.vectors[lo:hi],  # noqa: E731
-                                   jets.mask[lo:hi], jets.label[lo:hi])
-    return {"train": take(0, a), "valid": take(a, b), "test": take(b, n)}
+    return {"train": jets[:a], "valid": jets[a:b], "test": jets[b:]}
 
 
 def loss_fn(model: torch.nn.Module, jets: JetBatch) -> tuple[torch.Tensor, dict]:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from datasets.atomic import atomic_open
-from hep.calo.metrics import roc_auc
+from hep.classification import roc_auc
 from hep.tracking import plots
 from hep.tracking.detector import Detector
 from hep.tracking.graph import GraphCuts, HitGraph, efficiency_purity

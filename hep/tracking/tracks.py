@@ -76,6 +76,10 @@ def match_tracks(labels: np.ndarray, particle_id: np.ndarray) -> tuple[np.ndarra
 def matched_particles(labels: np.ndarray, particle_id: np.ndarray, n_particles: int) -> np.ndarray:
     """Per particle: whether some track double-matches it."""
     major, _, good = match_tracks(labels, particle_id)
+    return _matched(major, good, n_particles)
+
+
+def _matched(major: np.ndarray, good: np.ndarray, n_particles: int) -> np.ndarray:
     matched = np.zeros(n_particles, bool)
     matched[major[good]] = True
     return matched
@@ -92,7 +96,7 @@ def tracking_metrics(labels: np.ndarray, layer: np.ndarray, particle_id: np.ndar
     """Efficiency (pT > pt_min, >= 3 hits), fake and duplicate rates, and the TrackML score of one event;
     counts come along so events can be pooled."""
     major, _, good = match_tracks(labels, particle_id)
-    matched = matched_particles(labels, particle_id, len(particle_pt))
+    matched = _matched(major, good, len(particle_pt))
     wanted = reconstructable(particle_id, particle_pt, pt_min)
     weights = hit_weights(layer, particle_id, particle_pt)
     score = sum(weights[(labels == t) & (particle_id == major[t])].sum() for t in np.nonzero(good)[0])
