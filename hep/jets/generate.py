@@ -10,7 +10,9 @@ loop is over events for the truth matching. Requires the ``gen`` extra (pythia8m
 """
 from __future__ import annotations
 
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing import get_context
 from pathlib import Path
 
 import awkward as ak
@@ -139,28 +141,37 @@ def jet_branches(jets: ak.Array, constituents: ak.Array, label: int, radius: flo
 
 
 def generate_jets(out_dir: str | Path, seed: int = 0, jets: int = 2000, chunk: int = 1000, batch: int = 200,
-                  progress: bool = True) -> list[Path]:
+                  workers: int = 1, progress: bool = True) -> list[Path]:
     """Write balanced chunks ``jets_{k:04d}.root`` (``chunk`` jets each, half top, half QCD, shuffled) until
-    ``jets`` are written; existing chunks are kept, so an interrupted run resumes where it stopped."""
+    ``jets`` are written; existing chunks are kept, so an interrupted run resumes where it stopped. Each chunk
+    is seeded by its index, so ``workers`` processes write the same files as one."""
     if jets < 2 or chunk < 2:
         raise ValueError(f"need at least 2 jets per file and in total, got jets={jets}, chunk={chunk}")
-    selection = JetSelection()
     out_dir = Path(out_dir)
-    written = []
-    with tqdm(total=jets, desc="jets", unit="jet", disable=not progress) as bar:
-        for k in range((jets + chunk - 1) // chunk):
-            path = out_dir / f"jets_{k:04d}.root"
-            size = min(chunk, jets - k * chunk)
-            if not path.exists():
-                parts = [_generate_process(process, seed * 10_000 + 2 * k + label, size // 2 + (size % 2) * label,
-                                           selection, batch) for label, process in enumerate(("qcd", "top"))]
-                merged = {key: ak.concatenate([parts[0][key], parts[1][key]]) for key in parts[0]}
-                order = np.random.default_rng(seed * 10_000 + k).permutation(size)
-                with RootWriter(path) as out:
-                    out.extend("jets", {key: value[order] for key, value in merged.items()}, counter="jet_nparticles")
-            written.append(path)
-            bar.update(size)
-    return written
+    sizes = {out_dir / f"jets_{k:04d}.root": min(chunk, jets - k * chunk) for k in range((jets + chunk - 1) // chunk)}
+    missing = [(path, seed, k, size, batch) for k, (path, size) in enumerate(sizes.items()) if not path.exists()]
+    with tqdm(total=jets, initial=jets - sum(task[3] for task in missing), desc="jets", unit="jet",
+              disable=not progress) as bar:
+        if workers > 1 and len(missing) > 1:
+            with ProcessPoolExecutor(min(workers, len(missing)), mp_context=get_context("spawn")) as pool:
+                for size in pool.map(_write_chunk, *zip(*missing)):
+                    bar.update(size)
+        else:
+            for task in missing:
+                bar.update(_write_chunk(*task))
+    return list(sizes)
+
+
+def _write_chunk(path: Path, seed: int, k: int, size: int, batch: int) -> int:
+    """Chunk ``k``: QCD and top generated with their own seeds, merged and shuffled; returns its size."""
+    selection = JetSelection()
+    parts = [_generate_process(process, seed * 10_000 + 2 * k + label, size // 2 + (size % 2) * label, selection, batch)
+             for label, process in enumerate(("qcd", "top"))]
+    merged = {key: ak.concatenate([parts[0][key], parts[1][key]]) for key in parts[0]}
+    order = np.random.default_rng(seed * 10_000 + k).permutation(size)
+    with RootWriter(path) as out:
+        out.extend("jets", {key: value[order] for key, value in merged.items()}, counter="jet_nparticles")
+    return size
 
 
 def _generate_process(process: str, seed: int, n: int, selection: JetSelection, batch: int) -> dict[str, object]:

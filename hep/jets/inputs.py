@@ -71,24 +71,35 @@ def load_jets(files, config_path: str | Path | None = None, limit: int | None = 
                     torch.from_numpy(np.concatenate([p[1] for p in parts])[:limit].astype(np.int64)))
 
 
-def pair_features(vectors: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """``[B, 4, L, L]``: ln Delta, ln kT, ln z, ln m^2 of every pair of distinct real particles, else 0."""
+def real_pairs(vectors: torch.Tensor, mask: torch.Tensor,
+               eps: float = 1e-8) -> tuple[tuple[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Every pair ``i < j`` of real particles of each jet: indices ``(jet, i, j)`` and ``[P, 4]`` ln Delta, ln kT,
+    ln z, ln m^2. The features are symmetric, so half the pairs and none of the padding carry them all."""
+    length = mask.shape[1]
+    upper = torch.ones(length, length, dtype=torch.bool, device=mask.device).triu(1)
+    jet, i, j = (mask[:, :, None] & mask[:, None, :] & upper).nonzero(as_tuple=True)
     px, py, pz, e = vectors.unbind(1)
     pt = torch.hypot(px, py).clamp(min=eps)
     rapidity = 0.5 * torch.log((e + pz).clamp(min=eps) / (e - pz).clamp(min=eps))
     phi = torch.atan2(py, px)
-    d_rap = rapidity[:, :, None] - rapidity[:, None, :]
-    d_phi = torch.remainder(phi[:, :, None] - phi[:, None, :] + torch.pi, 2 * torch.pi) - torch.pi
+    pt_i, pt_j = pt[jet, i], pt[jet, j]
+    d_rap = rapidity[jet, i] - rapidity[jet, j]
+    d_phi = torch.remainder(phi[jet, i] - phi[jet, j] + torch.pi, 2 * torch.pi) - torch.pi
     delta = torch.hypot(d_rap, d_phi).clamp(min=eps)
-    pt_min = torch.minimum(pt[:, :, None], pt[:, None, :])
-    kt = pt_min * delta
-    z = pt_min / (pt[:, :, None] + pt[:, None, :])
+    pt_min = torch.minimum(pt_i, pt_j)
     # m^2 = 2 pT_a pT_b (cosh dy - cos dphi): exact for massless constituents and free of the cancellation
     # in (E_a + E_b)^2 - |p_a + p_b|^2 that ruins collinear pairs in float32
-    m2 = (2 * pt[:, :, None] * pt[:, None, :] * (torch.cosh(d_rap) - torch.cos(d_phi))).clamp(min=eps)
-    out = torch.stack([delta.log(), kt.clamp(min=eps).log(), z.clamp(min=eps).log(), m2.log()], dim=1)
-    pairs = mask[:, :, None] & mask[:, None, :] & ~torch.eye(mask.shape[1], dtype=torch.bool, device=mask.device)
-    return out.masked_fill(~pairs[:, None], 0.0)
+    m2 = 2 * pt_i * pt_j * (torch.cosh(d_rap) - torch.cos(d_phi))
+    features = torch.stack([delta.log(), (pt_min * delta).clamp(min=eps).log(),
+                            (pt_min / (pt_i + pt_j)).clamp(min=eps).log(), m2.clamp(min=eps).log()], dim=1)
+    return (jet, i, j), features
+
+
+def pair_features(vectors: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``[B, 4, L, L]``: :func:`real_pairs` as a dense symmetric array; self-pairs and padding are 0."""
+    (jet, i, j), features = real_pairs(vectors, mask)
+    dense = features.new_zeros(mask.shape[0], mask.shape[1], mask.shape[1], 4)
+    return dense.index_put((jet, i, j), features).index_put((jet, j, i), features).permute(0, 3, 1, 2)
 
 
 class JetSet(Dataset):

@@ -5,8 +5,9 @@ constituents and blind to padding.
 - ParticleNet (Qu & Gouskos 2020): EdgeConv blocks (``gnn.blocks.EdgeConv``, mean aggregation, a linear
   shortcut) on k nearest neighbours in (d_eta, d_phi), then in feature space; global average pooling; FC with
   dropout. ``lite`` is ParticleNet-Lite (k = 7, two blocks of 32 and 64).
-- Particle Transformer (Qu, Li & Qian 2022): particle embedding, pair features embedded to one attention bias
-  per head and layer-shared, ``backbones.transformer.SetTransformer`` (blocks + class attention).
+- Particle Transformer (Qu, Li & Qian 2022): particle embedding, pair features of real pairs embedded to one
+  attention bias per head, shared by the layers; ``backbones.transformer.SetTransformer`` (blocks + class
+  attention).
 - Perceiver tagger: particle embedding into ``backbones.perceiver.PerceiverIO``: cost N x M, not N^2.
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ from gnn.blocks import EdgeConv
 from gnn.graph import GraphBatch
 from gnn.mlp import MLP
 from gnn.scatter import scatter
-from hep.jets.inputs import JetBatch, pair_features
+from hep.jets.inputs import JetBatch, real_pairs
 
 N_FEATURES = 7
 
@@ -107,7 +108,7 @@ class ParticleTransformer(nn.Module):
         super().__init__()
         self.cfg = TransformerConfig(dim=64, heads=4, mlp_dim=256, depth=4, class_depth=1, dropout=dropout) if small \
             else TransformerConfig(dim=128, heads=8, mlp_dim=512, depth=8, class_depth=2, dropout=dropout)
-        self.norm, self.pair_norm = MaskedBatchNorm(N_FEATURES), nn.BatchNorm2d(4)
+        self.norm, self.pair_norm = MaskedBatchNorm(N_FEATURES), nn.BatchNorm1d(4)
         self.embed = MLP(N_FEATURES, [self.cfg.dim], self.cfg.dim)
         self.pair_embed = MLP(4, [64, 64], self.cfg.heads)
         self.encoder = SetTransformer(self.cfg)
@@ -115,9 +116,17 @@ class ParticleTransformer(nn.Module):
 
     def forward(self, jets: JetBatch) -> torch.Tensor:
         x = self.embed(self.norm(jets.features, jets.mask).transpose(1, 2))
-        pairs = self.pair_norm(pair_features(jets.vectors, jets.mask))
-        bias = self.pair_embed(pairs.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
-        return self.head(self.encoder(x, jets.mask, bias.contiguous()))
+        return self.head(self.encoder(x, jets.mask, self.pair_bias(jets)))
+
+    def pair_bias(self, jets: JetBatch) -> torch.Tensor:
+        """``[B, heads, L, L]`` attention bias embedded from the pair features of real pairs only (about a tenth
+        of the padded L^2 for 128-long jets of ~50 particles); self-pairs and padding get 0."""
+        index, pairs = real_pairs(jets.vectors, jets.mask)
+        embedded = self.pair_embed(self.pair_norm(pairs))
+        jet, i, j = index
+        size = jets.mask.shape[1]
+        bias = embedded.new_zeros(len(jets), size, size, self.cfg.heads)
+        return bias.index_put((jet, i, j), embedded).index_put((jet, j, i), embedded).permute(0, 3, 1, 2)
 
 
 class PerceiverTagger(nn.Module):

@@ -56,6 +56,15 @@ def test_generated_jets_have_top_and_qcd_physics_and_resume(tmp_path):
     files[1].unlink()
     again = generate_jets(tmp_path, seed=3, jets=120, chunk=60, progress=False)
     assert again[0].stat().st_mtime_ns == before and again[1].exists()  # resumed: only the missing chunk
+    serial = [uproot.open(f)["jets"].arrays(library="np") for f in files]
+    for f in files:
+        f.unlink()
+    generate_jets(tmp_path, seed=3, jets=120, chunk=60, workers=2, progress=False)
+    for f, expected in zip(files, serial):  # chunks are seeded by index: a process pool writes the same jets
+        got = uproot.open(f)["jets"].arrays(library="np")
+        assert all(np.array_equal(np.concatenate(got[key]) if got[key].dtype == object else got[key],
+                                  np.concatenate(value) if value.dtype == object else value)
+                   for key, value in expected.items())
 
 
 def test_jet_file_round_trips_exactly_and_names_a_missing_branch(tmp_path):
@@ -90,3 +99,20 @@ def test_generate_train_and_evaluate_jet_commands(tmp_path, capsys):
     assert len(rows) == 4 and all(0 <= r["auc"] <= 1 for r in rows.values())
     assert (out / "roc.png").stat().st_size > 0 and "1/eps_B" in capsys.readouterr().out
     assert main(["hep", "train-jets", "--data", str(tmp_path / "nothing"), "--no-progress"]) == 2
+
+
+def test_committed_sample_holds_balanced_top_and_qcd_jets():
+    from hep.jets import SAMPLE_DIR
+    from hep.jets.evaluate import baselines, rejection
+    from hep.jets.train import jet_files
+
+    files = jet_files(SAMPLE_DIR)
+    assert [f.name for f in files] == ["jets_0000.root", "jets_0001.root", "jets_0002.root"]
+    for f in files:
+        with uproot.open(f) as root:
+            a = root["jets"].arrays(["jet_pt", "label"], library="np")
+        assert len(a["label"]) == 2000 and a["label"].sum() == 1000
+        assert ((a["jet_pt"] > 550) & (a["jet_pt"] < 650)).all()
+    scores, labels = baselines(files, None)
+    # substructure separates real top jets from QCD jets: the soft-drop mass window + tau32 cut
+    assert rejection(labels, scores["soft-drop mass window + tau3/tau2 cut"], 0.5) > 20
