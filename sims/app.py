@@ -5,9 +5,9 @@ import argparse
 import os
 from pathlib import Path
 
-from sims import data, evaluate, learned_forces, train_gns
+from sims import data, evaluate, learned_forces, mesh_data, train_gns
 
-DATASETS = [data.SOFT_DISKS, data.WATERDROP, data.DAMBREAK]
+DATASETS = [data.SOFT_DISKS, data.WATERDROP, data.DAMBREAK, mesh_data.CYLINDER_FLOW, mesh_data.FLAG]
 
 
 def add_commands(group: argparse._SubParsersAction) -> None:

@@ -1,13 +1,10 @@
-"""Triangle meshes of the mesh-based simulators: node types, edges, and checks on the inputs.
+"""Triangle meshes of the mesh-based simulators: generation (structured grids, DistMesh) and edges.
 
-Node types are those of MeshGraphNets (Pfaff et al. 2021), so datasets in their convention read unchanged.
+Node types and mesh checks belong to the on-disk schema, in :mod:`datasets.meshes`.
 """
 from __future__ import annotations
 
 import numpy as np
-
-NORMAL, OBSTACLE, AIRFOIL, HANDLE, INFLOW, OUTFLOW, WALL_BOUNDARY = 0, 1, 2, 3, 4, 5, 6
-NODE_TYPES = 9  # width of the one-hot node type (MeshGraphNets' NodeType.SIZE)
 
 
 def grid_mesh(width: float, height: float, nx: int, ny: int) -> tuple[np.ndarray, np.ndarray]:
@@ -44,27 +41,72 @@ def interior_edge_opposites(cells: np.ndarray) -> np.ndarray:
     return np.column_stack([opposite[shared], opposite[shared + 1]])
 
 
-def check_mesh(mesh_pos: np.ndarray, cells: np.ndarray, node_type: np.ndarray, where: str = "mesh") -> None:
-    """Raise ``ValueError`` naming ``where`` for degenerate triangles, unreferenced nodes, out-of-range
-    indices or node types, and shapes that disagree."""
-    n = len(mesh_pos)
-    if mesh_pos.ndim != 2 or mesh_pos.shape[1] != 2:
-        raise ValueError(f"{where}: mesh_pos must be [N, 2], got shape {mesh_pos.shape}")
-    if cells.ndim != 2 or cells.shape[1] != 3:
-        raise ValueError(f"{where}: cells must be [C, 3], got shape {cells.shape}")
-    if node_type.shape != (n,):
-        raise ValueError(f"{where}: node_type must be [N={n}], got shape {node_type.shape}")
-    if cells.size and (cells.min() < 0 or cells.max() >= n):
-        raise ValueError(f"{where}: cells index nodes outside 0..{n - 1}")
-    if node_type.size and (node_type.min() < 0 or node_type.max() >= NODE_TYPES):
-        raise ValueError(f"{where}: node_type values must lie in 0..{NODE_TYPES - 1}, "
-                         f"got {node_type.min()}..{node_type.max()}")
-    unused = np.setdiff1d(np.arange(n), cells.ravel())
-    if unused.size:
-        raise ValueError(f"{where}: {unused.size} node(s) belong to no cell, e.g. node {unused[0]}")
-    a, b, c = (mesh_pos[cells[:, i]] for i in range(3))
-    area = 0.5 * np.abs((b - a)[:, 0] * (c - a)[:, 1] - (b - a)[:, 1] * (c - a)[:, 0])
-    scale = max(float(np.ptp(mesh_pos, axis=0).max()), 1e-300)
-    bad = np.nonzero(area <= 1e-12 * scale ** 2)[0]
-    if bad.size:
-        raise ValueError(f"{where}: {bad.size} degenerate (zero-area) triangle(s), e.g. cell {bad[0]}")
+def distmesh(distance, size, h_min: float, bbox: tuple[float, float, float, float], fixed: np.ndarray,
+             iterations: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """An unstructured triangle mesh of the region ``distance(p) < 0`` by Persson & Strang's DistMesh (2004):
+    points on a hexagonal lattice kept with probability ``(h_min / size(p))^2``, then moved towards the force
+    equilibrium of a truss whose bars want length ``size`` (Delaunay-retriangulated when points move far),
+    points that leave the region projected back onto its boundary. ``fixed [F, 2]`` points never move.
+
+    Args:
+        distance: signed distance ``[P, 2] -> [P]``, negative inside. size: relative edge length ``[P, 2] -> [P]``.
+    Returns:
+        ``points [N, 2]``, ``cells [C, 3]`` (counter-clockwise).
+    """
+    from scipy.spatial import Delaunay
+
+    x0, y0, x1, y1 = bbox
+    xs = np.arange(x0, x1 + 1e-12, h_min)
+    ys = np.arange(y0, y1 + 1e-12, h_min * np.sqrt(3) / 2)
+    px, py = np.meshgrid(xs, ys)
+    px[1::2] += h_min / 2
+    p = np.column_stack([px.ravel(), py.ravel()])
+    p = p[distance(p) < -1e-3 * h_min]
+    r0 = 1 / size(p) ** 2
+    p = p[np.random.default_rng(seed).random(len(p)) < r0 / r0.max()]
+    fixed = np.asarray(fixed, dtype=float).reshape(-1, 2)
+    p = np.vstack([fixed, p])
+    n_fixed = len(fixed)
+    eps, geps, tol = np.sqrt(np.finfo(float).eps) * h_min, 1e-3 * h_min, 0.1
+    last = np.full_like(p, np.inf)
+    bars = cells = None
+    for _ in range(iterations):
+        if np.abs(p - last).max() / h_min > tol:  # retriangulate
+            last = p.copy()
+            cells = Delaunay(p).simplices
+            cells = cells[distance(p[cells].mean(1)) < -geps]
+            bars = mesh_edges(cells)
+        vec = p[bars[:, 0]] - p[bars[:, 1]]
+        length = np.linalg.norm(vec, axis=1)
+        want = size((p[bars[:, 0]] + p[bars[:, 1]]) / 2)
+        want *= 1.2 * np.sqrt((length ** 2).sum() / (want ** 2).sum())
+        force = np.maximum(want - length, 0) / length
+        move = np.zeros_like(p)
+        np.add.at(move, bars[:, 0], force[:, None] * vec)
+        np.add.at(move, bars[:, 1], -force[:, None] * vec)
+        move[:n_fixed] = 0
+        p = p + 0.2 * move
+        d = distance(p)
+        out = d > 0
+        if out.any():  # project back along the numerical gradient of the distance
+            q = p[out]
+            gx = (distance(q + [eps, 0]) - d[out]) / eps
+            gy = (distance(q + [0, eps]) - d[out]) / eps
+            p[out] -= (d[out] / np.maximum(gx ** 2 + gy ** 2, 1e-30))[:, None] * np.column_stack([gx, gy])
+        if (0.2 * np.linalg.norm(move[d < -geps], axis=1)).max(initial=0) < 1e-3 * h_min:
+            break
+    cells = Delaunay(p).simplices
+    cells = cells[distance(p[cells].mean(1)) < -geps]
+    used = np.unique(cells)
+    remap = np.full(len(p), -1)
+    remap[used] = np.arange(len(used))
+    return p[used], orient(p[used], remap[cells])
+
+
+def orient(points: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """``cells`` reordered counter-clockwise."""
+    a, b, c = (points[cells[:, i]] for i in range(3))
+    clockwise = ((b - a)[:, 0] * (c - a)[:, 1] - (b - a)[:, 1] * (c - a)[:, 0]) < 0
+    cells = cells.copy()
+    cells[clockwise] = cells[clockwise][:, [0, 2, 1]]
+    return cells

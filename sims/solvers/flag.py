@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from sims.mesh import HANDLE, NORMAL, grid_mesh, interior_edge_opposites, mesh_edges
+from datasets.meshes import HANDLE, NORMAL, MeshTrajectory
+from sims.mesh import grid_mesh, interior_edge_opposites, mesh_edges
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,12 @@ def simulate_flag(flag: Flag, frames: int, seed: int = 0,
                  wind.mean, wind.amp, wind.freq, wind.phase)
         positions[frame], velocities[frame] = x, v
     return positions, velocities
+
+
+def flag_trajectory(flag: Flag, frames: int, seed: int = 0) -> MeshTrajectory:
+    """A flag released flat and at rest into the gusts of ``seed``: ``world_pos [T, N, 3]`` (m)."""
+    world_pos, _ = simulate_flag(flag, frames, seed)
+    return MeshTrajectory(flag.mesh_pos, flag.cells, flag.node_type, {"world_pos": world_pos})
 
 
 def energy(flag: Flag, x: np.ndarray, v: np.ndarray) -> float:

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from sims.mesh import HANDLE, check_mesh, interior_edge_opposites, mesh_edges
+from datasets.meshes import HANDLE, check_mesh
+from sims.mesh import interior_edge_opposites, mesh_edges
 from sims.solvers.flag import FlagConfig, energy, make_flag, simulate_flag
 
 
