@@ -115,6 +115,30 @@ class InteractionNetwork(nn.Module):
         return self.node(self.edge(graph))
 
 
+class MultiEdgeInteractionNetwork(nn.Module):
+    """Interaction network over several edge sets on the same nodes (MeshGraphNets' mesh and world edges):
+    each set has its own edge MLP; the node MLP sees the node and every set's aggregated messages.
+
+    ``forward(graphs)`` takes one :class:`GraphBatch` per edge set (same nodes) and returns them with the
+    new node features and each set's new edge features.
+    """
+
+    def __init__(self, node_dim: int, edge_dims: Sequence[int], hidden: Sequence[int] = (128, 128),
+                 layer_norm: bool = True, reduce: Reduce = "sum") -> None:
+        super().__init__()
+        self.edges = nn.ModuleList(EdgeBlock(MLP(dim + 2 * node_dim, hidden, dim, layer_norm)) for dim in edge_dims)
+        self.node = MLP(node_dim + sum(edge_dims), hidden, node_dim, layer_norm)
+        self.reduce = reduce
+
+    def forward(self, graphs: Sequence[GraphBatch]) -> list[GraphBatch]:
+        if len(graphs) != len(self.edges):
+            raise ValueError(f"expected {len(self.edges)} edge sets, got {len(graphs)}")
+        updated = [block(graph) for block, graph in zip(self.edges, graphs)]
+        incoming = [scatter(g.edges, g.receivers, g.num_nodes, self.reduce) for g in updated]
+        nodes = self.node(torch.cat([graphs[0].nodes, *incoming], dim=-1))
+        return [g.replace(nodes=nodes) for g in updated]
+
+
 class GraphNetwork(nn.Module):
     """Full GN block: edge, node and global updates, each conditioned on the globals.
 
