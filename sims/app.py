@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
 
-from sims import data, evaluate, learned_forces, mesh_data, train_gns
+from sims import data, evaluate, learned_forces, mesh_data, mesh_evaluate, train_gns, train_mgn
 
 DATASETS = [data.SOFT_DISKS, data.WATERDROP, data.DAMBREAK, mesh_data.CYLINDER_FLOW, mesh_data.FLAG]
 
@@ -44,15 +45,51 @@ def _add_gns_commands(group: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --run-dir")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     p.set_defaults(run=_train_gns)
-    for name, helptext in (("rollout", "roll a trained GNS out on one trajectory and export it to HDF5"),
-                           ("evaluate", "score a trained GNS against constant velocity and the solver")):
+    _add_mgn_command(group)
+    for name, helptext in (("rollout", "roll a trained GNS or MeshGraphNet out and export it to HDF5"),
+                           ("evaluate", "score a trained GNS or MeshGraphNet against its baseline and solver")):
         p = group.add_parser(name, help=helptext, description=helptext)
-        p.add_argument("--run-dir", default="runs/gns", help="the train-gns run folder")
+        p.add_argument("--run-dir", default="runs/gns", help="a train-gns or train-mgn run folder")
         p.add_argument("--data", default=None, help="trajectory file (default: test.h5 of the run's data)")
         p.add_argument("--out", default=None, help="output folder (default: RUN_DIR/rollouts or RUN_DIR/eval)")
         p.add_argument("--trajectories", type=int, default=1 if name == "rollout" else 4)
         p.add_argument("--max-steps", type=int, default=None, help="limit the rollout length")
         p.set_defaults(run=_evaluate)
+
+
+def _add_mgn_command(group: argparse._SubParsersAction) -> None:
+    p = group.add_parser("train-mgn", help="train a MeshGraphNet on a mesh dataset (cylinder_flow or flag)",
+                         description=train_mgn.__doc__)
+    p.add_argument("--data", default="runs/data/cylinder_flow", help="folder with train.h5 and valid.h5")
+    p.add_argument("--run-dir", default="runs/mgn")
+    p.add_argument("--steps", type=int, default=20_000)
+    p.add_argument("--batch-size", type=int, default=2, help="global batch (meshes), split over torchrun ranks")
+    p.add_argument("--lr", type=float, default=1e-3, help="initial LR, decayed exponentially to 1e-5")
+    p.add_argument("--latent", type=int, default=128)
+    p.add_argument("--message-passing-steps", type=int, default=15)
+    p.add_argument("--world-radius", type=float, default=0.05, help="cloth: world-edge radius [m] (0: none)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --run-dir")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
+    p.set_defaults(run=_train_mgn)
+
+
+def _train_mgn(args: argparse.Namespace) -> None:
+    from sims.mesh_samples import MeshFrames
+    from sims.meshgraphnet import MeshGraphNetConfig
+
+    kind = MeshFrames(Path(args.data) / "valid.h5").kind
+    run = train_mgn.MGNRun(data_dir=args.data, mgn=MeshGraphNetConfig(
+        kind=kind, latent=args.latent, n_steps=args.message_passing_steps, world_radius=args.world_radius))
+    t = run.trainer
+    t.run_dir, t.steps, t.batch_size, t.lr, t.seed, t.resume, t.progress = (
+        args.run_dir, args.steps, args.batch_size, args.lr, args.seed, args.resume, args.progress)
+    t.decay_steps = args.steps
+    t.checkpoint_every = min(t.checkpoint_every, max(1, args.steps // 10))
+    t.eval_every = min(t.eval_every, max(1, args.steps // 5))
+    metrics = train_mgn.train(run)
+    if os.environ.get("RANK", "0") == "0":
+        print(f"validation one-step loss {metrics.get('loss', float('nan')):.4g}; run folder {t.run_dir}")
 
 
 def _train_gns(args: argparse.Namespace) -> None:
@@ -69,19 +106,22 @@ def _train_gns(args: argparse.Namespace) -> None:
         print(f"validation one-step loss {metrics.get('loss', float('nan')):.4g}; run folder {t.run_dir}")
 
 
-def _data_file(args: argparse.Namespace) -> str:
-    if args.data:
-        return args.data
-    _, config = evaluate.load_gns(args.run_dir)
-    return str(Path(config["data_dir"]) / "test.h5")
+def _run_config(run_dir: str) -> dict:
+    path = Path(run_dir) / "config.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file; is {run_dir} a train-gns or train-mgn run folder?")
+    return json.loads(path.read_text())
 
 
 def _evaluate(args: argparse.Namespace) -> None:
     """``rollout`` exports the learned rollouts; ``evaluate`` adds the solver baselines."""
     with_solver = args.sims_command == "evaluate"
     out = Path(args.out or Path(args.run_dir) / ("eval" if with_solver else "rollouts"))
-    table = evaluate.evaluate(args.run_dir, _data_file(args), out, args.trajectories, args.max_steps, with_solver)
-    print(evaluate.format_table(table))
+    config = _run_config(args.run_dir)
+    module = mesh_evaluate if "mgn" in config else evaluate
+    data_file = args.data or str(Path(config["data_dir"]) / "test.h5")
+    table = module.evaluate(args.run_dir, data_file, out, args.trajectories, args.max_steps, with_solver)
+    print(module.format_table(table))
     print(f"rollouts (HDF5), pictures and metrics in {out}")
 
 

@@ -89,8 +89,9 @@ def evaluate(run_dir: str | Path, data_file: str | Path, out_dir: str | Path, ma
             export_rollout(out_dir / f"rollout_{k:03d}.h5", learned, metadata, config)
             if k == 0:
                 bounds = np.asarray(metadata["bounds"])
-                plots.frame_strip(out_dir / "rollout_000.png", learned.ground_truth, learned.predicted, bounds)
-                plots.animation(out_dir / "rollout_000.gif", learned.ground_truth, learned.predicted, bounds)
+                draw = plots.particles(bounds)
+                plots.frame_strip(out_dir / "rollout_000.png", learned.ground_truth, learned.predicted, draw)
+                plots.animation(out_dir / "rollout_000.gif", learned.ground_truth, learned.predicted, draw)
     table = {name: summary(rolls) for name, rolls in results.items() if rolls}
     plots.error_curves(out_dir / "error_vs_step.png", mean_curves(results, "position_mse"))
     plots.error_curves(out_dir / "kinetic_energy_error_vs_step.png", mean_curves(results, "kinetic_energy_error"),

@@ -9,16 +9,23 @@ import numpy as np
 from datasets.meshes import MeshTrajectory, write_mesh_trajectories
 from datasets.registry import DatasetSpec
 from sims.data import SPLITS, simulate_splits
-from sims.solvers.cylinder_flow import Channel, simulate_cylinder_flow
+from sims.solvers.cylinder_flow import Channel, simulate_cylinder_flow, substeps_per_frame
 from sims.solvers.flag import FlagConfig, flag_trajectory, make_flag
 
 
-def write_mesh_splits(out_dir: str | Path, runs: dict[str, list[MeshTrajectory]], metadata: dict) -> list[Path]:
-    written = []
+def write_mesh_splits(out_dir: str | Path, runs: dict[str, list[MeshTrajectory]], metadata: dict,
+                      params: list[dict], **per_trajectory: list) -> list[Path]:
+    """``{split}.h5`` per split; ``params`` (the solver parameters of every trajectory, in the order they
+    were simulated) and any ``per_trajectory`` lists go to each file's metadata for its own trajectories."""
+    written, first = [], 0
     for split in SPLITS:
+        n = len(runs[split])
+        extra = {key: values[first:first + n] for key, values in per_trajectory.items()}
         path = Path(out_dir) / f"{split}.h5"
-        write_mesh_trajectories(path, runs[split], metadata)
+        write_mesh_trajectories(path, runs[split], {**metadata, "split": split,
+                                                    "trajectory_params": params[first:first + n], **extra})
         written.append(path)
+        first += n
     return written
 
 
@@ -47,9 +54,9 @@ def generate_cylinder_flow(out_dir: str | Path, seed: int = 0, trajectories: int
 
     runs = simulate_splits(counts, one, "cylinder_flow", progress)
     metadata = {"dt": frame_dt, "fields": {"velocity": "m/s", "pressure": "m^2/s^2"}, "solver": "cylinder_flow",
-                "viscosity": channels[0].viscosity, "warmup": warmup, "seed": seed,
-                "channels": [dataclasses.asdict(c) for c in channels]}
-    return write_mesh_splits(out_dir, runs, metadata)
+                "viscosity": channels[0].viscosity, "warmup": warmup, "seed": seed}
+    return write_mesh_splits(out_dir, runs, metadata, [dataclasses.asdict(c) for c in channels],
+                             substeps=[substeps_per_frame(c, frame_dt) for c in channels])
 
 
 def generate_flag(out_dir: str | Path, seed: int = 0, trajectories: int = 8, frames: int = 200, nx: int = 21,
@@ -65,9 +72,8 @@ def generate_flag(out_dir: str | Path, seed: int = 0, trajectories: int = 8, fra
         return flag_trajectory(make_flag(configs[-1]), frames, seed=int(rng.integers(2 ** 31)))
 
     runs = simulate_splits(counts, one, "flag", progress)
-    metadata = {"dt": configs[0].frame_dt, "fields": {"world_pos": "m"}, "solver": "flag", "seed": seed,
-                "configs": [dataclasses.asdict(c) for c in configs]}
-    return write_mesh_splits(out_dir, runs, metadata)
+    metadata = {"dt": configs[0].frame_dt, "fields": {"world_pos": "m"}, "solver": "flag", "seed": seed}
+    return write_mesh_splits(out_dir, runs, metadata, [dataclasses.asdict(c) for c in configs])
 
 
 CYLINDER_FLOW = DatasetSpec(name="cylinder_flow", domain="sims", schema="mesh-trajectories",

@@ -174,9 +174,9 @@ def add_training_noise(model: MeshGraphNet, state: MeshState, generator: torch.G
 
 
 def training_loss(model: nn.Module, state: MeshState) -> tuple[torch.Tensor, dict]:
-    """MSE of the normalised prediction on the loss-mask nodes, after training noise."""
-    net: MeshGraphNet = model.module if hasattr(model, "module") else model
-    noisy = add_training_noise(net, state)
+    """MSE of the normalised prediction on the loss-mask nodes, after training noise (when training)."""
+    net: MeshGraphNet = getattr(model, "module", model)
+    noisy = add_training_noise(net, state) if model.training else state
     target = net.output_norm(net.target_output(noisy))
     mask = net.loss_mask(noisy)
     error = ((model(noisy) - target) ** 2).sum(-1)

@@ -169,15 +169,19 @@ def _forms() -> dict:
     }
 
 
+def substeps_per_frame(channel: Channel, frame_dt: float, cfl: float = 0.125) -> int:
+    """Solver steps per output frame: the step is ``cfl * h_cylinder / peak inflow`` or shorter."""
+    return int(np.ceil(frame_dt * 1.5 * channel.mean_inflow / (cfl * channel.h_cylinder)))
+
+
 def simulate_cylinder_flow(channel: Channel, frames: int, frame_dt: float = 0.01, warmup: float = 2.0,
                            cfl: float = 0.125, seed: int = 0) -> MeshTrajectory:
     """Meshes the channel, runs ``warmup`` seconds from rest (so shedding has set in), then records ``frames``
     frames ``frame_dt`` apart: ``velocity [T, N, 2]`` (m/s) and ``pressure [T, N, 1]`` (m^2/s^2).
 
-    The solver step is ``cfl * h_cylinder / peak inflow`` (explicit convection), shortened to divide
-    ``frame_dt``."""
+    The solver step (explicit convection) comes from :func:`substeps_per_frame`."""
     mesh_pos, cells, node_type = channel_mesh(channel, seed)
-    substeps = int(np.ceil(frame_dt * 1.5 * channel.mean_inflow / (cfl * channel.h_cylinder)))
+    substeps = substeps_per_frame(channel, frame_dt, cfl)
     flow = CylinderFlow(channel, mesh_pos, cells, frame_dt / substeps)
     for _ in range(int(round(warmup / frame_dt)) * substeps):
         flow.step()

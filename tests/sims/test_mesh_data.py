@@ -18,3 +18,27 @@ def test_generate_cylinder_flow_and_flag(tmp_path):
                  "--nx", "6", "--ny", "4", "--no-progress"]) == 0
     with MeshTrajectoryReader(tmp_path / "f" / "test.h5") as reader:
         assert reader[0].fields["world_pos"].shape == (5, 24, 3)
+
+
+def test_train_mgn_rollout_and_evaluate_commands(tmp_path):
+    import json
+
+    import h5py
+
+    data, run = tmp_path / "flag", tmp_path / "run"
+    assert main(["data", "generate", "flag", "--out", str(data), "--trajectories", "2", "--frames", "12", "--nx", "6",
+                 "--ny", "4", "--no-progress"]) == 0
+    assert main(["sims", "train-mgn", "--data", str(data), "--run-dir", str(run), "--steps", "4", "--latent", "8",
+                 "--message-passing-steps", "1", "--no-progress"]) == 0
+    assert main(["sims", "evaluate", "--run-dir", str(run), "--trajectories", "1"]) == 0
+    rows = json.loads((run / "eval" / "metrics.json").read_text())["rows"]
+    assert {"rmse_1", "rmse_10", "rmse_all", "seconds_per_frame"} <= set(rows["MeshGraphNet"])
+    assert rows["solver (reference cost)"]["seconds_per_frame"] > 0
+    with h5py.File(run / "eval" / "rollout_000.h5") as f:
+        assert f.attrs["schema"] == "mesh-rollout" and f.attrs["field"] == "world_pos"
+        predicted, truth = f["predicted_rollout"][()], f["ground_truth_rollout"][()]
+        assert predicted.shape == truth.shape == (10, 24, 3)
+        pole = f["node_type"][()] == 3
+        assert np.array_equal(predicted[:, pole], truth[:, pole])  # the pole follows the ground truth
+    for picture in ("rollout_000.png", "rollout_000.gif", "error_vs_step.png"):
+        assert (run / "eval" / picture).stat().st_size > 0
