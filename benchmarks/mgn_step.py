@@ -1,0 +1,116 @@
+"""MeshGraphNet step cost: the edge MLP's first layer as a sum of three linear maps (PhysicsNeMo's "concat
+trick", what ``gnn.blocks.EdgeBlock`` does) against materialising the ``[E, 3F]`` concatenation, both on the
+same weights with equal outputs asserted; then a full training step and a rollout step of the flow and cloth
+models against our solvers' wall-clock per frame on the same meshes.
+
+    mgn: <what> ours X ms, reference Y ms, ratio Y/X
+
+Usage: python benchmarks/mgn_step.py [--latent 128] [--repeats 10]
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from gnn.blocks import EdgeBlock
+from gnn.graph import GraphBatch
+from gnn.mlp import MLP
+from sims.mesh_samples import collate, frame_state
+from sims.meshgraphnet import MeshGraphNet, MeshGraphNetConfig, training_loss
+from sims.solvers.cylinder_flow import Channel, CylinderFlow, channel_mesh, simulate_cylinder_flow, substeps_per_frame
+from sims.solvers.flag import FlagConfig, flag_trajectory, make_flag, simulate_flag
+
+
+def best_of(fn, repeats: int) -> float:
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def concatenated(block: EdgeBlock, graph: GraphBatch) -> torch.Tensor:
+    """The naive edge update: ``phi([e, v_s, v_r])`` on the materialised ``[E, 3F]`` input."""
+    return block.phi(torch.cat([graph.edges, graph.nodes[graph.senders], graph.nodes[graph.receivers]], dim=-1))
+
+
+def concat_trick(latent: int, nodes: int, repeats: int) -> None:
+    g = torch.Generator().manual_seed(0)
+    edges = 6 * nodes  # a triangle mesh has about 3 N undirected edges
+    graph = GraphBatch(nodes=torch.randn(nodes, latent, generator=g),
+                       senders=torch.randint(0, nodes, (edges,), generator=g),
+                       receivers=torch.randint(0, nodes, (edges,), generator=g),
+                       n_node=torch.tensor([nodes]), n_edge=torch.tensor([edges]),
+                       edges=torch.randn(edges, latent, generator=g))
+    block = EdgeBlock(MLP(3 * latent, (latent, latent), latent, layer_norm=True))
+    assert torch.allclose(block(graph).edges, concatenated(block, graph), atol=1e-4)
+    for mode in ("forward", "forward+backward"):
+        def ours() -> None:
+            out = block(graph).edges
+            if mode != "forward":
+                out.sum().backward()
+
+        def naive() -> None:
+            out = concatenated(block, graph)
+            if mode != "forward":
+                out.sum().backward()
+
+        with torch.set_grad_enabled(mode != "forward"):
+            a, b = best_of(ours, repeats), best_of(naive, repeats)
+        print(f"mgn: edge block {mode}, {edges} edges, latent {latent}: ours (sum of maps) {a * 1e3:.2f} ms, "
+              f"concatenated {b * 1e3:.2f} ms, ratio {b / a:.2f}", flush=True)
+
+
+def model_against_solver(latent: int, steps: int, repeats: int) -> None:
+    channel = Channel(length=1.6, h_cylinder=0.015, h_far=0.05)
+    flow = simulate_cylinder_flow(channel, 3, warmup=0.0)
+    flag = flag_trajectory(make_flag(FlagConfig()), 3)
+    for kind, traj in (("flow", flow), ("cloth", flag)):
+        torch.manual_seed(0)
+        model = MeshGraphNet(MeshGraphNetConfig(kind=kind, latent=latent, n_steps=steps))
+        state = frame_state(traj, 1, kind)
+        batch = collate([state, state])
+        optimizer = torch.optim.Adam(model.parameters(), 1e-4)
+
+        def train_step() -> None:
+            loss, _ = training_loss(model, batch)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+        model.train()
+        train = best_of(train_step, repeats)
+        model.eval()
+        infer = best_of(lambda: model.advance(state), repeats)
+        if kind == "flow":
+            mesh_pos, cells, _ = channel_mesh(channel)
+            substeps = substeps_per_frame(channel, 0.01)
+            solver = CylinderFlow(channel, mesh_pos, cells, 0.01 / substeps)
+            per_frame = best_of(lambda: [solver.step() for _ in range(substeps)], max(2, repeats // 3))
+        else:
+            f = make_flag(FlagConfig())
+            simulate_flag(f, 2)
+            per_frame = best_of(lambda: simulate_flag(f, 11), max(2, repeats // 3)) / 10
+        print(f"mgn: {kind} ({len(traj.mesh_pos)} nodes, latent {latent}, {steps} steps): training step "
+              f"(batch 2) {train * 1e3:.1f} ms; one rollout frame ours {infer * 1e3:.1f} ms, solver "
+              f"{per_frame * 1e3:.1f} ms, ratio {per_frame / infer:.2f}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--latent", type=int, default=128)
+    parser.add_argument("--message-passing-steps", type=int, default=15)
+    parser.add_argument("--nodes", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--repeats", type=int, default=10)
+    args = parser.parse_args()
+    for nodes in args.nodes:
+        concat_trick(args.latent, nodes, args.repeats)
+    model_against_solver(args.latent, args.message_passing_steps, args.repeats)
+
+
+if __name__ == "__main__":
+    main()
