@@ -31,6 +31,8 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python benchmarks/gns_step.py
 	$(BIN)/python benchmarks/calo_generation.py
 	$(BIN)/python benchmarks/tracking.py
+	$(BIN)/python benchmarks/jets.py
+	$(BIN)/python benchmarks/mgn_step.py
 
 clean:
 	rm -rf $(VENV) runs

@@ -17,6 +17,7 @@ from training import Trainer, TrainerConfig, seed_everything
 from training.checkpoint import load_run
 
 SPLIT = (0.8, 0.1)
+MONITOR_JETS = 5000  # validation jets scored during training (the test split is evaluate-jets' business)
 
 
 def jet_files(data_dir: str | Path) -> list[Path]:
@@ -53,7 +54,7 @@ def train(run: JetRun) -> dict[str, float]:
         raise ValueError(f"--model must be one of {', '.join(MODELS)}, got {run.model!r}")
     seed_everything(run.trainer.seed)
     parts = split(load_jets(jet_files(run.data_dir), limit=run.max_jets))
-    train_set, valid_set = JetSet(parts["train"]), JetSet(parts["valid"])
+    train_set, valid_set = JetSet(parts["train"]), JetSet(parts["valid"][:MONITOR_JETS])
     model = MODELS[run.model]()
     config = {"model": run.model, "data_dir": str(run.data_dir), "max_jets": run.max_jets}
     return Trainer(model, loss_fn, train_set, run.trainer, collate_fn=collate, eval_data=valid_set,
