@@ -35,6 +35,7 @@ from hep.jets import SAMPLE_DIR
 from hep.jets.inputs import JetBatch, load_jets, pair_features
 from hep.jets.models import MODELS, N_FEATURES, MaskedBatchNorm, ParticleTransformer, _as_graph
 from hep.jets.train import jet_files
+from timing import best_of  # benchmarks/timing.py
 
 
 def memory_mb(field: str) -> float:
@@ -204,16 +205,6 @@ def profile_knn_and_edgeconv(data: str | None, batch: int, repeats: int = 10) ->
         for name, ours, reference in stages:
             timings.append((name, best_of(ours, repeats), best_of(reference, repeats)))
     return timings
-
-
-def best_of(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def fresh(*args) -> dict:

@@ -10,7 +10,6 @@ Usage: python benchmarks/mgn_step.py [--latent 128] [--repeats 10]
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
@@ -19,18 +18,10 @@ from gnn.graph import GraphBatch
 from gnn.mlp import MLP
 from sims.mesh_samples import collate, frame_state
 from sims.meshgraphnet import MeshGraphNet, MeshGraphNetConfig, training_loss
-from sims.solvers.cylinder_flow import Channel, CylinderFlow, channel_mesh, simulate_cylinder_flow, substeps_per_frame
+from sims.solvers.cylinder_flow import (Channel, CylinderFlow, channel_mesh, simulate_cylinder_flow,
+                                        substeps_per_frame)
 from sims.solvers.flag import FlagConfig, flag_trajectory, make_flag, simulate_flag
-
-
-def best_of(fn, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+from timing import best_of  # benchmarks/timing.py
 
 
 def concatenated(block: EdgeBlock, graph: GraphBatch) -> torch.Tensor:

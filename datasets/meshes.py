@@ -13,16 +13,13 @@ Node types are those of MeshGraphNets (Pfaff et al. 2021), so data in their conv
 """
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import h5py
 import numpy as np
 
-from datasets.atomic import atomic_path
+from datasets.hdf5 import SchemaReader, schema_file
 
 SCHEMA = "mesh-trajectories"
 SCHEMA_VERSION = 1
@@ -86,10 +83,7 @@ def write_mesh_trajectories(path: str | os.PathLike, trajectories: Iterable[Mesh
     ``metadata["fields"]`` names the units of every field."""
     units = metadata.get("fields", {})
     count = 0
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        f.attrs["schema"] = SCHEMA
-        f.attrs["schema_version"] = SCHEMA_VERSION
-        f.attrs["metadata"] = json.dumps(metadata)
+    with schema_file(path, SCHEMA, SCHEMA_VERSION, metadata) as f:
         for count, traj in enumerate(trajectories, start=1):
             name = f"{count - 1:05d}"
             traj.check(f"{path}: trajectory {name}")
@@ -107,32 +101,13 @@ def write_mesh_trajectories(path: str | os.PathLike, trajectories: Iterable[Mesh
     return count
 
 
-class MeshTrajectoryReader:
+class MeshTrajectoryReader(SchemaReader):
     """Random access: ``len(reader)``, ``reader[i] -> MeshTrajectory`` (checked), ``reader.metadata``."""
 
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-        if not self.path.exists():
-            raise FileNotFoundError(f"{self.path}: no such mesh trajectory file")
-        try:
-            self._file = h5py.File(self.path, "r")
-        except OSError as err:
-            raise ValueError(f"{self.path}: not a readable HDF5 file ({err})") from None
-        attrs = self._file.attrs
-        if attrs.get("schema") != SCHEMA:
-            raise ValueError(f"{self.path}: attribute 'schema' is {attrs.get('schema')!r}, expected {SCHEMA!r}")
-        if int(attrs.get("schema_version", -1)) > SCHEMA_VERSION:
-            raise ValueError(f"{self.path}: schema_version {attrs['schema_version']} is newer than this reader "
-                             f"({SCHEMA_VERSION}); upgrade physml")
-        self.metadata: dict = json.loads(attrs["metadata"])
-        self._keys = sorted(self._file.keys())
-
-    def __len__(self) -> int:
-        return len(self._keys)
+    schema, version, what = SCHEMA, SCHEMA_VERSION, "mesh trajectory file"
 
     def __getitem__(self, index: int) -> MeshTrajectory:
-        key = self._keys[index]
-        group = self._file[key]
+        key, group = self.group(index)
         missing = [k for k in MESH_KEYS if k not in group]
         if missing:
             raise ValueError(f"{self.path}: trajectory {key} has no {', '.join(missing)} dataset")
@@ -141,12 +116,3 @@ class MeshTrajectoryReader:
                               group["node_type"][()].astype(np.int64), fields)
         traj.check(f"{self.path}: trajectory {key}")
         return traj
-
-    def close(self) -> None:
-        self._file.close()
-
-    def __enter__(self) -> "MeshTrajectoryReader":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

@@ -11,16 +11,13 @@ default_connectivity_radius, dim, dt, vel_mean/std, acc_mean/std) plus whatever 
 """
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
-import h5py
 import numpy as np
 
-from datasets.atomic import atomic_path
+from datasets.hdf5 import SchemaReader, schema_file
 
 SCHEMA = "particle-trajectories"
 SCHEMA_VERSION = 1
@@ -45,10 +42,7 @@ def write_trajectories(path: str | os.PathLike, trajectories: Iterable[Trajector
                        units: str = "m") -> int:
     """Write ``trajectories`` atomically to ``path``; returns how many were written."""
     count = 0
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        f.attrs["schema"] = SCHEMA
-        f.attrs["schema_version"] = SCHEMA_VERSION
-        f.attrs["metadata"] = json.dumps(metadata)
+    with schema_file(path, SCHEMA, SCHEMA_VERSION, metadata) as f:
         for count, traj in enumerate(trajectories, start=1):
             group = f.create_group(f"{count - 1:05d}")
             pos = group.create_dataset("position", data=traj.position.astype(np.float32), compression="lzf")
@@ -57,41 +51,14 @@ def write_trajectories(path: str | os.PathLike, trajectories: Iterable[Trajector
     return count
 
 
-class TrajectoryReader:
+class TrajectoryReader(SchemaReader):
     """Random access to a trajectory file: ``len(reader)``, ``reader[i] -> Trajectory``, ``reader.metadata``."""
 
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
-        if not self.path.exists():
-            raise FileNotFoundError(f"{self.path}: no such trajectory file")
-        try:
-            self._file = h5py.File(self.path, "r")
-        except OSError as err:
-            raise ValueError(f"{self.path}: not a readable HDF5 file ({err})") from None
-        attrs = self._file.attrs
-        if attrs.get("schema") != SCHEMA:
-            raise ValueError(f"{self.path}: attribute 'schema' is {attrs.get('schema')!r}, expected {SCHEMA!r}")
-        if int(attrs.get("schema_version", -1)) > SCHEMA_VERSION:
-            raise ValueError(f"{self.path}: schema_version {attrs['schema_version']} is newer than this reader "
-                             f"({SCHEMA_VERSION}); upgrade physml")
-        self.metadata: dict = json.loads(attrs["metadata"])
-        self._keys = sorted(self._file.keys())
-
-    def __len__(self) -> int:
-        return len(self._keys)
+    schema, version, what = SCHEMA, SCHEMA_VERSION, "trajectory file"
 
     def __getitem__(self, index: int) -> Trajectory:
-        group = self._file[self._keys[index]]
+        key, group = self.group(index)
         for field in ("position", "particle_type"):
             if field not in group:
-                raise ValueError(f"{self.path}: trajectory {self._keys[index]} has no '{field}' dataset")
+                raise ValueError(f"{self.path}: trajectory {key} has no '{field}' dataset")
         return Trajectory(position=group["position"][()], particle_type=group["particle_type"][()])
-
-    def close(self) -> None:
-        self._file.close()
-
-    def __enter__(self) -> "TrajectoryReader":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()

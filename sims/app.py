@@ -31,19 +31,9 @@ def add_commands(group: argparse._SubParsersAction) -> None:
 
 def _add_gns_commands(group: argparse._SubParsersAction) -> None:
     """``physml sims train-gns | rollout | evaluate``."""
-    p = group.add_parser("train-gns", help="train a Graph Network-based Simulator on a particle dataset",
-                         description=train_gns.__doc__)
-    p.add_argument("--data", default="runs/data/waterdrop", help="folder with train.h5 and valid.h5")
-    p.add_argument("--run-dir", default="runs/gns")
-    p.add_argument("--steps", type=int, default=20_000)
-    p.add_argument("--batch-size", type=int, default=2, help="global batch (windows), split over torchrun ranks")
-    p.add_argument("--lr", type=float, default=1e-3, help="initial LR, decayed exponentially to 1e-5")
-    p.add_argument("--latent", type=int, default=64)
-    p.add_argument("--message-passing-steps", type=int, default=5)
+    p = _simulator_parser(group, "train-gns", "train a Graph Network-based Simulator on a particle dataset",
+                          train_gns.__doc__, "runs/data/waterdrop", "runs/gns", "windows", latent=64, steps=5)
     p.add_argument("--noise-std", type=float, default=6.7e-4, help="input noise on the last velocity [m/frame]")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --run-dir")
-    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     p.set_defaults(run=_train_gns)
     _add_mgn_command(group)
     for name, helptext in (("rollout", "roll a trained GNS or MeshGraphNet out and export it to HDF5"),
@@ -57,20 +47,40 @@ def _add_gns_commands(group: argparse._SubParsersAction) -> None:
         p.set_defaults(run=_evaluate)
 
 
-def _add_mgn_command(group: argparse._SubParsersAction) -> None:
-    p = group.add_parser("train-mgn", help="train a MeshGraphNet on a mesh dataset (cylinder_flow or flag)",
-                         description=train_mgn.__doc__)
-    p.add_argument("--data", default="runs/data/cylinder_flow", help="folder with train.h5 and valid.h5")
-    p.add_argument("--run-dir", default="runs/mgn")
+def _simulator_parser(group: argparse._SubParsersAction, name: str, helptext: str, doc: str | None, data: str,
+                      run_dir: str, unit: str, latent: int, steps: int) -> argparse.ArgumentParser:
+    """The options every learned-simulator training command shares."""
+    p = group.add_parser(name, help=helptext, description=doc)
+    p.add_argument("--data", default=data, help="folder with train.h5 and valid.h5")
+    p.add_argument("--run-dir", default=run_dir)
     p.add_argument("--steps", type=int, default=20_000)
-    p.add_argument("--batch-size", type=int, default=2, help="global batch (meshes), split over torchrun ranks")
+    p.add_argument("--batch-size", type=int, default=2, help=f"global batch ({unit}), split over torchrun ranks")
     p.add_argument("--lr", type=float, default=1e-3, help="initial LR, decayed exponentially to 1e-5")
-    p.add_argument("--latent", type=int, default=128)
-    p.add_argument("--message-passing-steps", type=int, default=15)
-    p.add_argument("--world-radius", type=float, default=0.05, help="cloth: world-edge radius [m] (0: none)")
+    p.add_argument("--latent", type=int, default=latent)
+    p.add_argument("--message-passing-steps", type=int, default=steps)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --run-dir")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
+    return p
+
+
+def _fit_simulator(train, run, args: argparse.Namespace) -> None:
+    """Apply the shared options to ``run.trainer``, train, report once under torchrun."""
+    t = run.trainer
+    t.run_dir, t.steps, t.batch_size, t.lr, t.seed, t.resume, t.progress = (
+        args.run_dir, args.steps, args.batch_size, args.lr, args.seed, args.resume, args.progress)
+    t.decay_steps = args.steps
+    t.checkpoint_every = min(t.checkpoint_every, max(1, args.steps // 10))
+    t.eval_every = min(t.eval_every, max(1, args.steps // 5))
+    metrics = train(run)
+    if os.environ.get("RANK", "0") == "0":
+        print(f"validation one-step loss {metrics.get('loss', float('nan')):.4g}; run folder {t.run_dir}")
+
+
+def _add_mgn_command(group: argparse._SubParsersAction) -> None:
+    p = _simulator_parser(group, "train-mgn", "train a MeshGraphNet on a mesh dataset (cylinder_flow or flag)",
+                          train_mgn.__doc__, "runs/data/cylinder_flow", "runs/mgn", "meshes", latent=128, steps=15)
+    p.add_argument("--world-radius", type=float, default=0.05, help="cloth: world-edge radius [m] (0: none)")
     p.set_defaults(run=_train_mgn)
 
 
@@ -81,29 +91,13 @@ def _train_mgn(args: argparse.Namespace) -> None:
     kind = MeshFrames(Path(args.data) / "valid.h5").kind
     run = train_mgn.MGNRun(data_dir=args.data, mgn=MeshGraphNetConfig(
         kind=kind, latent=args.latent, n_steps=args.message_passing_steps, world_radius=args.world_radius))
-    t = run.trainer
-    t.run_dir, t.steps, t.batch_size, t.lr, t.seed, t.resume, t.progress = (
-        args.run_dir, args.steps, args.batch_size, args.lr, args.seed, args.resume, args.progress)
-    t.decay_steps = args.steps
-    t.checkpoint_every = min(t.checkpoint_every, max(1, args.steps // 10))
-    t.eval_every = min(t.eval_every, max(1, args.steps // 5))
-    metrics = train_mgn.train(run)
-    if os.environ.get("RANK", "0") == "0":
-        print(f"validation one-step loss {metrics.get('loss', float('nan')):.4g}; run folder {t.run_dir}")
+    _fit_simulator(train_mgn.train, run, args)
 
 
 def _train_gns(args: argparse.Namespace) -> None:
     run = train_gns.GNSRun(data_dir=args.data)
     run.gns.latent, run.gns.n_steps, run.gns.noise_std = args.latent, args.message_passing_steps, args.noise_std
-    t = run.trainer
-    t.run_dir, t.steps, t.batch_size, t.lr, t.seed, t.resume, t.progress = (
-        args.run_dir, args.steps, args.batch_size, args.lr, args.seed, args.resume, args.progress)
-    t.decay_steps = args.steps
-    t.checkpoint_every = min(t.checkpoint_every, max(1, args.steps // 10))
-    t.eval_every = min(t.eval_every, max(1, args.steps // 5))
-    metrics = train_gns.train(run)
-    if os.environ.get("RANK", "0") == "0":
-        print(f"validation one-step loss {metrics.get('loss', float('nan')):.4g}; run folder {t.run_dir}")
+    _fit_simulator(train_gns.train, run, args)
 
 
 def _run_config(run_dir: str) -> dict:
