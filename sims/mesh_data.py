@@ -31,11 +31,12 @@ def write_mesh_splits(out_dir: str | Path, runs: dict[str, list[MeshTrajectory]]
 
 def random_channel(rng: np.random.Generator, h_cylinder: float, h_far: float) -> Channel:
     """MeshGraphNets-like CylinderFlow variety: a 1.6 m x 0.41 m channel, cylinder radius 3-7 cm placed at
-    random, mean inflow 0.6-1.4 m/s, so Re = 36-196 spans steady wakes and vortex shedding."""
+    random, mean inflow 0.6-1.4 m/s (risen over 0.5 s), so Re = 36-196 spans steady wakes and vortex
+    shedding."""
     radius = rng.uniform(0.03, 0.07)
     center = (rng.uniform(0.15, 0.35), rng.uniform(0.08 + radius, 0.41 - 0.08 - radius))
     return Channel(length=1.6, center=center, radius=radius, mean_inflow=rng.uniform(0.6, 1.4),
-                   h_cylinder=h_cylinder, h_far=h_far)
+                   h_cylinder=h_cylinder, h_far=h_far, ramp=0.5)
 
 
 def generate_cylinder_flow(out_dir: str | Path, seed: int = 0, trajectories: int = 8, frames: int = 200,

@@ -36,6 +36,7 @@ class Channel:
     h_cylinder: float = 0.012   # m, edge length at the cylinder
     h_far: float = 0.04         # m, edge length far from it
     grading: float = 0.25       # growth of the edge length per metre from the cylinder surface
+    ramp: float = 0.0           # s: the inflow rises as sin^2 from 0 over this time (0: impulsive start)
 
     @property
     def reynolds(self) -> float:
@@ -51,7 +52,17 @@ class Channel:
         return np.minimum(self.h_cylinder + self.grading * np.maximum(surface, 0), self.h_far)
 
     def inflow(self, y: np.ndarray) -> np.ndarray:
+        """The parabolic profile (m/s), fully risen."""
         return 6 * self.mean_inflow * y * (self.height - y) / self.height ** 2
+
+    def rise(self, t: float) -> float:
+        """The fraction of the inflow at time ``t``: sin^2 over ``ramp`` seconds, then 1."""
+        return float(np.sin(0.5 * np.pi * min(t / self.ramp, 1.0)) ** 2) if self.ramp > 0 else 1.0
+
+    @property
+    def peak_speed(self) -> float:
+        """A bound on the speed in the gaps beside the cylinder: the peak inflow times the blockage."""
+        return 1.5 * self.mean_inflow * self.height / (self.height - 2 * self.radius)
 
 
 def channel_mesh(channel: Channel, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -96,8 +107,9 @@ class CylinderFlow:
         self.tentative = _factorise(mass / dt + 0.5 * nu * stiffness, self.fixed_u)
         self.poisson = _factorise(asm(forms["laplace"], self.p_basis), self.fixed_p)
         self.projection = _factorise(mass, self.fixed_u)
+        self.time = 0.0
         self.u = np.zeros(self.u_basis.N)
-        self.u[self.fixed_u] = self.u_wall
+        self.u[self.fixed_u] = self.u_wall * channel.rise(0.0)
         self.p = np.zeros(self.p_basis.N)
         self._previous_convection: np.ndarray | None = None
         ux, uy = self.u_basis.split_indices()
@@ -105,7 +117,7 @@ class CylinderFlow:
         self._vertex_u = np.column_stack([ux[vertices], uy[vertices]])
 
     def _velocity_conditions(self, mesh_pos: np.ndarray, cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Dirichlet dofs of the velocity (all boundaries but the outflow) and their values."""
+        """Dirichlet dofs of the velocity (all boundaries but the outflow) and their full-inflow values."""
         ch = self.channel
         fixed = self.u_basis.get_dofs(lambda x: (x[0] < 1e-9) | (x[1] < 1e-9) | (x[1] > ch.height - 1e-9)
                                       | (np.hypot(x[0] - ch.center[0], x[1] - ch.center[1]) < ch.radius + 1e-9)
@@ -125,9 +137,11 @@ class CylinderFlow:
         explicit = conv if self._previous_convection is None else 1.5 * conv - 0.5 * self._previous_convection
         self._previous_convection = conv
         rhs = self.mass @ self.u / dt - 0.5 * nu * (self.stiffness @ self.u) - explicit - self.gradient @ self.p
-        u_star = self.tentative(rhs, self.fixed_u, self.u_wall)
+        self.time += dt
+        wall = self.u_wall * self.channel.rise(self.time)
+        u_star = self.tentative(rhs, self.fixed_u, wall)
         phi = self.poisson(-(self.divergence @ u_star) / dt, self.fixed_p, 0.0)
-        self.u = self.projection(self.mass @ u_star - dt * (self.gradient @ phi), self.fixed_u, self.u_wall)
+        self.u = self.projection(self.mass @ u_star - dt * (self.gradient @ phi), self.fixed_u, wall)
         self.p = self.p + phi
 
     @property
@@ -170,8 +184,8 @@ def _forms() -> dict:
 
 
 def substeps_per_frame(channel: Channel, frame_dt: float, cfl: float = 0.125) -> int:
-    """Solver steps per output frame: the step is ``cfl * h_cylinder / peak inflow`` or shorter."""
-    return int(np.ceil(frame_dt * 1.5 * channel.mean_inflow / (cfl * channel.h_cylinder)))
+    """Solver steps per output frame: the step is ``cfl * h_cylinder / peak_speed`` or shorter."""
+    return int(np.ceil(frame_dt * channel.peak_speed / (cfl * channel.h_cylinder)))
 
 
 def simulate_cylinder_flow(channel: Channel, frames: int, frame_dt: float = 0.01, warmup: float = 2.0,
