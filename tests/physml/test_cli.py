@@ -40,7 +40,7 @@ def test_console_script_is_installed():
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1800)  # every domain's demo step: about 6 minutes on 2 idle cores
+@pytest.mark.timeout(1800)  # every domain's demo step: a few minutes on 2 idle cores
 def test_demo_runs_end_to_end(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path)]) == 0
     summary = (tmp_path / "summary.md").read_text()
