@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +44,7 @@ class TrainerConfig:
     decay_steps: int = 5_000_000   # exponential: steps per factor-10 decay
     warmup_steps: int = 0
     weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)   # Adam(W) moment decay rates
     grad_clip: float | None = 1.0  # max global gradient norm; None disables
     seed: int = 0
     log_every: int = 10
@@ -98,13 +99,23 @@ class Trainer:
             raise ValueError(f"training set has {len(train_data)} samples, fewer than one batch of "
                              f"{config.batch_size}")
         self.model = model.to(self.ctx.device)
-        self.module = DistributedDataParallel(self.model) if self.ctx.distributed else self.model
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.module = self._wrap(self.model)
+        self.optimizer = self._adam(self._trained_parameters(), config.lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._schedule())
         self.run_dir = Path(config.run_dir)
         self.resolved = {"trainer": dataclasses.asdict(config), "world_size": self.ctx.world_size,
                          **(run_config or {})}
         self.step = 0
+
+    def _wrap(self, module: nn.Module) -> nn.Module:
+        """``module`` under DistributedDataParallel when running under torchrun."""
+        return DistributedDataParallel(module) if self.ctx.distributed else module
+
+    def _trained_parameters(self) -> Iterator[nn.Parameter]:
+        return self.model.parameters()
+
+    def _adam(self, parameters: Iterator[nn.Parameter], lr: float) -> torch.optim.Optimizer:
+        return torch.optim.AdamW(parameters, lr=lr, betas=tuple(self.cfg.betas), weight_decay=self.cfg.weight_decay)
 
     def _schedule(self) -> schedules.Factor:
         c = self.cfg
@@ -129,7 +140,14 @@ class Trainer:
     def _state(self) -> dict:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "step": self.step,
-                "rng": distributed.all_gather(rng_state()), "config": self.resolved}
+                "rng": distributed.all_gather(rng_state()), "config": self.resolved, **self._extra_state()}
+
+    def _extra_state(self) -> dict:
+        """More checkpoint entries of a subclass (e.g. a second optimiser)."""
+        return {}
+
+    def _load_extra_state(self, state: dict) -> None:
+        """Restore what :meth:`_extra_state` saved."""
 
     def _checkpoint(self) -> None:
         state = self._state()  # every rank joins the RNG gather
@@ -149,6 +167,7 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        self._load_extra_state(state)
         set_rng_state(state["rng"][self.ctx.rank])
         self.step = state["step"]
         return self.step
@@ -204,6 +223,10 @@ class Trainer:
         self.optimizer.step()
         self.scheduler.step()
         self.step += 1
+        return self._record(loss, metrics, lr)
+
+    def _record(self, loss: torch.Tensor, metrics: dict[str, float], lr: float) -> dict[str, float]:
+        """Average a step's loss and metrics over processes and log them every ``log_every`` steps."""
         names = ["loss", *metrics]
         local = torch.tensor([float(loss.detach()), *map(float, metrics.values())], dtype=torch.float64,
                              device=self.ctx.device)  # on the device: nccl reduces GPU tensors only
