@@ -149,7 +149,7 @@ def write_radar(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        ds.chunk({"time": 1}).to_zarr(tmp, mode="w", consolidated=True)
+        ds.chunk({"time": 1}).to_zarr(tmp, mode="w", consolidated=False)
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)
@@ -169,7 +169,7 @@ def open_radar(path: str | os.PathLike, chunks: dict | None = None, check_data: 
         raise FileNotFoundError(f"{path}: no such radar file")
     chunks = chunks or {"time": 1}
     if path.suffix == ".zarr":
-        ds = xr.open_zarr(path, chunks=chunks, consolidated=True)
+        ds = xr.open_zarr(path, chunks=chunks, consolidated=False)
     elif path.suffix == ".nc":
         ds = xr.open_dataset(path, engine="h5netcdf", chunks=chunks)
     else:
@@ -248,3 +248,39 @@ def read_odim(paths: Sequence[str | os.PathLike], quantity: str = "RATE") -> xr.
                          float(meta0["xpixelsize"]) / scale, valid, threshold=float(meta0["threshold"]),
                          origin_km=(meta0["y1"] / scale, meta0["x1"] / scale), projection=meta0["projection"],
                          source=f"ODIM HDF5 ({meta0['institution']})")
+
+
+def forecast_dataset(members: np.ndarray, grid: xr.Dataset, reference_time: np.datetime64, method: str,
+                     attrs: dict | None = None) -> xr.Dataset:
+    """A nowcast as a ``radar-forecast`` Dataset: ``precip_intensity`` ``[ensemble_member, time, y, x]`` (mm/h)
+    on the ``y``/``x`` grid of ``grid`` (a ``radar`` Dataset), ``time`` the valid times after ``reference_time``
+    (the last observed frame) at the archive's time step; ``valid`` is copied from ``grid``."""
+    members = np.asarray(members, dtype=np.float32)
+    if members.ndim != 4 or members.shape[2:] != (grid.sizes["y"], grid.sizes["x"]):
+        raise ValueError(f"forecast must be [member, lead, {grid.sizes['y']}, {grid.sizes['x']}], got {members.shape}")
+    step_s = int(grid["time"].attrs["stepsize"])
+    times = np.datetime64(reference_time, "s") + np.timedelta64(step_s, "s") * np.arange(1, members.shape[1] + 1)
+    ds = xr.Dataset(
+        {VARIABLE: (("ensemble_member", "time", "y", "x"), members,
+                    {**grid[VARIABLE].attrs, "long_name": f"nowcast rain rate ({method})"}),
+         "valid": grid["valid"]},
+        {"ensemble_member": np.arange(members.shape[0]),
+         "time": ("time", times, {"stepsize": step_s, "long_name": "valid time"}),
+         "y": grid["y"], "x": grid["x"]},
+        {"schema": "radar-forecast", "schema_version": SCHEMA_VERSION, "projection": grid.attrs.get("projection", ""),
+         "method": method, "reference_time": str(np.datetime64(reference_time, "s")), **(attrs or {})})
+    if not np.isfinite(members).all() or (members < 0).any():
+        raise ValueError(f"{method}: forecast has NaN or negative rain rates")
+    return ds
+
+
+def write_forecast(ds: xr.Dataset, path: str | os.PathLike) -> Path:
+    """Write a ``radar-forecast`` Dataset atomically as NetCDF-4 (one compressed chunk per member and lead)."""
+    path = Path(path)
+    if path.suffix != ".nc" or ds.attrs.get("schema") != "radar-forecast":
+        raise ValueError(f"{path}: forecasts are radar-forecast Datasets written to .nc files")
+    _, _, n_y, n_x = ds[VARIABLE].shape
+    encoding = {VARIABLE: {"zlib": True, "complevel": 4, "shuffle": True, "chunksizes": (1, 1, n_y, n_x)}}
+    with atomic_path(path) as tmp:
+        ds.to_netcdf(tmp, engine="h5netcdf", encoding=encoding)
+    return path

@@ -65,9 +65,11 @@ class AdversarialTrainer(Trainer):
     def _train_step(self, batch: object) -> dict[str, float]:
         self.model.train()
         batch = move_to(batch, self.ctx.device)
-        for _ in range(self.cfg.d_steps):
+        d_metrics: dict[str, float] = {}
+        for _ in range(self.cfg.d_steps):  # d_steps = 0 trains the generator alone
             d_loss, d_metrics = self.d_loss_fn(self.model.generator, self.discriminator, batch)
             d_norm = self._update(d_loss, self.d_optimizer, self.model.discriminator.parameters())
+            d_metrics = {**d_metrics, "d_loss": float(d_loss.detach()), "d_grad_norm": d_norm}
         self.model.discriminator.requires_grad_(False)
         try:
             g_loss, g_metrics = self.g_loss_fn(self.generator, self.model.discriminator, batch)
@@ -77,5 +79,5 @@ class AdversarialTrainer(Trainer):
             self.model.discriminator.requires_grad_(True)
         self.scheduler.step()
         self.step += 1
-        metrics = {**g_metrics, **d_metrics, "d_loss": float(d_loss), "g_grad_norm": g_norm, "d_grad_norm": d_norm}
+        metrics = {**g_metrics, **d_metrics, "g_grad_norm": g_norm}
         return self._record(g_loss, metrics, lr)

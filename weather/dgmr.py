@@ -17,19 +17,28 @@ Generator (shapes for inputs ``[B, 4, H, W]``):
 Discriminator: a spatial one (8 random lead frames, 2x average pooled, space-to-depth, D-blocks ``2b .. 32b,
 32b``) and a temporal one (a random crop of the whole sequence, space-to-depth, two 3-D D-blocks ``2b, 4b``,
 then 2-D D-blocks ``8b .. 32b, 32b``); each sums its scores over frames.
-Rain rates enter every network as ``log1p(mm/h)`` and leave the generator as ``expm1(softplus(.))`` mm/h
-(never negative, never a dead ReLU). Spectral normalisation on every convolution; losses in :mod:`weather.train`.
+Rain rates enter every network as ``log1p(mm/h)`` and leave the generator through :func:`to_rain`,
+``expm1(softplus(.))`` mm/h capped at 1000 mm/h (never negative, never a dead ReLU, never infinite). Spectral normalisation on every convolution; losses in :mod:`weather.train`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
 from generative.gan import DBlock, GBlock, LBlock, SelfAttention2d, sn_conv
+
+
+MAX_RAIN = 1000.0  # mm/h, far above any observed rain rate
+
+
+def to_rain(logits: torch.Tensor) -> torch.Tensor:
+    """Network output -> rain rate in mm/h: ``expm1(softplus(x))``, at most ``MAX_RAIN``."""
+    return torch.expm1(F.softplus(logits).clamp(max=float(np.log1p(MAX_RAIN))))
 
 
 @dataclass
@@ -131,7 +140,7 @@ class Generator(nn.Module):
                              f"{tuple(inputs.shape)}")
         states = self.context_stack(torch.log1p(inputs))
         latent = self.latent_stack(b, h, w, inputs.device, generator)
-        return torch.expm1(F.softplus(self.sampler(latent, states, self.cfg.leads)))
+        return to_rain(self.sampler(latent, states, self.cfg.leads))
 
 
 def _space_to_depth_frames(x: torch.Tensor) -> torch.Tensor:

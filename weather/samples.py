@@ -33,8 +33,8 @@ class SamplingConfig:
     q_min: float = 0.02
     m: float = 1.0
     s: float = 1.0              # mm/h
-    candidates: int = 4         # random crops tried per time window
-    stride: int = 4             # frames between window starts
+    candidates: int = 16        # random crop positions tried per time window
+    stride: int = 2             # frames between window starts
 
     @property
     def length(self) -> int:

@@ -19,14 +19,13 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from generative.gan import hinge_discriminator_loss, hinge_generator_loss
 from generative.unet import UNet, UNetConfig
 from training.adversarial import AdversarialConfig, AdversarialTrainer
 from training.checkpoint import load_run
 from training.trainer import Trainer, TrainerConfig
-from weather.dgmr import DGMR, DGMRConfig
+from weather.dgmr import DGMR, DGMRConfig, to_rain
 from weather.samples import RadarSamples, SamplingConfig, split_folder
 
 MODELS = ("dgmr", "unet")
@@ -63,12 +62,12 @@ def generator_loss(generator: nn.Module, discriminator: nn.Module, batch: dict, 
     adversarial = hinge_generator_loss(scores[:, 0]) + hinge_generator_loss(scores[:, 1])
     regulariser = grid_cell_regulariser(samples.reshape(cfg.samples, *targets.shape), targets, batch["valid"])
     loss = adversarial + cfg.reg_weight * regulariser
-    return loss, {"adversarial": float(adversarial), "grid_cell": float(regulariser)}
+    return loss, {"adversarial": float(adversarial.detach()), "grid_cell": float(regulariser.detach())}
 
 
 class NowcastUNet(nn.Module):
     """The deterministic baseline: context ``[B, C, H, W]`` mm/h -> leads ``[B, T, H, W]`` mm/h in one pass
-    (``log1p`` in, ``expm1(softplus)`` out, as DGMR)."""
+    (``log1p`` in, :func:`weather.dgmr.to_rain` out, as DGMR)."""
 
     def __init__(self, context: int = 4, leads: int = 18, channels: tuple[int, ...] = (32, 64, 128)) -> None:
         super().__init__()
@@ -76,13 +75,13 @@ class NowcastUNet(nn.Module):
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         t = torch.zeros(inputs.shape[0], device=inputs.device)  # no diffusion time: a constant embedding
-        return torch.expm1(F.softplus(self.net(torch.log1p(inputs), t)))
+        return to_rain(self.net(torch.log1p(inputs), t))
 
 
 def unet_loss(model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
     forecast, targets = model(batch["inputs"]), batch["targets"]
     loss = _masked_mean((forecast - targets) ** 2 * (1.0 + targets.clamp(0.0, 24.0)), batch["valid"])
-    return loss, {"mae": float(_masked_mean((forecast - targets).abs(), batch["valid"]))}
+    return loss, {"mae": float(_masked_mean((forecast - targets).detach().abs(), batch["valid"]))}
 
 
 def dgmr_eval(model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:

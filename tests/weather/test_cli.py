@@ -1,0 +1,45 @@
+"""The weather commands end to end on a tiny archive: generate, train both models, evaluate, nowcast."""
+import json
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from physml.cli import main
+
+
+@pytest.mark.slow
+def test_generate_train_evaluate_nowcast(tmp_path, capsys):
+    data = tmp_path / "radar"
+    assert 0 == main(["data", "generate", "radar", "--out", str(data), "--events", "4", "--frames", "26", "--size", "64",
+          "--no-progress"])
+    for model in ("dgmr", "unet"):
+        assert 0 == main(["weather", "train", "--model", model, "--data", str(data), "--run-dir", str(tmp_path / model),
+              "--steps", "2", "--base", "2", "--crop", "32", "--no-progress"])
+    out = tmp_path / "eval"
+    assert 0 == main(["weather", "evaluate", str(tmp_path / "dgmr"), str(tmp_path / "unet"), "--data", str(data), "--out",
+          str(out), "--crops", "2", "--crop", "32", "--members", "2", "--no-progress"])
+    table = capsys.readouterr().out
+    for name in ("persistence", "extrapolation", "STEPS", "DGMR (dgmr)", "U-Net (unet)"):
+        assert f"| {name}" in table
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert len(metrics["methods"]["persistence"]["csi"]["1"]) == 18
+    for picture in ("csi.png", "crps.png", "psd.png", "frames.png"):
+        assert (out / picture).stat().st_size > 0
+
+    source = sorted((data / "test").glob("*.nc"))[0]
+    forecast = tmp_path / "forecast.nc"
+    assert 0 == main(["weather", "nowcast", str(source), "--run-dir", str(tmp_path / "dgmr"), "--members", "3",
+          "--out", str(forecast)])
+    ds = xr.open_dataset(forecast, engine="h5netcdf")
+    assert ds["precip_intensity"].dims == ("ensemble_member", "time", "y", "x")
+    assert ds.sizes["ensemble_member"] == 3 and ds.sizes["time"] == 18
+    observed = xr.open_dataset(source, engine="h5netcdf")
+    assert ds["time"].values[0] == observed["time"].values[4]  # first lead is 5 min after the 4th frame
+    assert ds.attrs["schema"] == "radar-forecast" and ds["precip_intensity"].attrs["units"] == "mm/h"
+    assert np.isfinite(ds["precip_intensity"].values).all()
+
+    assert main(["weather", "nowcast", str(source), "--baseline", "persistence", "--time", "1999-01-01T00:00",
+                 "--out", str(tmp_path / "never.nc")]) == 2
+    assert "no frame at 1999-01-01" in capsys.readouterr().err
+    assert not (tmp_path / "never.nc").exists()

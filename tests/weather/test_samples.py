@@ -1,0 +1,47 @@
+import numpy as np
+import pytest
+
+from weather import samples, synthetic
+
+
+def test_acceptance_matches_the_formula_for_every_crop():
+    rng = np.random.default_rng(0)
+    window = rng.lognormal(0, 1, (3, 12, 10)) * (rng.random((3, 12, 10)) < 0.3)
+    cfg = samples.SamplingConfig(crop=4, q_min=0.01, m=0.5, s=2.0)
+    q = samples.acceptance(window, 4, cfg)
+    assert q.shape == (9, 7)
+    for y0, x0 in [(0, 0), (5, 3), (8, 6)]:
+        crop = window[:, y0:y0 + 4, x0:x0 + 4]
+        expected = min(1.0, 0.01 + 0.5 * np.mean(1 - np.exp(-crop / 2.0)))
+        assert q[y0, x0] == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    out = tmp_path_factory.mktemp("radar")
+    synthetic.generate_radar(out, seed=0, events=2, frames=26, size=64, progress=False)
+    return out
+
+
+def test_samples_carry_their_acceptance_probability(archive):
+    cfg = samples.SamplingConfig(crop=32, candidates=50, q_min=0.05, m=1.0)
+    data = samples.RadarSamples(archive / "train", cfg, seed=0)
+    again = samples.RadarSamples(archive / "train", cfg, seed=0)
+    assert data.crops == again.crops  # seeded
+    item = data[0]
+    assert item["inputs"].shape == (4, 32, 32) and item["targets"].shape == (18, 32, 32)
+    c = data.crops[0]
+    frames = data.datasets[c.file]["precip_intensity"].values[c.t0:c.t0 + 22, c.y0:c.y0 + 32, c.x0:c.x0 + 32]
+    np.testing.assert_array_equal(item["targets"].numpy(), frames[4:])
+    q = np.array([c.q for c in data.crops])
+    assert ((q > 0.05) & (q <= 1)).all() and float(item["q"]) == pytest.approx(q[0])
+    # kept crops are rainier than the candidates on average: mean 1/q of kept ~ number tried / number kept
+    tried = 50 * len({(c.file, c.t0) for c in data.crops})
+    assert np.sum(1 / q) == pytest.approx(tried, rel=0.3)
+
+
+def test_crop_larger_than_grid_is_an_error(archive):
+    with pytest.raises(ValueError, match="larger than the 64 x 64 grid"):
+        samples.RadarSamples(archive / "train", samples.SamplingConfig(crop=96))
+    with pytest.raises(FileNotFoundError, match="physml data generate radar"):
+        samples.split_folder(archive, "nope")

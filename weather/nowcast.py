@@ -1,0 +1,51 @@
+"""One nowcast from an archive file: the context frames up to a reference time, forecast by a trained model
+or a baseline, written as a ``radar-forecast`` NetCDF file with an ensemble dimension."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from datasets.radar import VARIABLE, forecast_dataset, open_radar, write_forecast
+from weather.baselines import Extrapolation, ModelNowcast, Persistence, Steps
+from weather.train import load_nowcaster
+
+BASELINES = {"persistence": Persistence, "extrapolation": Extrapolation, "steps": Steps}
+
+
+def nowcast(source: str | os.PathLike, out: str | os.PathLike, run_dir: str | None = None,
+            baseline: str | None = None, reference_time: str | None = None, members: int = 6, seed: int = 0,
+            leads: int = 18) -> Path:
+    """Forecast from the frames of ``source`` (a ``radar`` file) up to ``reference_time`` (default: the
+    4th frame) with the model of ``run_dir`` or the named ``baseline``; write ``out`` (``.nc``).
+
+    Models need a grid divisible by 32: the image is cut to its south-west ``32 * n`` x ``32 * m`` pixels.
+    """
+    if (run_dir is None) == (baseline is None):
+        raise ValueError("give exactly one of a run folder (--run-dir) or a baseline (--baseline)")
+    ds = open_radar(source)
+    if run_dir is not None:
+        model, config = load_nowcaster(run_dir)
+        context, leads = config["run"]["sampling"]["context"], config["run"]["sampling"]["leads"]
+        method = ModelNowcast(model, f"{config['model']} ({Path(run_dir).name})", config["model"] == "dgmr")
+        ds = ds.isel(y=slice(0, ds.sizes["y"] // 32 * 32), x=slice(0, ds.sizes["x"] // 32 * 32))
+    else:
+        if baseline not in BASELINES:
+            raise ValueError(f"baseline must be one of {', '.join(BASELINES)}, got {baseline!r}")
+        context, method = 4, BASELINES[baseline](leads)
+        method.name = baseline
+    times = ds["time"].values
+    ref = np.datetime64(reference_time, "s") if reference_time else times[context - 1]
+    index = int(np.searchsorted(times, ref))
+    if index >= len(times) or times[index] != ref:
+        first, last = (np.datetime_as_string(t, unit="m") for t in (times[0], times[-1]))
+        raise ValueError(f"{source}: no frame at {ref}; the file covers {first} .. {last}")
+    if index < context - 1:
+        raise ValueError(f"{source}: {ref} has only {index + 1} frames before it; the method needs {context}")
+    frames = np.nan_to_num(ds[VARIABLE][index - context + 1:index + 1].values, nan=0.0)
+    forecast = method.forecast(frames, members if method.stochastic else 1, seed)
+    forecast = np.where(ds["valid"].values.astype(bool), forecast, 0.0)  # outside the coverage: see 'valid'
+    result = forecast_dataset(forecast, ds, ref, method.name,
+                              {"source": str(source), "seed": seed})
+    return write_forecast(result, out)
