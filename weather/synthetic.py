@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from pysteps.timeseries.autoregression import adjust_lag2_corrcoef2, estimate_ar_params_yw
 from scipy.ndimage import map_coordinates
 from scipy.special import ndtri
 from tqdm.auto import tqdm
@@ -91,6 +90,8 @@ def band_filters(size: int, n_bands: int, slope: float) -> tuple[np.ndarray, np.
 
 def ar2_params(wavelengths_km: np.ndarray, dt_min: float, tau_8km_min: float = 150.0) -> np.ndarray:
     """``[n_bands, 3]`` AR(2) coefficients (phi1, phi2, innovation std) per band (pysteps' Yule-Walker)."""
+    from pysteps.timeseries.autoregression import adjust_lag2_corrcoef2, estimate_ar_params_yw
+
     tau = tau_8km_min * (wavelengths_km / 8.0) ** 0.8
     rho1 = np.exp(-dt_min / tau)
     rho2 = np.exp(-((2 * dt_min / tau) ** 0.9))  # smoother than AR(1) at lag 2: rho2 > rho1**2

@@ -80,3 +80,12 @@ def test_fresh_run_replaces_an_earlier_one_in_the_same_folder(tmp_path):
     make_trainer(tmp_path / "run", steps=10).fit()
     assert [p.name for p in list_checkpoints(tmp_path / "run")] == ["step_00000010.pt"]
     assert losses(tmp_path / "run")[-1][0] == 10
+
+
+def test_adversarial_resume_gives_the_same_losses(tmp_path):
+    from tests.training.toy import make_gan_trainer
+
+    make_gan_trainer(tmp_path / "full", steps=20).fit()
+    make_gan_trainer(tmp_path / "cut", steps=10).fit()
+    make_gan_trainer(tmp_path / "cut", steps=20, resume=True).fit()
+    assert losses(tmp_path / "full") == losses(tmp_path / "cut")

@@ -44,3 +44,37 @@ def losses(run_dir) -> list[tuple[int, float]]:
 
     rows = [json.loads(line) for line in (Path(run_dir) / "metrics.jsonl").read_text().splitlines()]
     return [(r["step"], r["loss"]) for r in rows if r["split"] == "train"]
+
+
+class ToyGan(nn.Module):
+    """A conditional 'generator' (linear map of x) and a linear critic of 4-vectors."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.generator = nn.Linear(4, 1).double()
+        self.discriminator = nn.Linear(1, 1).double()
+
+
+def gan_d_loss(g: nn.Module, d: nn.Module, batch) -> tuple[torch.Tensor, dict[str, float]]:
+    x, y = batch
+    with torch.no_grad():
+        fake = g(x)
+    real_score, fake_score = d(torch.cat([y, fake])).chunk(2)  # one call of the (DDP-wrapped) critic
+    return torch.relu(1 - real_score).mean() + torch.relu(1 + fake_score).mean(), {}
+
+
+def gan_g_loss(g: nn.Module, d: nn.Module, batch) -> tuple[torch.Tensor, dict[str, float]]:
+    x, y = batch
+    fake = g(x)
+    return -d(fake).mean() + nn.functional.mse_loss(fake, y), {}
+
+
+def make_gan_trainer(run_dir, **overrides):
+    from training.adversarial import AdversarialConfig, AdversarialTrainer
+
+    seed_everything(0)
+    settings = dict(steps=30, batch_size=8, lr=1e-2, d_lr=2e-2, betas=(0.0, 0.999), log_every=1,
+                    checkpoint_every=10, keep_checkpoints=None, progress=False, device="cpu")
+    cfg = AdversarialConfig(run_dir=str(run_dir), **{**settings, **overrides})
+    return AdversarialTrainer(ToyGan(), gan_g_loss, gan_d_loss, lambda m, b: gan_g_loss(m.generator, m.discriminator, b),
+                              make_data(), cfg, eval_data=make_data(20))
