@@ -46,7 +46,10 @@ def add_commands(group: argparse._SubParsersAction) -> None:
     p.add_argument("--data", default="runs/data/radar", help="archive with a test/ folder")
     p.add_argument("--out", default="runs/weather/eval")
     p.add_argument("--crops", type=int, default=32, help="test crops to score")
-    p.add_argument("--crop", type=int, default=128, help="test crop [km], a multiple of 32")
+    p.add_argument("--crop", type=int, default=None, help="forecast domain [km], a multiple of 32 (default: "
+                                                          "the whole image)")
+    p.add_argument("--margin", type=int, default=None, help="km left out of the scores on every side "
+                                                            "(default: a quarter of the crop)")
     p.add_argument("--members", type=int, default=6, help="ensemble members of DGMR and STEPS")
     p.add_argument("--steps", action=argparse.BooleanOptionalAction, default=True, help="include STEPS")
     p.add_argument("--seed", type=int, default=0)
@@ -80,7 +83,7 @@ def _nowcast(args: argparse.Namespace) -> None:
 
 def _evaluate(args: argparse.Namespace) -> None:
     result = evaluate.evaluate(args.run_dirs, args.data, args.out, crops=args.crops, crop=args.crop,
-                               members=args.members, seed=args.seed, steps=args.steps, progress=args.progress)
+                               margin=args.margin, members=args.members, seed=args.seed, steps=args.steps, progress=args.progress)
     print(evaluate.format_table(result))
     print(f"metrics, crops and plots (csi.png, crps.png, psd.png, frames.png) in {args.out}")
 
@@ -102,7 +105,7 @@ def demo(out: Path, seed: int = 0) -> list[dict]:
         train.train(run)
         runs.append(t.run_dir)
     eval_dir = out / "weather" / "eval"
-    result = evaluate.evaluate(runs, data_dir, eval_dir, crops=8, crop=64, members=4, seed=seed, progress=False)
+    result = evaluate.evaluate(runs, data_dir, eval_dir, crops=8, members=4, seed=seed, progress=False)
     m = result["methods"]
     names = {k.split(" (")[0]: k for k in m}
 

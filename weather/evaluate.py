@@ -3,8 +3,13 @@
 Methods: persistence, pysteps extrapolation, pysteps STEPS (ensemble) and each trained model (DGMR: an
 ensemble of latent draws; U-Net: one member). Scores (:mod:`weather.metrics`): CSI at 1, 4 and 8 mm/h per lead,
 at 1 km and after 4-km max pooling; CRPS per lead, per pixel and average/max pooled at 4 and 16 km; radially
-averaged PSD against the observation's; seconds per forecast. Test crops are importance-sampled like the
+averaged PSD against the observation's; seconds per forecast. Test windows are importance-sampled like the
 training crops, so the scores describe rainy scenes (the sampling probabilities are in ``crops.json``).
+
+Every method forecasts the whole ``crop`` (default: the full image, cut to a multiple of 32 pixels) and is
+scored on its centre, ``margin`` km in from every side (default: a quarter of the crop): extrapolation cannot
+bring in rain from outside its domain, and a verification area inside the forecast domain keeps that edge
+effect out of every method's scores alike.
 
 Writes ``metrics.json``, ``table.md``, ``csi.png``, ``crps.png``, ``psd.png`` and ``frames.png`` to ``out``.
 """
@@ -22,6 +27,7 @@ from datasets.atomic import atomic_open
 from weather import plots
 from weather.baselines import Extrapolation, ModelNowcast, Persistence, Steps
 from weather.metrics import Scores
+from datasets.radar import open_radar, radar_files
 from weather.samples import RadarSamples, SamplingConfig, split_folder
 from weather.train import load_nowcaster
 
@@ -37,10 +43,18 @@ def methods(run_dirs: list[str], leads: int, steps: bool = True) -> list:
     return found
 
 
-def evaluate(run_dirs: list[str], data_dir: str | Path, out: str | Path, crops: int = 32, crop: int = 128,
-             members: int = 6, seed: int = 0, steps: bool = True, progress: bool = True) -> dict:
-    """Score every method on ``crops`` test crops of ``crop`` km; returns (and writes) the metrics."""
+def evaluate(run_dirs: list[str], data_dir: str | Path, out: str | Path, crops: int = 32,
+             crop: int | None = None, margin: int | None = None, members: int = 6, seed: int = 0,
+             steps: bool = True, progress: bool = True) -> dict:
+    """Score every method on ``crops`` test windows; returns (and writes) the metrics."""
     out = Path(out)
+    if crop is None:
+        grid = open_radar(radar_files(split_folder(data_dir, "test"))[0])
+        crop = min(grid.sizes["y"], grid.sizes["x"]) // 32 * 32
+    margin = crop // 4 if margin is None else margin
+    if crop % 32 or not 0 <= 2 * margin < crop:
+        raise ValueError(f"crop must be a multiple of 32 and margin below crop / 2, got {crop} and {margin}")
+    inner = slice(margin, crop - margin)
     cfg = SamplingConfig(crop=crop)
     data = RadarSamples(split_folder(data_dir, "test"), cfg, seed=seed + 2)
     data.crops = data.crops[:crops]
@@ -51,11 +65,12 @@ def evaluate(run_dirs: list[str], data_dir: str | Path, out: str | Path, crops: 
     for i in tqdm(range(len(data)), desc="test crops", disable=not progress):
         frames, valid = data.sequence(i)
         frames = np.nan_to_num(frames, nan=0.0)
-        context, observed = frames[:cfg.context], frames[cfg.context:]
+        context, observed = frames[:cfg.context], frames[cfg.context:, inner, inner]
+        valid = valid[inner, inner]
         rows = {"observed": observed}
         for m in nowcasters:
             t0 = time.perf_counter()
-            forecast = m.forecast(context, members if m.stochastic else 1, seed=seed + i)
+            forecast = m.forecast(context, members if m.stochastic else 1, seed=seed + i)[..., inner, inner]
             seconds[m.name] += time.perf_counter() - t0
             scores[m.name].add(forecast, observed, valid)
             rows[m.name] = forecast[0]
@@ -64,7 +79,8 @@ def evaluate(run_dirs: list[str], data_dir: str | Path, out: str | Path, crops: 
             showcase = (wet, rows)
     step = 5.0
     metrics = {name: summary(s, seconds[name] / len(data)) for name, s in scores.items()}
-    result = {"methods": metrics, "crops": len(data), "crop_km": crop, "members": members, "seed": seed,
+    result = {"methods": metrics, "crops": len(data), "crop_km": crop, "margin_km": margin, "members": members,
+              "seed": seed,
               "data_dir": str(data_dir), "runs": run_dirs, "sampling": dataclasses.asdict(cfg)}
     out.mkdir(parents=True, exist_ok=True)
     with atomic_open(out / "metrics.json") as fh:

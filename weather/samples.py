@@ -33,7 +33,7 @@ class SamplingConfig:
     q_min: float = 0.02
     m: float = 1.0
     s: float = 1.0              # mm/h
-    candidates: int = 16        # random crop positions tried per time window
+    candidates: int = 16        # distinct random crop positions tried per time window
     stride: int = 2             # frames between window starts
 
     @property
@@ -73,10 +73,10 @@ def sample_crops(datasets: Sequence[xr.Dataset], cfg: SamplingConfig, seed: int)
             raise ValueError(f"crop {cfg.crop} is larger than the {n_y} x {n_x} grid")
         for t0 in range(0, n_t - cfg.length + 1, cfg.stride):
             q = acceptance(ds[VARIABLE][t0:t0 + cfg.length].values, cfg.crop, cfg)
-            for _ in range(cfg.candidates):
-                y0, x0 = rng.integers(0, q.shape[0]), rng.integers(0, q.shape[1])
+            for position in rng.choice(q.size, min(cfg.candidates, q.size), replace=False):
+                y0, x0 = divmod(int(position), q.shape[1])
                 if rng.random() < q[y0, x0]:
-                    crops.append(Crop(f, t0, int(y0), int(x0), float(q[y0, x0])))
+                    crops.append(Crop(f, t0, y0, x0, float(q[y0, x0])))
     return crops
 
 
