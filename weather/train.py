@@ -9,7 +9,8 @@ DGMR's losses (Ravuri et al. 2021, Methods):
   over all grid cells (the published pseudocode; a public PyTorch port divides by ``T*H*W`` without
   parentheses and weights by ``max(y + 1, 24)``, both wrong);
 - Adam with betas (0, 0.999), generator LR 5e-5, discriminator LR 2e-4.
-The U-Net maps the context to all leads at once and minimises ``mean((f - y)**2 * (1 + clip(y, 0, 24)))``.
+The U-Net maps the context to all leads at once (a log-space correction to persistence) and minimises
+``mean((f - y)**2 * (1 + clip(y, 0, 24)))``.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -25,7 +27,7 @@ from generative.unet import UNet, UNetConfig
 from training.adversarial import AdversarialConfig, AdversarialTrainer
 from training.checkpoint import load_run
 from training.trainer import Trainer, TrainerConfig
-from weather.dgmr import DGMR, DGMRConfig, to_rain
+from weather.dgmr import DGMR, MAX_RAIN, DGMRConfig
 from weather.samples import RadarSamples, SamplingConfig, split_folder
 
 MODELS = ("dgmr", "unet")
@@ -66,16 +68,25 @@ def generator_loss(generator: nn.Module, discriminator: nn.Module, batch: dict, 
 
 
 class NowcastUNet(nn.Module):
-    """The deterministic baseline: context ``[B, C, H, W]`` mm/h -> leads ``[B, T, H, W]`` mm/h in one pass
-    (``log1p`` in, :func:`weather.dgmr.to_rain` out, as DGMR)."""
+    """The deterministic baseline: context ``[B, C, H, W]`` mm/h -> leads ``[B, T, H, W]`` mm/h in one pass.
+
+    It predicts a correction to persistence in log space, ``log1p(f_t) = relu(log1p(x_last) + u_t)``, with the
+    U-Net's last layer zero-initialised: training starts from persistence, dry pixels can be exactly dry, and
+    rates stay below :data:`weather.dgmr.MAX_RAIN`.
+    """
 
     def __init__(self, context: int = 4, leads: int = 18, channels: tuple[int, ...] = (32, 64, 128)) -> None:
         super().__init__()
         self.net = UNet(UNetConfig(dim=2, in_channels=context, out_channels=leads, channels=tuple(channels)))
+        last = self.net.head[-1].conv
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         t = torch.zeros(inputs.shape[0], device=inputs.device)  # no diffusion time: a constant embedding
-        return to_rain(self.net(torch.log1p(inputs), t))
+        x = torch.log1p(inputs)
+        log_rain = torch.relu(x[:, -1:] + self.net(x, t)).clamp(max=float(np.log1p(MAX_RAIN)))
+        return torch.expm1(log_rain)
 
 
 def unet_loss(model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:

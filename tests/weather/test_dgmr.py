@@ -87,3 +87,14 @@ def test_adversarial_step_trains_the_right_part(tmp_path, d_steps):
     assert np.isfinite(metrics["grid_cell"])
     saved = torch.load(next((tmp_path / "checkpoints").glob("*.pt")), weights_only=True)
     assert "d_optimizer" in saved
+
+
+def test_untrained_unet_is_persistence():
+    unet = train.NowcastUNet(context=4, leads=3, channels=(8, 16))
+    inputs = torch.rand(2, 4, 32, 32) * 10 * (torch.rand(2, 4, 32, 32) < 0.5)
+    out = unet(inputs)
+    torch.testing.assert_close(out, inputs[:, -1:].expand(-1, 3, -1, -1), rtol=1e-5, atol=1e-5)
+    loss, metrics = train.unet_loss(unet, {"inputs": inputs, "targets": inputs[:, :3],
+                                           "valid": torch.ones(2, 32, 32, dtype=torch.bool)})
+    loss.backward()
+    assert unet.net.head[-1].conv.weight.grad.abs().sum() > 0  # the zero layer still learns
