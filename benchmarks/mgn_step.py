@@ -1,6 +1,7 @@
 """MeshGraphNet step cost: the edge MLP's first layer as a sum of three linear maps (PhysicsNeMo's "concat
-trick", what ``gnn.blocks.EdgeBlock`` does) against materialising the ``[E, 3F]`` concatenation, both on the
-same weights with equal outputs asserted; then a full training step and a rollout step of the flow and cloth
+trick") against materialising the ``[E, 3F]`` concatenation, both on the same weights with equal outputs
+asserted, without and with gradients (``gnn.blocks.EdgeBlock`` picks the faster path by grad mode: the
+trick without gradients, the concatenation with them); then a full training step and a rollout step of the flow and cloth
 models against our solvers' wall-clock per frame on the same meshes.
 
     mgn: <what> ours X ms, reference Y ms, ratio Y/X
@@ -24,11 +25,6 @@ from sims.solvers.flag import FlagConfig, flag_trajectory, make_flag, simulate_f
 from timing import best_of  # benchmarks/timing.py
 
 
-def concatenated(block: EdgeBlock, graph: GraphBatch) -> torch.Tensor:
-    """The naive edge update: ``phi([e, v_s, v_r])`` on the materialised ``[E, 3F]`` input."""
-    return block.phi(torch.cat([graph.edges, graph.nodes[graph.senders], graph.nodes[graph.receivers]], dim=-1))
-
-
 def concat_trick(latent: int, nodes: int, repeats: int) -> None:
     g = torch.Generator().manual_seed(0)
     edges = 6 * nodes  # a triangle mesh has about 3 N undirected edges
@@ -38,20 +34,15 @@ def concat_trick(latent: int, nodes: int, repeats: int) -> None:
                        n_node=torch.tensor([nodes]), n_edge=torch.tensor([edges]),
                        edges=torch.randn(edges, latent, generator=g))
     block = EdgeBlock(MLP(3 * latent, (latent, latent), latent, layer_norm=True))
-    assert torch.allclose(block(graph).edges, concatenated(block, graph), atol=1e-4)
+    assert torch.allclose(block(graph, trick=True).edges, block(graph, trick=False).edges, atol=1e-4)
     for mode in ("forward", "forward+backward"):
-        def ours() -> None:
-            out = block(graph).edges
-            if mode != "forward":
-                out.sum().backward()
-
-        def naive() -> None:
-            out = concatenated(block, graph)
+        def run(trick: bool) -> None:
+            out = block(graph, trick=trick).edges
             if mode != "forward":
                 out.sum().backward()
 
         with torch.set_grad_enabled(mode != "forward"):
-            a, b = best_of(ours, repeats), best_of(naive, repeats)
+            a, b = best_of(lambda: run(True), repeats), best_of(lambda: run(False), repeats)
         print(f"mgn: edge block {mode}, {edges} edges, latent {latent}: ours (sum of maps) {a * 1e3:.2f} ms, "
               f"concatenated {b * 1e3:.2f} ms, ratio {b / a:.2f}", flush=True)
 
