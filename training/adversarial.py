@@ -9,7 +9,9 @@ DistributedDataParallel wrapper, so each update synchronises only the gradients 
 
 and an ``eval_fn(model, batch)`` for the Trainer's periodic evaluation. Every update sees the same batch.
 The part being trained comes wrapped (DDP under torchrun) and must be called once per loss; the other part
-comes unwrapped (the discriminator frozen in the generator's update, so no gradient reaches it).
+comes unwrapped (the discriminator frozen in the generator's update, so no gradient reaches it, and in eval
+mode: a batch of generated samples alone would otherwise set its batch-norm statistics, and scores against
+those say nothing about real data).
 """
 from __future__ import annotations
 
@@ -70,13 +72,13 @@ class AdversarialTrainer(Trainer):
             d_loss, d_metrics = self.d_loss_fn(self.model.generator, self.discriminator, batch)
             d_norm = self._update(d_loss, self.d_optimizer, self.model.discriminator.parameters())
             d_metrics = {**d_metrics, "d_loss": float(d_loss.detach()), "d_grad_norm": d_norm}
-        self.model.discriminator.requires_grad_(False)
+        self.model.discriminator.requires_grad_(False).eval()  # frozen, and batch norm on its running stats
         try:
             g_loss, g_metrics = self.g_loss_fn(self.generator, self.model.discriminator, batch)
             lr = self.optimizer.param_groups[0]["lr"]
             g_norm = self._update(g_loss, self.optimizer, self.model.generator.parameters())
         finally:
-            self.model.discriminator.requires_grad_(True)
+            self.model.discriminator.requires_grad_(True).train()
         self.scheduler.step()
         self.step += 1
         metrics = {**g_metrics, **d_metrics, "g_grad_norm": g_norm}
