@@ -5,6 +5,8 @@ import argparse
 import os
 from pathlib import Path
 
+import torch
+
 from weather import evaluate, nowcast, synthetic, train
 from weather.samples import SamplingConfig
 
@@ -21,8 +23,10 @@ def add_commands(group: argparse._SubParsersAction) -> None:
     p.add_argument("--run-dir", default=None, help="default: runs/weather/MODEL")
     p.add_argument("--steps", type=int, default=2000, help="generator steps (DGMR) or steps (U-Net)")
     p.add_argument("--batch-size", type=int, default=4, help="global batch (crops), split over torchrun ranks")
-    p.add_argument("--crop", type=int, default=64, help="training crop [km], a multiple of 32 (paper: 256)")
-    p.add_argument("--base", type=int, default=4, help="DGMR width unit (paper: 24)")
+    p.add_argument("--crop", type=int, default=None, help="training crop [km], a multiple of 32 (default: the "
+                                                          "paper's 256 on a GPU, 64 on a CPU)")
+    p.add_argument("--base", type=int, default=None, help="DGMR width unit (default: the paper's 24 on a GPU, "
+                                                          "4 on a CPU)")
     p.add_argument("--lr", type=float, default=None, help="generator LR (default: DGMR 5e-5, U-Net 1e-3)")
     p.add_argument("--d-lr", type=float, default=2e-4, help="DGMR discriminator LR")
     p.add_argument("--seed", type=int, default=0)
@@ -58,8 +62,10 @@ def add_commands(group: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> None:
-    run = train.NowcastRun(data_dir=args.data, model=args.model, sampling=SamplingConfig(crop=args.crop))
-    run.dgmr.base, run.dgmr.temporal_crop = args.base, min(run.dgmr.temporal_crop, args.crop)
+    gpu = torch.cuda.is_available()
+    crop, base = args.crop or (256 if gpu else 64), args.base or (24 if gpu else 4)
+    run = train.NowcastRun(data_dir=args.data, model=args.model, sampling=SamplingConfig(crop=crop))
+    run.dgmr.base, run.dgmr.temporal_crop = base, min(128, crop)
     t = run.trainer
     t.run_dir = args.run_dir or f"runs/weather/{args.model}"
     t.steps, t.batch_size, t.seed, t.resume, t.progress, t.d_lr = (args.steps, args.batch_size, args.seed,
