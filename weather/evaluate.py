@@ -77,7 +77,7 @@ def evaluate(run_dirs: list[str], data_dir: str | Path, out: str | Path, crops: 
         wet = float((observed >= 1.0).mean())
         if wet > showcase[0]:
             showcase = (wet, rows)
-    step = 5.0
+    step = float(data.datasets[0]["time"].attrs["stepsize"]) / 60.0  # minutes
     metrics = {name: summary(s, seconds[name] / len(data)) for name, s in scores.items()}
     result = {"methods": metrics, "crops": len(data), "crop_km": crop, "margin_km": margin, "members": members,
               "seed": seed,
