@@ -49,7 +49,7 @@ def add_commands(group: argparse._SubParsersAction) -> None:
     p.add_argument("run_dirs", nargs="*", help="physml weather train run folders (none: baselines only)")
     p.add_argument("--data", default="runs/data/radar", help="archive with a test/ folder")
     p.add_argument("--out", default="runs/weather/eval")
-    p.add_argument("--crops", type=int, default=32, help="test crops to score")
+    p.add_argument("--crops", type=int, default=64, help="test windows to score (at most)")
     p.add_argument("--crop", type=int, default=None, help="forecast domain [km], a multiple of 32 (default: "
                                                           "the whole image)")
     p.add_argument("--margin", type=int, default=None, help="km left out of the scores on every side "

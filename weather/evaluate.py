@@ -3,8 +3,9 @@
 Methods: persistence, pysteps extrapolation, pysteps STEPS (ensemble) and each trained model (DGMR: an
 ensemble of latent draws; U-Net: one member). Scores (:mod:`weather.metrics`): CSI at 1, 4 and 8 mm/h per lead,
 at 1 km and after 4-km max pooling; CRPS per lead, per pixel and average/max pooled at 4 and 16 km; radially
-averaged PSD against the observation's; seconds per forecast. Test windows are importance-sampled like the
-training crops, so the scores describe rainy scenes (the sampling probabilities are in ``crops.json``).
+averaged PSD against the observation's; seconds per forecast. Every window of the test events is scored
+(every ``stride``-th start, no importance sampling: the scores are plain averages over the test archive; the
+windows are listed in ``crops.json``).
 
 Every method forecasts the whole ``crop`` (default: the full image, cut to a multiple of 32 pixels) and is
 scored on its centre, ``margin`` km in from every side (default: a quarter of the crop): extrapolation cannot
@@ -43,7 +44,7 @@ def methods(run_dirs: list[str], leads: int, steps: bool = True) -> list:
     return found
 
 
-def evaluate(run_dirs: list[str], data_dir: str | Path, out: str | Path, crops: int = 32,
+def evaluate(run_dirs: list[str], data_dir: str | Path, out: str | Path, crops: int = 64,
              crop: int | None = None, margin: int | None = None, members: int = 6, seed: int = 0,
              steps: bool = True, progress: bool = True) -> dict:
     """Score every method on ``crops`` test windows; returns (and writes) the metrics."""
@@ -55,7 +56,7 @@ def evaluate(run_dirs: list[str], data_dir: str | Path, out: str | Path, crops: 
     if crop % 32 or not 0 <= 2 * margin < crop:
         raise ValueError(f"crop must be a multiple of 32 and margin below crop / 2, got {crop} and {margin}")
     inner = slice(margin, crop - margin)
-    cfg = SamplingConfig(crop=crop)
+    cfg = SamplingConfig(crop=crop, q_min=1.0, candidates=1)  # q = 1: every window, once
     data = RadarSamples(split_folder(data_dir, "test"), cfg, seed=seed + 2)
     data.crops = data.crops[:crops]
     nowcasters = methods(run_dirs, cfg.leads, steps)
