@@ -7,7 +7,7 @@ One *event* is a regular series of rain-rate images (mm/h) on a 1-km grid every 
    ``P(k) ~ k**slope`` and evolves as an AR(2) process whose lag-1 correlation ``exp(-dt / tau_j)`` follows a
    lifetime that grows with the band's wavelength, ``tau_j = 150 min * (L_j / 8 km)**0.8``: a 2-km cell
    decorrelates within the hour, a 100-km band lives for a day (the scale dependence STEPS models; with
-   these lifetimes pysteps extrapolation scores CSI(1 mm/h) 0.91 at +5 min and 0.58 at +90 min on the
+   these lifetimes pysteps extrapolation scores CSI(1 mm/h) 0.88 at +5 min and 0.50 at +90 min on the
    reference test set, see docs/weather.md). All bands share one white-noise
    innovation per step, as in STEPS.
 2. The Lagrangian field is carried to the Eulerian grid along backward trajectories of a steady, periodic wind
