@@ -70,8 +70,6 @@ def _train(args: argparse.Namespace) -> None:
     t.run_dir = args.run_dir or f"runs/weather/{args.model}"
     t.steps, t.batch_size, t.seed, t.resume, t.progress, t.d_lr = (args.steps, args.batch_size, args.seed,
                                                                    args.resume, args.progress, args.d_lr)
-    if args.model == "unet":
-        t.betas, t.grad_clip, t.lr = (0.9, 0.999), 1.0, 1e-3
     t.lr = args.lr or t.lr
     t.checkpoint_every = min(t.checkpoint_every, max(1, args.steps // 4))
     t.eval_every = min(t.eval_every, max(1, args.steps // 4))
@@ -106,8 +104,6 @@ def demo(out: Path, seed: int = 0) -> list[dict]:
         t = run.trainer
         t.run_dir, t.steps, t.seed, t.eval_every, t.checkpoint_every, t.progress = (
             str(out / "weather" / model), steps, seed, steps, steps, False)
-        if model == "unet":
-            t.betas, t.grad_clip, t.lr = (0.9, 0.999), 1.0, 1e-3
         train.train(run)
         runs.append(t.run_dir)
     eval_dir = out / "weather" / "eval"

@@ -28,13 +28,13 @@ def nowcast(source: str | os.PathLike, out: str | os.PathLike, run_dir: str | No
     if run_dir is not None:
         model, config = load_nowcaster(run_dir)
         context, leads = config["run"]["sampling"]["context"], config["run"]["sampling"]["leads"]
-        method = ModelNowcast(model, f"{config['model']} ({Path(run_dir).name})", config["model"] == "dgmr")
+        label = f"{config['model']} ({Path(run_dir).name})"
+        method = ModelNowcast(model, label, config["model"] == "dgmr")
         ds = ds.isel(y=slice(0, ds.sizes["y"] // 32 * 32), x=slice(0, ds.sizes["x"] // 32 * 32))
     else:
         if baseline not in BASELINES:
             raise ValueError(f"baseline must be one of {', '.join(BASELINES)}, got {baseline!r}")
-        context, method = 4, BASELINES[baseline](leads)
-        method.name = baseline
+        context, method, label = 4, BASELINES[baseline](leads), baseline
     times = ds["time"].values
     ref = np.datetime64(reference_time, "s") if reference_time else times[context - 1]
     index = int(np.searchsorted(times, ref))
@@ -46,6 +46,6 @@ def nowcast(source: str | os.PathLike, out: str | os.PathLike, run_dir: str | No
     frames = np.nan_to_num(ds[VARIABLE][index - context + 1:index + 1].values, nan=0.0)
     forecast = method.forecast(frames, members if method.stochastic else 1, seed)
     forecast = np.where(ds["valid"].values.astype(bool), forecast, 0.0)  # outside the coverage: see 'valid'
-    result = forecast_dataset(forecast, ds, ref, method.name,
+    result = forecast_dataset(forecast, ds, ref, label,
                               {"source": str(source), "seed": seed})
     return write_forecast(result, out)

@@ -116,6 +116,10 @@ class NowcastRun:
         run_dir="runs/weather/dgmr", steps=2000, batch_size=4, lr=5e-5, d_lr=2e-4, betas=(0.0, 0.999),
         grad_clip=None, log_every=10, eval_every=500, checkpoint_every=250))
 
+    def __post_init__(self) -> None:
+        if self.model == "unet":  # plain Adam-style settings instead of DGMR's (0, 0.999) and no clipping
+            self.trainer.betas, self.trainer.grad_clip, self.trainer.lr = (0.9, 0.999), 1.0, 1e-3
+
 
 def build_model(run: NowcastRun) -> nn.Module:
     if run.model == "dgmr":
