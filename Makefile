@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 CONSTRAINTS := -c constraints.txt
 
-.PHONY: demo test bench clean
+.PHONY: demo test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,17 +22,16 @@ $(VENV)/.installed-test: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(BIN)/physml demo
 
-test: $(VENV)/.installed-test
+test: lint
 	$(BIN)/python -m pytest
 
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+
+# every benchmarks/*.py script (timing.py is their shared helper)
 bench: $(VENV)/.installed-test
-	$(BIN)/python benchmarks/neighbours.py
-	$(BIN)/python benchmarks/scatter.py
-	$(BIN)/python benchmarks/gns_step.py
-	$(BIN)/python benchmarks/calo_generation.py
-	$(BIN)/python benchmarks/tracking.py
-	$(BIN)/python benchmarks/jets.py
-	$(BIN)/python benchmarks/mgn_step.py
+	for script in $(filter-out benchmarks/timing.py,$(wildcard benchmarks/*.py)); do \
+		$(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) runs

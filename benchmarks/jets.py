@@ -26,6 +26,7 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
 import torch
+from timing import best_of  # benchmarks/timing.py
 from torch import nn
 from torch.nn import functional as F
 
@@ -35,7 +36,6 @@ from hep.jets import SAMPLE_DIR
 from hep.jets.inputs import JetBatch, load_jets, pair_features
 from hep.jets.models import MODELS, N_FEATURES, MaskedBatchNorm, ParticleTransformer, _as_graph
 from hep.jets.train import jet_files
-from timing import best_of  # benchmarks/timing.py
 
 
 def memory_mb(field: str) -> float:

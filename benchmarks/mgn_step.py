@@ -15,16 +15,15 @@ import contextlib
 from collections.abc import Iterator
 
 import torch
+from timing import best_of  # benchmarks/timing.py
 
 from gnn.blocks import EdgeBlock
 from gnn.graph import GraphBatch
 from gnn.mlp import MLP
 from sims.mesh_samples import collate, frame_state
 from sims.meshgraphnet import MeshGraphNet, MeshGraphNetConfig, training_loss
-from sims.solvers.cylinder_flow import (Channel, CylinderFlow, channel_mesh, simulate_cylinder_flow,
-                                        substeps_per_frame)
+from sims.solvers.cylinder_flow import Channel, CylinderFlow, channel_mesh, simulate_cylinder_flow, substeps_per_frame
 from sims.solvers.flag import FlagConfig, flag_trajectory, make_flag, simulate_flag
-from timing import best_of  # benchmarks/timing.py
 
 
 @contextlib.contextmanager

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from timing import best_of  # benchmarks/timing.py
 
 from datasets.radar import VARIABLE, open_radar, radar_dataset, write_radar
-from timing import best_of  # benchmarks/timing.py
 from weather import synthetic
 from weather.baselines import Extrapolation, ModelNowcast, Steps
 from weather.dgmr import DGMRConfig, Generator

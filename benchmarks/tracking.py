@@ -94,7 +94,8 @@ def main() -> None:
         for chunk in uproot.iterate({str(path): "hits"}, ["x", "y", "z", "layer", "particle_id"], step_size=50):
             np.hypot(chunk["x"], chunk["y"])
         plain = time.perf_counter() - start
-        print(f"tracking: ROOT read ({size_mb:.1f} MB, {n_events} events): ours {ours:.3f} s ({size_mb / ours:.0f} MB/s, "
+        print(f"tracking: ROOT read ({size_mb:.1f} MB, {n_events} events): ours {ours:.3f} s "
+              f"({size_mb / ours:.0f} MB/s, "
               f"{n_events / ours:.0f} events/s), reference uproot.iterate {plain:.3f} s, ratio {plain / ours:.3g}",
               flush=True)
 

@@ -22,6 +22,11 @@ from datasets.hdf5 import SchemaReader, schema_file
 SCHEMA = "particle-trajectories"
 SCHEMA_VERSION = 1
 
+# particle_type ids, DeepMind's learning_to_simulate convention (their datasets use the same numbers)
+DISK = 0         # a plain particle (our soft-disk system)
+KINEMATIC = 3    # motion prescribed, not predicted (walls, obstacles)
+WATER = 5
+
 
 @dataclass(frozen=True)
 class Trajectory:

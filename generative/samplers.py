@@ -1,8 +1,12 @@
-"""Samplers for diffusion models, separate from the networks (as in HF diffusers).
+"""Samplers for diffusion models, separate from the networks (the pipeline/scheduler split of HF diffusers).
 
-Discrete VP samplers share one interface: ``set_timesteps(n)`` picks n of the schedule's training steps,
-``step(model_output, t, x_t)`` returns the previous sample, and ``sample(model, shape)`` runs the loop with
-``model(x_t, t) -> output``. ``EDMSampler`` is the continuous-sigma sampler of Karras et al. (2022).
+Every sampler has one interface: ``set_timesteps(n)`` chooses ``n`` sampling steps and fills ``timesteps``
+(the noise levels at which the model is called, in order), ``step(model_output, t, x)`` advances the sample
+by one model call made at ``t``, and ``sample(model, shape)`` runs the loop: ``x`` starts as Gaussian noise
+times ``init_noise_sigma`` and every ``t`` of ``timesteps`` gives ``x = step(model(x, t), t, x)``.
+DDPM and DDIM call a network trained on a discrete VP schedule at integer training steps; ``EDMSampler``
+(Karras et al. 2022) calls a denoiser ``D(x, sigma)`` at continuous noise levels, two calls per step but
+the last (Heun), so its ``timesteps`` repeat each inner sigma as diffusers' Heun scheduler does.
 """
 from __future__ import annotations
 
@@ -23,6 +27,8 @@ def classifier_free_guidance(conditional: torch.Tensor, unconditional: torch.Ten
 
 class DDPMSampler:
     """Ancestral sampling (Ho et al. 2020), on any subset of the training steps."""
+
+    init_noise_sigma = 1.0
 
     def __init__(self, schedule: VPSchedule, prediction: Prediction = "epsilon",
                  clip_sample: float | None = None) -> None:
@@ -71,6 +77,7 @@ class DDPMSampler:
     @torch.no_grad()
     def sample(self, model: Model, shape: tuple[int, ...], generator: torch.Generator | None = None,
                dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> torch.Tensor:
+        """Samples ``shape`` from ``model(x_t, t [B]) -> output`` at the chosen ``timesteps``."""
         x = torch.randn(shape, generator=generator, dtype=dtype, device=device)
         for t in self.timesteps.tolist():
             x = self.step(model(x, torch.full((shape[0],), t, device=device)), t, x, generator)
@@ -109,6 +116,11 @@ class EDMSampler:
     def __init__(self, sigma_min: float = 0.002, sigma_max: float = 80.0, rho: float = 7.0,
                  sigma_data: float = 0.5) -> None:
         self.sigma_min, self.sigma_max, self.rho, self.sigma_data = sigma_min, sigma_max, rho, sigma_data
+        self.set_timesteps(18)
+
+    @property
+    def init_noise_sigma(self) -> float:
+        return float(self.grid[0])
 
     def sigmas(self, n: int) -> torch.Tensor:
         """``sigma_0 > ... > sigma_{n-1}``, then 0 (float64)."""
@@ -116,6 +128,15 @@ class EDMSampler:
         lo, hi = self.sigma_min ** (1 / self.rho), self.sigma_max ** (1 / self.rho)
         grid = (hi + i / max(n - 1, 1) * (lo - hi)) ** self.rho
         return torch.cat([grid, torch.zeros(1, dtype=torch.float64)])
+
+    def set_timesteps(self, n: int) -> None:
+        """``n`` Heun steps on the rho-spaced grid: ``timesteps`` = sigma_0, then each inner sigma twice (the
+        corrector of one step and the predictor of the next): 2n - 1 denoiser calls."""
+        if n < 1:
+            raise ValueError(f"number of sampling steps must be at least 1, got {n}")
+        self.grid = self.sigmas(n)
+        self.timesteps = torch.cat([self.grid[:1], self.grid[1:-1].repeat_interleave(2)])
+        self._i, self._predictor = 0, None
 
     def preconditioning(self, sigma: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """``(c_skip, c_out, c_in, c_noise)`` at noise level ``sigma``."""
@@ -130,25 +151,34 @@ class EDMSampler:
             return c_skip * x + c_out * network(c_in * x, c_noise.expand(x.shape[0]))
         return denoise
 
+    def step(self, model_output: torch.Tensor, t: float | torch.Tensor, x: torch.Tensor,
+             generator: torch.Generator | None = None) -> torch.Tensor:
+        """One call of Heun's method on ``dx/dsigma = (x - D(x, sigma)) / sigma``, ``model_output = D(x, t)``:
+        the Euler predictor from ``sigma_i`` to ``sigma_{i+1}``, or (on the repeated sigma) the trapezoidal
+        corrector of that step. Deterministic: ``generator`` is unused."""
+        derivative = (x - model_output) / float(t)
+        if self._predictor is not None:  # corrector: average the slopes at both ends of the step
+            x_i, d_i, s, s_next = self._predictor
+            self._predictor = None
+            return x_i + (s_next - s) * 0.5 * (d_i + derivative)
+        s, s_next = float(self.grid[self._i]), float(self.grid[self._i + 1])
+        self._i += 1
+        if s_next > 0:
+            self._predictor = (x, derivative, s, s_next)
+        return x + (s_next - s) * derivative
+
     @torch.no_grad()
-    def sample(self, denoiser: Model, shape: tuple[int, ...], steps: int = 18,
-               generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32,
-               device: str | torch.device = "cpu") -> tuple[torch.Tensor, int]:
-        """Heun's method on ``dx/dsigma = (x - D(x, sigma)) / sigma``; returns samples and the NFE."""
-        sig = self.sigmas(steps).to(device)
-        x = torch.randn(shape, generator=generator, dtype=dtype, device=device) * sig[0].to(dtype)
-        nfe = 0
-        for i in range(steps):
-            s, s_next = sig[i], sig[i + 1]
-            d = (x - denoiser(x, s)) / s.to(dtype)
-            nfe += 1
-            x_next = x + (s_next - s).to(dtype) * d
-            if s_next > 0:  # second-order correction, except on the last step to sigma = 0
-                d_next = (x_next - denoiser(x_next, s_next)) / s_next.to(dtype)
-                nfe += 1
-                x_next = x + (s_next - s).to(dtype) * 0.5 * (d + d_next)
-            x = x_next
-        return x, nfe
+    def sample(self, model: Model, shape: tuple[int, ...], generator: torch.Generator | None = None,
+               dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu") -> torch.Tensor:
+        """Samples ``shape`` from a denoiser ``model(x, sigma) -> D(x, sigma)`` at the chosen ``timesteps``."""
+        self._i, self._predictor = 0, None
+        x = torch.randn(shape, generator=generator, dtype=dtype, device=device) * self.init_noise_sigma
+        for t in self.timesteps.to(device):
+            x = self.step(model(x, t), t, x)
+        return x
+
+
+Sampler = DDPMSampler | EDMSampler  # DDIMSampler is a DDPMSampler
 
 
 def vp_denoiser(model: Model, schedule: VPSchedule, prediction: Prediction = "epsilon") -> Model:

@@ -1,29 +1,29 @@
-"""The ``physml`` command: ``demo``, ``data list``, ``data generate NAME`` and one group per domain."""
+"""The ``physml`` command: ``demo``, ``data list``, ``data generate NAME`` and one group per domain.
+
+A domain group has ``train NAME`` for each of its recipes (alias ``train-NAME``) and one command per
+:class:`physml.protocol.Command` (``evaluate``, ``rollout``, ``nowcast``; per task where a domain has several:
+``evaluate calo``, alias ``evaluate-calo``). Every option is generated from the code it configures
+(:mod:`physml.flags`). ``physml DOMAIN train --model NAME`` (the form before models were subcommands) still
+works; without ``--model`` it trains the domain's first recipe.
+"""
 from __future__ import annotations
 
 import argparse
 import inspect
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from datasets import registry
 from physml import domains
+from physml.flags import add_call_flags, add_run_flags
+from physml.protocol import Command
+from training import distributed
+from training.recipe import Recipe, train
+from training.report import Report
 
-_OWN_PARAMS = ("out_dir",)
-
-
-def _add_generator_options(parser: argparse.ArgumentParser, spec: registry.DatasetSpec) -> None:
-    """One ``--flag`` per keyword of the dataset's generator, typed by its default."""
-    for name, param in inspect.signature(spec.generate).parameters.items():
-        if name in _OWN_PARAMS or param.default is inspect.Parameter.empty:
-            continue
-        flag = "--" + name.replace("_", "-")
-        if isinstance(param.default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=param.default)
-        else:
-            parser.add_argument(flag, type=type(param.default), default=param.default,
-                                help=f"(default: {param.default})")
+_FORMAT = argparse.RawDescriptionHelpFormatter
 
 
 def _data_commands(sub: argparse._SubParsersAction) -> None:
@@ -35,10 +35,11 @@ def _data_commands(sub: argparse._SubParsersAction) -> None:
                               description="Generate a dataset; `physml data generate NAME --help` lists its options.")
     names = gen.add_subparsers(dest="name", metavar="NAME", required=True)
     for spec in registry.all_datasets():
-        p = names.add_parser(spec.name, help=spec.description, description=spec.generate.__doc__)
+        p = names.add_parser(spec.name, help=spec.description, description=spec.generate.__doc__,
+                             formatter_class=_FORMAT)
         p.add_argument("--out", type=Path, default=None, help=f"output folder (default: runs/data/{spec.name})")
-        _add_generator_options(p, spec)
-        p.set_defaults(run=_generate, spec=spec)
+        options = add_call_flags(p, spec.generate, skip=("out_dir",))
+        p.set_defaults(run=lambda args, spec=spec, options=options: _generate(spec, args.out, options(args)))
 
 
 def _list_datasets(args: argparse.Namespace) -> None:
@@ -47,16 +48,58 @@ def _list_datasets(args: argparse.Namespace) -> None:
         print(f"{spec.name:<14} {spec.domain:<8} {spec.schema:<24} {spec.description}")
 
 
-def _generate(args: argparse.Namespace) -> None:
-    spec: registry.DatasetSpec = args.spec
-    params = inspect.signature(spec.generate).parameters
-    options = {k: v for k, v in vars(args).items() if k in params and k not in _OWN_PARAMS}
-    out = args.out or Path("runs/data") / spec.name
+def _generate(spec: registry.DatasetSpec, out: Path | None, options: dict) -> None:
+    out = out or Path("runs/data") / spec.name
     t0 = time.perf_counter()
     files = spec.generate(out, **options)
     print(f"wrote {len(files)} files to {out} in {time.perf_counter() - t0:.1f} s:")
     for f in files:
         print(f"  {f}")
+
+
+def _train_commands(verbs: argparse._SubParsersAction, recipes: list[Recipe]) -> None:
+    group = verbs.add_parser("train", help=f"train a model: {', '.join(r.name for r in recipes)}",
+                             description="Train a model; `train NAME --help` lists its options.")
+    names = group.add_subparsers(dest="recipe", metavar="MODEL", required=True)
+    for recipe in recipes:
+        for sub, name, summary in ((names, recipe.name, recipe.summary), (verbs, f"train-{recipe.name}", None)):
+            p = sub.add_parser(name, description=inspect.getmodule(recipe.run_type).__doc__, formatter_class=_FORMAT,
+                               **({"help": summary} if summary else {}))  # aliases stay out of the listing
+            build = add_run_flags(p, recipe.run_type)
+            p.set_defaults(run=lambda args, recipe=recipe, build=build: _train(recipe, build(args)))
+
+
+def _train(recipe: Recipe, run: object) -> None:
+    metrics = train(recipe, run)
+    if distributed.is_main():
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if k not in ("lr", "grad_norm"))
+        print(f"last evaluation: {shown or 'none'}; run folder {run.trainer.run_dir}")
+
+
+def _commands(verbs: argparse._SubParsersAction, command: Command) -> None:
+    if not command.tasks:
+        _function_parser(verbs, command.verb, command.summary, command.run)
+        return
+    group = verbs.add_parser(command.verb, help=command.summary, description=command.summary)
+    tasks = group.add_subparsers(dest="task", metavar="TASK", required=True)
+    for task, fn in command.tasks.items():
+        _function_parser(tasks, task, f"{command.verb} {task}", fn)
+        _function_parser(verbs, f"{command.verb}-{task}", None, fn)
+
+
+def _function_parser(sub: argparse._SubParsersAction, name: str, summary: str | None, fn: Callable) -> None:
+    p = sub.add_parser(name, description=(inspect.getdoc(fn) or "").split("\nArgs:")[0], formatter_class=_FORMAT,
+                       **({"help": summary} if summary else {}))
+    options = add_call_flags(p, fn)
+    p.set_defaults(run=lambda args: _show(fn(**options(args))))
+
+
+def _show(result: object) -> None:
+    if isinstance(result, Report):
+        print(result.to_markdown())
+        print(f"table.md, metrics.json and pictures in {result.info.get('out', '.')}")
+    elif result is not None:
+        print(f"wrote {result}")
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -83,18 +126,32 @@ def build_parser() -> argparse.ArgumentParser:
     _data_commands(sub)
     for name, app in domains.apps().items():
         group = sub.add_parser(name, help=domains.describe(name), description=domains.describe(name))
-        commands = group.add_subparsers(dest=f"{name}_command", metavar="COMMAND", required=True)
-        if app is not None and hasattr(app, "add_commands"):
-            app.add_commands(commands)
-        else:
-            group.set_defaults(run=lambda args, name=name: print(f"the {name} domain has no commands yet"))
-            commands.required = False
+        verbs = group.add_subparsers(dest=f"{name}_command", metavar="COMMAND", required=True)
+        if getattr(app, "RECIPES", None):
+            _train_commands(verbs, app.RECIPES)
+        for command in getattr(app, "COMMANDS", []):
+            _commands(verbs, command)
     return parser
+
+
+def _model_flag(argv: list[str]) -> list[str]:
+    """``DOMAIN train [--model NAME] ...`` -> ``DOMAIN train NAME ...`` (NAME: the domain's first recipe)."""
+    if len(argv) < 2 or argv[1] != "train":
+        return argv
+    recipes = [r.name for r in getattr(domains.apps().get(argv[0]), "RECIPES", [])]
+    rest = argv[2:]
+    if not recipes or (rest and (rest[0] in recipes or rest[0] in ("-h", "--help"))):
+        return argv
+    name = recipes[0]
+    if "--model" in rest and rest.index("--model") + 1 < len(rest):
+        at = rest.index("--model")
+        name, rest = rest[at + 1], rest[:at] + rest[at + 2:]
+    return argv[:2] + [name] + rest
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_model_flag(list(sys.argv[1:] if argv is None else argv)))
     try:
         args.run(args)
     except (ValueError, FileNotFoundError, KeyError, ImportError) as err:

@@ -5,6 +5,7 @@ metrics and plots, and ``summary.md`` / ``summary.json``.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -16,6 +17,7 @@ from scipy.spatial import cKDTree
 from datasets.atomic import atomic_open
 from gnn.neighbours import radius_graph
 from physml.domains import apps
+from physml.protocol import DemoRow
 
 COLUMNS = ("domain", "part", "metric", "value", "reference", "seconds")
 
@@ -30,7 +32,7 @@ def best_of(repeats: int, fn):
     return best, out
 
 
-def neighbour_search_step(n: int = 100_000) -> list[dict]:
+def neighbour_search_step(n: int = 100_000) -> list[DemoRow]:
     """The shared neighbour search against scipy's cKDTree on the same points: same edges, speed ratio."""
     rows = []
     rng = np.random.default_rng(0)
@@ -42,13 +44,15 @@ def neighbour_search_step(n: int = 100_000) -> list[dict]:
         ref, pairs = best_of(3, lambda: cKDTree(x).query_pairs(r, output_type="ndarray"))
         same = len(pairs) * 2 == len(s) and np.array_equal(
             np.sort(np.minimum(s, rc) * n + np.maximum(s, rc))[::2], np.sort(pairs.min(1) * n + pairs.max(1)))
-        rows.append({"domain": "gnn", "part": f"radius graph, {dim}-D, N={n:,}",
-                     "metric": "speed-up over cKDTree" + ("" if same else " (EDGES DIFFER)"),
-                     "value": f"{ref / ours:.1f}x", "reference": f"cKDTree {ref:.3f} s, ours {ours:.3f} s"})
+        rows.append(DemoRow("gnn", f"radius graph, {dim}-D, N={n:,}",
+                            "speed-up over cKDTree" + ("" if same else " (EDGES DIFFER)"), ref / ours,
+                            f"cKDTree {ref:.3f} s, ours {ours:.3f} s", fmt=".1f"))
     return rows
 
 
 def run_demo(out: Path, seed: int = 0) -> list[dict]:
+    """Every domain's demo step; returns the summary rows (a :class:`DemoRow`'s fields, ``value`` formatted,
+    and the step's ``seconds``) and writes ``summary.md`` / ``summary.json``."""
     out.mkdir(parents=True, exist_ok=True)
     steps = [("gnn", lambda: neighbour_search_step())]
     steps += [(name, (lambda app=app: app.demo(out, seed=seed))) for name, app in apps().items()
@@ -58,9 +62,8 @@ def run_demo(out: Path, seed: int = 0) -> list[dict]:
         print(f"== demo: {name}", flush=True)
         t0 = time.perf_counter()
         step_rows = step()
-        for row in step_rows:
-            row["seconds"] = f"{time.perf_counter() - t0:.1f}"
-        rows += step_rows
+        seconds = f"{time.perf_counter() - t0:.1f}"
+        rows += [{**dataclasses.asdict(r), "value": format(r.value, r.fmt), "seconds": seconds} for r in step_rows]
     write_summary(out, rows)
     return rows
 

@@ -25,6 +25,11 @@ def register_datasets() -> None:
             registry.register(spec)
 
 
+def recipes() -> list:
+    """Every domain's recipes (trainable models)."""
+    return [recipe for app in apps().values() for recipe in getattr(app, "RECIPES", [])]
+
+
 def describe(name: str) -> str:
     """The one-line docstring of a domain package."""
     doc = importlib.import_module(name).__doc__ or ""

@@ -8,7 +8,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from datasets.registry import DatasetSpec
-from datasets.trajectories import Trajectory, write_trajectories
+from datasets.trajectories import DISK, WATER, Trajectory, write_trajectories
 from sims import scenes
 from sims.solvers.soft_disks import SoftDisks, random_state, simulate
 from sims.solvers.sph import SPH, SPHConfig
@@ -64,7 +64,7 @@ def generate_soft_disks(out_dir: str | Path, seed: int = 0, trajectories: int = 
     rng = np.random.default_rng(seed)
     runs = simulate_splits(counts, lambda: simulate(system, *random_state(system, particles, rng), frames),
                            "soft_disks", progress)
-    return write_splits(out_dir, runs, 0, [[0.0, system.box[0]], [0.0, system.box[1]]], 1.5 * system.sigma,
+    return write_splits(out_dir, runs, DISK, [[0.0, system.box[0]], [0.0, system.box[1]]], 1.5 * system.sigma,
                         system.frame_dt, solver="soft_disks", solver_params=dataclasses.asdict(system), seed=seed)
 
 
@@ -92,7 +92,7 @@ def generate_sph(scene: str, out_dir: str | Path, seed: int, trajectories: int, 
     rng = np.random.default_rng(seed)
     runs = simulate_splits(counts, lambda: sph_trajectory(cfg, *make(cfg, rng), frames, frame_dt), scene, progress)
     lo, hi = WATER_OFFSET, WATER_OFFSET + cfg.box[0]
-    return write_splits(out_dir, runs, 5, [[lo, hi], [lo, hi]], 2.5 * spacing, frame_dt, solver="sph",
+    return write_splits(out_dir, runs, WATER, [[lo, hi], [lo, hi]], 2.5 * spacing, frame_dt, solver="sph",
                         solver_params=dataclasses.asdict(cfg), scene=scene, seed=seed)
 
 

@@ -1,9 +1,8 @@
-"""Evaluate a trained GNS on held-out trajectories against constant velocity, the solver at the
-model's frame rate, and the solver's own cost per frame; export rollouts and pictures."""
+"""Evaluate a trained learned simulator on held-out trajectories: a GNS against constant velocity, the
+solver at the model's frame rate and the solver's own cost per frame; a MeshGraphNet through
+:mod:`sims.mesh_evaluate`. Rollouts are exported to HDF5, with pictures and a :class:`Report`."""
 from __future__ import annotations
 
-import json
-import math
 import time
 import warnings
 from pathlib import Path
@@ -11,22 +10,57 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from datasets.atomic import atomic_open
 from datasets.trajectories import TrajectoryReader
-from sims import plots
+from sims import mesh_evaluate, plots, train_gns, train_mgn
 from sims.data import WATER_OFFSET
-from sims.gns import GNS, GNSConfig
 from sims.rollout import Rollout, constant_velocity, export_rollout, learned_rollout, summary
 from sims.solvers.sph import SPH, SPHConfig
-from training.checkpoint import load_run
+from training.config import to_dict
+from training.recipe import load, read_run
+from training.report import Column, Report
+
+COLUMNS = [Column("one_step_mse", "one-step MSE", "m^2"), Column("mse_at_20", "MSE at 20 steps", "m^2"),
+           Column("rollout_mse", "rollout MSE", "m^2"), Column("kinetic_energy_error", "rel. KE error"),
+           Column("seconds_per_frame", "time per frame", "s"), Column("diverged", "diverged", format=".0f")]
+LABELS = {"gns": "learned (GNS)", "constant_velocity": "constant velocity",
+          "solver_one_step": "solver, 1 step per frame", "solver": "solver (reference cost)"}
 
 
-def load_gns(run_dir: str | Path, device: str = "cpu") -> tuple[GNS, dict]:
-    """The model of a GNS run folder, from its config.json and newest checkpoint."""
-    config, state = load_run(run_dir, "train-gns")
-    model = GNS(GNSConfig(**config["gns"]), config["metadata"])
-    model.load_state_dict(state["model"])
-    return model.to(device).eval(), config
+def evaluate(run_dir: str = "runs/gns", data: str | None = None, out: str | None = None, trajectories: int = 4,
+             max_steps: int | None = None) -> Report:
+    """Roll a trained GNS or MeshGraphNet out on held-out trajectories and score it against its baselines
+    and its solver; rollouts (HDF5), pictures, table.md and metrics.json go to ``out``.
+
+    Args:
+        run_dir: a ``train gns`` or ``train mgn`` run folder.
+        data: trajectory file (default: test.h5 of the run's data).
+        out: output folder (default: RUN_DIR/eval).
+        trajectories: how many trajectories to roll out.
+        max_steps: limit the rollout length.
+    """
+    return _dispatch(run_dir, data, out or str(Path(run_dir) / "eval"), trajectories, max_steps, True)
+
+
+def rollout(run_dir: str = "runs/gns", data: str | None = None, out: str | None = None, trajectories: int = 1,
+            max_steps: int | None = None) -> Report:
+    """Roll a trained GNS or MeshGraphNet out and export the rollouts to HDF5 (no solver runs).
+
+    Args:
+        run_dir: a ``train gns`` or ``train mgn`` run folder.
+        data: trajectory file (default: test.h5 of the run's data).
+        out: output folder (default: RUN_DIR/rollouts).
+        trajectories: how many trajectories to roll out.
+        max_steps: limit the rollout length.
+    """
+    return _dispatch(run_dir, data, out or str(Path(run_dir) / "rollouts"), trajectories, max_steps, False)
+
+
+def _dispatch(run_dir: str, data: str | None, out: str, trajectories: int, max_steps: int | None,
+              with_solver: bool) -> Report:
+    recipe, run = read_run(run_dir, [train_gns.RECIPE, train_mgn.RECIPE])
+    data_file = data or str(Path(run.data_dir) / "test.h5")
+    module = evaluate_gns if recipe is train_gns.RECIPE else mesh_evaluate.evaluate
+    return module(run_dir, data_file, out, trajectories, max_steps, with_solver)
 
 
 def solver_rollout(metadata: dict, positions: np.ndarray, particle_type: np.ndarray, history: int,
@@ -61,17 +95,14 @@ def solver_rollout(metadata: dict, positions: np.ndarray, particle_type: np.ndar
     return Rollout(positions[:history], out, positions[history:], particle_type, elapsed, diverged)
 
 
-def evaluate(run_dir: str | Path, data_file: str | Path, out_dir: str | Path, max_trajectories: int = 4,
-             max_steps: int | None = None, with_solver: bool = True) -> dict[str, dict[str, float]]:
-    """Roll out every method on the first ``max_trajectories`` of ``data_file``; write rollouts, metrics and
-    pictures to ``out_dir``; return ``{method: summary}``."""
-    model, config = load_gns(run_dir)
+def evaluate_gns(run_dir: str | Path, data_file: str | Path, out_dir: str | Path, max_trajectories: int = 4,
+                 max_steps: int | None = None, with_solver: bool = True) -> Report:
+    """Roll out every method on the first ``max_trajectories`` of ``data_file``; write rollouts, the report
+    and pictures to ``out_dir``."""
+    model, run = load(run_dir, [train_gns.RECIPE])
     history = model.cfg.history
     out_dir = Path(out_dir)
-    results: dict[str, list[Rollout]] = {"learned (GNS)": [], "constant velocity": []}
-    if with_solver:
-        results["solver, 1 step per frame"] = []
-        results["solver (reference cost)"] = []
+    results: dict[str, list[Rollout]] = {key: [] for key in LABELS}
     with TrajectoryReader(data_file) as reader:
         metadata = reader.metadata
         count = min(max_trajectories, len(reader))
@@ -79,28 +110,32 @@ def evaluate(run_dir: str | Path, data_file: str | Path, out_dir: str | Path, ma
             traj = reader[k]
             positions = traj.position[: (history + max_steps) if max_steps else None].astype(np.float64)
             learned = learned_rollout(model, positions, traj.particle_type, history)
-            results["learned (GNS)"].append(learned)
-            results["constant velocity"].append(constant_velocity(positions, traj.particle_type, history))
+            results["gns"].append(learned)
+            results["constant_velocity"].append(constant_velocity(positions, traj.particle_type, history))
             if with_solver and "solver_params" in metadata:
-                results["solver, 1 step per frame"].append(
+                results["solver_one_step"].append(
                     solver_rollout(metadata, positions, traj.particle_type, history, substeps=1))
-                results["solver (reference cost)"].append(
+                results["solver"].append(
                     solver_rollout(metadata, positions[: history + 10], traj.particle_type, history, None))
-            export_rollout(out_dir / f"rollout_{k:03d}.h5", learned, metadata, config)
+            export_rollout(out_dir / f"rollout_{k:03d}.h5", learned, metadata, to_dict(run))
             if k == 0:
                 bounds = np.asarray(metadata["bounds"])
                 draw = plots.particles(bounds)
                 plots.frame_strip(out_dir / "rollout_000.png", learned.ground_truth, learned.predicted, draw)
                 plots.animation(out_dir / "rollout_000.gif", learned.ground_truth, learned.predicted, draw)
-    table = {name: summary(rolls) for name, rolls in results.items() if rolls}
-    plots.error_curves(out_dir / "error_vs_step.png", mean_curves(results, "position_mse"))
-    plots.error_curves(out_dir / "kinetic_energy_error_vs_step.png", mean_curves(results, "kinetic_energy_error"),
-                       ylabel="relative kinetic-energy error")
-    with atomic_open(out_dir / "metrics.json") as fh:
-        json.dump(table, fh, indent=2)
-    with atomic_open(out_dir / "metrics.md") as fh:
-        fh.write(format_table(table) + "\n")
-    return table
+    report = Report(f"GNS rollouts on {Path(data_file).name}", COLUMNS,
+                    info={"run_dir": str(run_dir), "data_file": str(data_file), "trajectories": count,
+                          "out": str(out_dir)})
+    for key, rolls in results.items():
+        if rolls:
+            report.add(key, LABELS[key], summary(rolls))
+    curves = {LABELS[k]: v for k, v in mean_curves(results, "position_mse").items()}
+    plots.error_curves(out_dir / "error_vs_step.png", curves)
+    curves = {LABELS[k]: v for k, v in mean_curves(results, "kinetic_energy_error").items()}
+    plots.error_curves(out_dir / "kinetic_energy_error_vs_step.png", curves, ylabel="relative kinetic-energy error")
+    report.write(out_dir)
+    return report
+
 
 
 def mean_curves(results: dict[str, list[Rollout]], error: str) -> dict[str, np.ndarray]:
@@ -108,13 +143,5 @@ def mean_curves(results: dict[str, list[Rollout]], error: str) -> dict[str, np.n
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return {name: np.nanmean([r.errors[error] for r in rolls], axis=0)
-                for name, rolls in results.items() if rolls and name != "solver (reference cost)"}
+                for name, rolls in results.items() if rolls and name != "solver"}
 
-
-def format_table(table: dict[str, dict[str, float]]) -> str:
-    cols = ["one_step_mse", "mse_at_20", "rollout_mse", "kinetic_energy_error", "seconds_per_frame", "diverged"]
-    lines = ["| method | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
-    for name, row in table.items():
-        cells = [f"{row[c]:.3g}" if not (isinstance(row[c], float) and math.isnan(row[c])) else "n/a" for c in cols]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)

@@ -16,20 +16,20 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from datasets.trajectories import KINEMATIC
 from gnn.encode_process_decode import EncodeProcessDecode, EncodeProcessDecodeConfig
 from gnn.graph import GraphBatch
 from gnn.neighbours import radius_graph
 
 NUM_PARTICLE_TYPES = 9
-KINEMATIC = 3  # DeepMind's id for particles whose motion is prescribed (walls, obstacles)
 
 
 @dataclass
 class GNSConfig:
-    latent: int = 128
-    n_steps: int = 10
-    hidden_layers: int = 2
-    embedding: int = 16
+    latent: int = 128         # width of every MLP and latent vector
+    n_steps: int = 10         # message-passing steps
+    hidden_layers: int = 2    # hidden layers per MLP
+    embedding: int = 16       # particle-type embedding size
     history: int = 6          # C: input positions, giving C - 1 velocities
     noise_std: float = 6.7e-4  # random-walk noise on the last velocity, in position units per frame
 

@@ -20,8 +20,9 @@ from datasets.trajectories import TrajectoryReader
 from gnn.encode_process_decode import EncodeProcessDecode, EncodeProcessDecodeConfig
 from gnn.graph import GraphBatch
 from gnn.neighbours import radius_graph
-from training import Trainer, TrainerConfig, seed_everything
+from training import TrainerConfig
 from training.figures import pyplot, save_figure
+from training.recipe import Built, Recipe
 
 
 class FrameGraphs(Dataset):
@@ -68,31 +69,40 @@ def loss_fn(model: torch.nn.Module, batch: tuple[GraphBatch, torch.Tensor]) -> t
 
 
 @dataclass
-class LearnedForcesConfig:
-    data_dir: str = "runs/data/soft_disks"
-    latent: int = 64
-    n_steps: int = 4
+class LearnedForcesRun:
+    """A learned-force-field run: soft-disk data, an encode-process-decode network, the shared trainer."""
+
+    data_dir: str = "runs/data/soft_disks"  # folder with train.h5 and test.h5 (physml data generate soft_disks)
+    latent: int = 64                        # width of every MLP and latent vector
+    n_steps: int = 4                        # message-passing steps
+    dim: int | None = field(default=None, metadata={"cli": False})  # spatial dimensions (the data's)
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(
-        run_dir="runs/learned_forces", steps=300, batch_size=4, lr=1e-3, schedule="cosine", lr_final=1e-5,
-        log_every=10, checkpoint_every=100))
+        run_dir="runs/learned_forces", steps=2000, batch_size=4, lr=1e-3, schedule="cosine", lr_final=1e-5,
+        eval_every=0))
 
 
-def train(cfg: LearnedForcesConfig) -> tuple[EncodeProcessDecode, dict[str, float]]:
-    """Train on ``train.h5``, evaluate on ``test.h5`` of ``cfg.data_dir``; returns the model and test metrics."""
-    data_dir = Path(cfg.data_dir)
+def build_model(run: LearnedForcesRun) -> EncodeProcessDecode:
+    """The network of a run whose ``dim`` is known."""
+    dim = run.dim
+    return EncodeProcessDecode(EncodeProcessDecodeConfig(node_in=2 * dim, edge_in=dim + 1, node_out=dim,
+                                                         latent=run.latent, n_steps=run.n_steps))
+
+
+def build(run: LearnedForcesRun) -> Built:
+    """Train on ``train.h5``; the evaluation set is ``test.h5`` (normalised with the training statistics)."""
+    data_dir = Path(run.data_dir)
     train_set = FrameGraphs(data_dir / "train.h5")
     test_set = FrameGraphs(data_dir / "test.h5", metadata=train_set.metadata)
-    seed_everything(cfg.trainer.seed)
-    dim = len(train_set.metadata["bounds"])
-    model = EncodeProcessDecode(EncodeProcessDecodeConfig(node_in=2 * dim, edge_in=dim + 1, node_out=dim,
-                                                          latent=cfg.latent, n_steps=cfg.n_steps))
-    trainer = Trainer(model, loss_fn, train_set, cfg.trainer, collate_fn=collate, eval_data=test_set,
-                      run_config={"model": {"latent": cfg.latent, "n_steps": cfg.n_steps},
-                                  "data_dir": str(data_dir)})
-    metrics = trainer.fit()
-    if trainer.ctx.is_main:
-        plot_parity(model, test_set, Path(cfg.trainer.run_dir) / "parity.png")
-    return model, metrics
+    run.dim = len(train_set.metadata["bounds"])
+    return Built(build_model(run), train_set, test_set, collate, loss_fn)
+
+
+def after_fit(model: torch.nn.Module, built: Built, run: LearnedForcesRun) -> None:
+    plot_parity(model, built.eval_set, Path(run.trainer.run_dir) / "parity.png")
+
+
+RECIPE = Recipe("forces", "learned force field (encode-process-decode) on a particle dataset, scored on its "
+                "test split", LearnedForcesRun, build, build_model, after_fit)
 
 
 @torch.no_grad()

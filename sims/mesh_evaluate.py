@@ -6,28 +6,27 @@ pictures: the speed field on the mesh or the cloth surface, solver against model
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from datasets.atomic import atomic_open, atomic_path
 from datasets.meshes import MeshTrajectory, MeshTrajectoryReader
+from datasets.rollouts import MeshRolloutFile, code_version, write_mesh_rollout
 from sims import plots
 from sims.mesh_samples import FIELDS, frame_state
 from sims.meshgraphnet import MeshGraphNet
-from sims.rollout import code_version
 from sims.solvers.cylinder_flow import Channel, CylinderFlow
 from sims.solvers.flag import FlagConfig, make_flag, simulate_flag
-from sims.train_mgn import load_mgn
+from sims.train_mgn import RECIPE
+from training.config import to_dict
+from training.recipe import load
+from training.report import Column, Report
 
 HORIZONS = (1, 10, 20, 50, 100, 200)
-SCHEMA, SCHEMA_VERSION = "mesh-rollout", 1
 
 
 @dataclass
@@ -111,29 +110,19 @@ def solver_seconds_per_frame(metadata: dict, index: int, traj: MeshTrajectory, f
 def export_mesh_rollout(path: Path, traj: MeshTrajectory, rollout: MeshRollout, field: str, metadata: dict,
                         model_config: dict) -> Path:
     """Write one rollout atomically in the ``mesh-rollout`` schema (docs/schemas.md)."""
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        f.attrs.update({"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "metadata": json.dumps(metadata),
-                        "model_config": json.dumps(model_config, default=str), "code_version": code_version(),
-                        "field": field, "start_frame": rollout.start, "seconds_per_frame": rollout.seconds_per_frame,
-                        "diverged_at": -1 if rollout.diverged_at is None else rollout.diverged_at})
-        units = metadata["fields"][field]
-        f.create_dataset("mesh_pos", data=traj.mesh_pos.astype(np.float32)).attrs["units"] = "m"
-        f.create_dataset("cells", data=traj.cells.astype(np.int32))
-        f.create_dataset("node_type", data=traj.node_type.astype(np.int32))
-        for name, data in (("predicted_rollout", rollout.predicted), ("ground_truth_rollout", rollout.ground_truth)):
-            f.create_dataset(name, data=data.astype(np.float32), compression="lzf").attrs["units"] = units
-        f.create_dataset("errors/squared_error", data=rollout.squared_error).attrs["units"] = f"({units})^2"
-    return path
+    return write_mesh_rollout(path, MeshRolloutFile(
+        field, metadata["fields"][field], rollout.start, rollout.predicted, rollout.ground_truth, rollout.squared_error,
+        traj.mesh_pos, traj.cells, traj.node_type, rollout.seconds_per_frame, rollout.diverged_at, metadata,
+        model_config, code_version()))
 
 
 def evaluate(run_dir: str | Path, data_file: str | Path, out_dir: str | Path, max_trajectories: int = 4,
-             max_steps: int | None = None, with_solver: bool = True) -> dict[str, dict[str, float]]:
-    """Roll out on ``data_file``, export and draw; returns and writes (``metrics.json``, ``table.md``) a
-    table with one row per method."""
-    model, config = load_mgn(run_dir)
+             max_steps: int | None = None, with_solver: bool = True) -> Report:
+    """Roll out on ``data_file``, export and draw; returns and writes a report with one row per method."""
+    model, run = load(run_dir, [RECIPE])
     out_dir = Path(out_dir)
     kind, field = model.cfg.kind, FIELDS[model.cfg.kind]
-    rows: dict[str, list[dict]] = {"MeshGraphNet": [], "frozen (no change)": []}
+    rows: dict[str, list[dict]] = {"mgn": [], "frozen": []}
     solver_times = []
     with MeshTrajectoryReader(data_file) as reader:
         count = min(max_trajectories, len(reader))
@@ -141,22 +130,28 @@ def evaluate(run_dir: str | Path, data_file: str | Path, out_dir: str | Path, ma
             traj = reader[i]
             learned = mgn_rollout(model, traj, max_steps)
             frozen = frozen_rollout(kind, traj, len(learned.predicted))
-            export_mesh_rollout(out_dir / f"rollout_{i:03d}.h5", traj, learned, field, reader.metadata, config)
-            rows["MeshGraphNet"].append({**learned.rmse(), "seconds_per_frame": learned.seconds_per_frame,
-                                         "diverged": float(learned.diverged_at is not None)})
-            rows["frozen (no change)"].append(frozen.rmse())
+            export_mesh_rollout(out_dir / f"rollout_{i:03d}.h5", traj, learned, field, reader.metadata, to_dict(run))
+            rows["mgn"].append({**learned.rmse(), "seconds_per_frame": learned.seconds_per_frame,
+                                "diverged": float(learned.diverged_at is not None)})
+            rows["frozen"].append(frozen.rmse())
             if with_solver:
                 solver_times.append(solver_seconds_per_frame(reader.metadata, i, traj))
             if i == 0:
                 _draw(out_dir, traj, learned, kind)
-    table = {name: {key: float(np.mean([r[key] for r in runs])) for key in runs[0]} for name, runs in rows.items()}
+    unit = "m/s" if kind == "flow" else "m"
+    reached = [h for h in HORIZONS if f"rmse_{h}" in rows["mgn"][0]]
+    columns = [Column(f"rmse_{h}", f"RMSE {h} step{'s' * (h > 1)}", unit, ".4g") for h in reached]
+    columns += [Column("rmse_all", "RMSE all steps", unit, ".4g"), Column("seconds_per_frame", "time per frame", "s")]
+    report = Report(f"MeshGraphNet ({kind}) rollouts of {field} on {Path(data_file).name}", columns,
+                    info={"run_dir": str(run_dir), "data_file": str(data_file), "trajectories": count,
+                          "out": str(out_dir)})
+    frozen_label = "frozen (no change)" if kind == "flow" else "constant velocity"
+    for key, label in (("mgn", "MeshGraphNet"), ("frozen", frozen_label)):
+        report.add(key, label, {k: float(np.mean([r[k] for r in rows[key]])) for k in rows[key][0]})
     if solver_times:
-        table["solver (reference cost)"] = {"seconds_per_frame": float(np.mean(solver_times))}
-    with atomic_open(out_dir / "metrics.json") as fh:
-        json.dump({"data_file": str(data_file), "trajectories": count, "rows": table}, fh, indent=2)
-    with atomic_open(out_dir / "table.md") as fh:
-        fh.write(format_table(table) + "\n")
-    return table
+        report.add("solver", "solver (reference cost)", {"seconds_per_frame": float(np.mean(solver_times))})
+    report.write(out_dir)
+    return report
 
 
 def _draw(out_dir: Path, traj: MeshTrajectory, rollout: MeshRollout, kind: str) -> None:
@@ -173,12 +168,3 @@ def _draw(out_dir: Path, traj: MeshTrajectory, rollout: MeshRollout, kind: str) 
     curves = {"MeshGraphNet": rollout.squared_error}
     plots.error_curves(out_dir / "error_vs_step.png", curves, ylabel=f"{FIELDS[kind]} MSE")
 
-
-def format_table(table: dict[str, dict[str, float]]) -> str:
-    keys = [f"rmse_{h}" for h in HORIZONS if any(f"rmse_{h}" in r for r in table.values())] + \
-        ["rmse_all", "seconds_per_frame"]
-    lines = ["| method | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
-    for name, row in table.items():
-        cells = [f"{row[k]:.4g}" if k in row else "" for k in keys]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)

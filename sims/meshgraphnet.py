@@ -28,15 +28,17 @@ from gnn.normaliser import OnlineNormaliser
 
 @dataclass
 class MeshGraphNetConfig:
-    kind: str = "flow"           # "flow" (velocity field on a fixed mesh) or "cloth" (moving mesh)
-    latent: int = 128
-    n_steps: int = 15
-    hidden_layers: int = 2
+    kind: str | None = None      # "flow" (velocity field on a fixed mesh) or "cloth" (moving mesh); None: the data's
+    latent: int = 128            # width of every MLP and latent vector
+    n_steps: int = 15            # message-passing steps
+    hidden_layers: int = 2       # hidden layers per MLP
     world_radius: float = 0.05   # cloth: world-edge radius (m); 0 disables world edges
-    noise_std: float | None = None    # default: 0.02 m/s (flow), 0.003 m (cloth)
-    noise_gamma: float | None = None  # default: 1.0 (flow), 0.1 (cloth)
+    noise_std: float | None = None    # training noise; None: 0.02 m/s (flow), 0.003 m (cloth)
+    noise_gamma: float | None = None  # share of the noise the target corrects; None: 1.0 (flow), 0.1 (cloth)
 
     def __post_init__(self) -> None:
+        if self.kind is None:  # resolved from the data before a network is built
+            return
         if self.kind not in ("flow", "cloth"):
             raise ValueError(f"kind must be 'flow' or 'cloth', got {self.kind!r}")
         flow = self.kind == "flow"
@@ -83,6 +85,8 @@ class MeshGraphNet(nn.Module):
 
     def __init__(self, cfg: MeshGraphNetConfig) -> None:
         super().__init__()
+        if cfg.kind is None:
+            raise ValueError("MeshGraphNetConfig.kind is None: set 'flow' or 'cloth' (training sets the data's)")
         self.cfg = cfg
         cloth = cfg.kind == "cloth"
         node_in = cfg.dim + NODE_TYPES

@@ -10,7 +10,6 @@ import numpy as np
 from datasets.atomic import atomic_path
 from training.figures import pyplot, save_figure
 
-
 Draw = Callable[[object, np.ndarray, str], None]  # (axes, one frame, title)
 
 

@@ -1,24 +1,16 @@
-"""Rollouts of a learned simulator, their baselines and metrics, and the HDF5 rollout export.
-
-Rollout schema ``particle-rollout`` (version 1), one file per trajectory, documented in docs/schemas.md.
-"""
+"""Rollouts of a learned simulator, their baselines and metrics, and their export as ``particle-rollout``
+files (:mod:`datasets.rollouts`, one per trajectory)."""
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import h5py
 import numpy as np
 import torch
 
-from datasets.atomic import atomic_path
-
-SCHEMA = "particle-rollout"
-SCHEMA_VERSION = 1
+from datasets.rollouts import ParticleRolloutFile, code_version, write_particle_rollout
 
 
 @dataclass
@@ -103,28 +95,8 @@ def summary(rollouts: list[Rollout], at: int = 20) -> dict[str, float]:
             "diverged": float(sum(r.diverged_at is not None for r in rollouts))}
 
 
-def code_version() -> str:
-    """The git commit of the code that made a file, or 'unknown' outside a checkout."""
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def export_rollout(path: str | os.PathLike, rollout: Rollout, metadata: dict, model_config: dict) -> Path:
     """Write one rollout atomically in the ``particle-rollout`` schema."""
-    path = Path(path)
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        f.attrs.update({"schema": SCHEMA, "schema_version": SCHEMA_VERSION, "metadata": json.dumps(metadata),
-                        "model_config": json.dumps(model_config, default=str), "code_version": code_version(),
-                        "seconds_per_frame": rollout.seconds_per_frame,
-                        "diverged_at": -1 if rollout.diverged_at is None else rollout.diverged_at})
-        for name, data in (("initial_positions", rollout.initial_positions), ("predicted_rollout", rollout.predicted),
-                           ("ground_truth_rollout", rollout.ground_truth)):
-            f.create_dataset(name, data=data.astype(np.float32), compression="lzf").attrs["units"] = "m"
-        f.create_dataset("particle_types", data=rollout.particle_type.astype(np.int64))
-        errors = f.create_group("errors")
-        for name, data in rollout.errors.items():
-            errors.create_dataset(name, data=data)
-    return path
+    return write_particle_rollout(path, ParticleRolloutFile(
+        rollout.initial_positions, rollout.predicted, rollout.ground_truth, rollout.particle_type, rollout.errors,
+        rollout.seconds_per_frame, rollout.diverged_at, metadata, model_config, code_version()))

@@ -9,40 +9,33 @@ from pathlib import Path
 
 from sims.mesh_samples import MeshFrames, collate
 from sims.meshgraphnet import MeshGraphNet, MeshGraphNetConfig, training_loss
-from training import Trainer, TrainerConfig, seed_everything
-from training.checkpoint import load_run
+from training import TrainerConfig
+from training.recipe import Built, Recipe
 
 
 @dataclass
 class MGNRun:
-    """Everything a MeshGraphNet run needs; ``mgn=None`` takes the paper's configuration for the data's kind."""
+    """Everything a MeshGraphNet run needs; the model kind (and its paper noise) comes from the data."""
 
-    data_dir: str = "runs/data/cylinder_flow"
-    mgn: MeshGraphNetConfig | None = None
+    data_dir: str = "runs/data/cylinder_flow"  # folder with train.h5 and valid.h5 (cylinder_flow or flag)
+    mgn: MeshGraphNetConfig = field(default_factory=MeshGraphNetConfig)
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(
         run_dir="runs/mgn", steps=20_000, batch_size=2, lr=1e-3, schedule="exponential", lr_final=1e-5,
-        decay_steps=20_000, log_every=50, checkpoint_every=1000, eval_every=2000))
+        log_every=50))
 
 
-def train(run: MGNRun) -> dict[str, float]:
-    """Fit on ``train.h5`` with periodic one-step evaluation on ``valid.h5``; returns the last metrics."""
+def build_model(run: MGNRun) -> MeshGraphNet:
+    return MeshGraphNet(run.mgn)
+
+
+def build(run: MGNRun) -> Built:
     data = Path(run.data_dir)
     train_set, valid_set = MeshFrames(data / "train.h5"), MeshFrames(data / "valid.h5")
-    if run.mgn is None:
-        run.mgn = MeshGraphNetConfig(kind=train_set.kind)
+    if run.mgn.kind is None:
+        run.mgn = dataclasses.replace(run.mgn, kind=train_set.kind)
     if run.mgn.kind != train_set.kind:
         raise ValueError(f"{data}: the data is {train_set.kind!r}, the model config says {run.mgn.kind!r}")
-    seed_everything(run.trainer.seed)
-    model = MeshGraphNet(run.mgn)
-    trainer = Trainer(model, training_loss, train_set, run.trainer, collate_fn=collate, eval_data=valid_set,
-                      run_config={"mgn": dataclasses.asdict(run.mgn), "metadata": train_set.metadata,
-                                  "data_dir": str(data)})
-    return trainer.fit()
+    return Built(build_model(run), train_set, valid_set, collate, training_loss)
 
 
-def load_mgn(run_dir: str | Path, device: str = "cpu") -> tuple[MeshGraphNet, dict]:
-    """The model of a ``train-mgn`` run folder, from its config.json and newest checkpoint."""
-    config, state = load_run(run_dir, "train-mgn")
-    model = MeshGraphNet(MeshGraphNetConfig(**config["mgn"]))
-    model.load_state_dict(state["model"])
-    return model.to(device).eval(), config
+RECIPE = Recipe("mgn", "MeshGraphNet on a mesh dataset (cylinder_flow or flag)", MGNRun, build, build_model)

@@ -3,11 +3,12 @@
 The model holds ``.generator`` and ``.discriminator``. Each has its own Adam optimiser (the generator's is the
 Trainer's, with its LR schedule; the discriminator's keeps ``d_lr``) and, under torchrun, its own
 DistributedDataParallel wrapper, so each update synchronises only the gradients it applies. A domain supplies
+:class:`GanLosses`:
 
-    d_loss_fn(generator, discriminator, batch) -> (loss, metrics)
-    g_loss_fn(generator, discriminator, batch) -> (loss, metrics)
-
-and an ``eval_fn(model, batch)`` for the Trainer's periodic evaluation. Every update sees the same batch.
+    generator(generator, discriminator, batch) -> (loss, metrics)
+    discriminator(generator, discriminator, batch) -> (loss, metrics)
+    evaluation(model, batch) -> (loss, metrics)        # the Trainer's periodic evaluation
+ Every update sees the same batch.
 The part being trained comes wrapped (DDP under torchrun) and must be called once per loss; the other part
 comes unwrapped (the discriminator frozen in the generator's update, so no gradient reaches it, and in eval
 mode: a batch of generated samples alone would otherwise set its batch-norm statistics, and scores against
@@ -29,18 +30,27 @@ GanLossFn = Callable[[nn.Module, nn.Module, object], tuple[torch.Tensor, dict[st
 
 @dataclass
 class AdversarialConfig(TrainerConfig):
-    d_lr: float = 2e-4
-    d_steps: int = 2
+    d_lr: float = 2e-4             # discriminator learning rate (constant)
+    d_steps: int = 2               # discriminator updates per generator update
+
+
+@dataclass(frozen=True)
+class GanLosses:
+    """The three losses of adversarial training; see the module docstring."""
+
+    generator: GanLossFn
+    discriminator: GanLossFn
+    evaluation: LossFn
 
 
 class AdversarialTrainer(Trainer):
     """See the module docstring; ``lr``, ``betas`` and the schedule of ``config`` apply to the generator."""
 
-    def __init__(self, model: nn.Module, g_loss_fn: GanLossFn, d_loss_fn: GanLossFn, eval_fn: LossFn,
-                 train_data: Dataset, config: AdversarialConfig, collate_fn: Callable | None = None,
-                 eval_data: Dataset | None = None, run_config: dict | None = None) -> None:
-        super().__init__(model, eval_fn, train_data, config, collate_fn, eval_data, run_config)
-        self.g_loss_fn, self.d_loss_fn = g_loss_fn, d_loss_fn
+    def __init__(self, model: nn.Module, losses: GanLosses, train_data: Dataset, config: AdversarialConfig,
+                 collate_fn: Callable | None = None, eval_data: Dataset | None = None,
+                 run_config: dict | None = None) -> None:
+        super().__init__(model, losses.evaluation, train_data, config, collate_fn, eval_data, run_config)
+        self.g_loss_fn, self.d_loss_fn = losses.generator, losses.discriminator
         self.generator = super()._wrap(self.model.generator)
         self.discriminator = super()._wrap(self.model.discriminator)
         self.d_optimizer = self._adam(self.model.discriminator.parameters(), config.d_lr)

@@ -1,7 +1,6 @@
 """Checkpoints: atomic ``step_XXXXXXXX.pt`` files in ``run_dir/checkpoints``, loadable with weights_only=True."""
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -41,14 +40,3 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     except (RuntimeError, EOFError, OSError) as err:
         raise ValueError(f"{path}: not a readable physml checkpoint ({err})") from None
 
-
-def load_run(run_dir: str | os.PathLike, command: str) -> tuple[dict, dict]:
-    """``(config, newest checkpoint)`` of a run folder written by ``command`` (named in the errors)."""
-    run_dir = Path(run_dir)
-    config_file = run_dir / "config.json"
-    if not config_file.exists():
-        raise FileNotFoundError(f"{config_file}: no such file; is {run_dir} a {command} run folder?")
-    found = list_checkpoints(run_dir)
-    if not found:
-        raise FileNotFoundError(f"{run_dir}/checkpoints: no checkpoint in this {command} run folder")
-    return json.loads(config_file.read_text()), load_checkpoint(found[-1])

@@ -61,3 +61,8 @@ def all_gather(obj: object) -> list:
 def barrier() -> None:
     if dist.is_initialized():
         dist.barrier()
+
+
+def is_main() -> bool:
+    """True in the process that reports: rank 0 of a torchrun job, or a single process."""
+    return not dist.is_initialized() or dist.get_rank() == 0

@@ -35,25 +35,32 @@ LossFn = Callable[[nn.Module, object], tuple[torch.Tensor, dict[str, float]]]
 class TrainerConfig:
     """Defaults run on a 2-core laptop; domains override what their paper prescribes."""
 
-    run_dir: str = "runs/train"
-    steps: int = 1000
+    run_dir: str = "runs/train"    # where config.json, checkpoints, metric logs and plots go
+    steps: int = 1000              # optimiser steps
     batch_size: int = 8            # global: split evenly over torchrun processes
-    lr: float = 1e-3
+    lr: float = 1e-3               # peak learning rate
     schedule: str = "constant"     # constant | exponential (GNS) | cosine
     lr_final: float = 1e-6         # exponential: asymptote; cosine: final lr
-    decay_steps: int = 5_000_000   # exponential: steps per factor-10 decay
-    warmup_steps: int = 0
-    weight_decay: float = 0.0
+    decay_steps: int | None = None  # exponential: steps per factor-10 decay (None: the run's steps)
+    warmup_steps: int = 0          # linear warm-up steps
+    weight_decay: float = 0.0      # AdamW weight decay
     betas: tuple[float, float] = (0.9, 0.999)   # Adam(W) moment decay rates
     grad_clip: float | None = 1.0  # max global gradient norm; None disables
-    seed: int = 0
-    log_every: int = 10
-    eval_every: int = 0            # 0: evaluate only at the end (if eval data is given)
-    checkpoint_every: int = 500
-    keep_checkpoints: int | None = 3
-    resume: bool = False
-    device: str = "auto"
-    progress: bool = True
+    seed: int = 0                  # seeds the model, the data order and every sampler
+    log_every: int = 10            # steps between logged training metrics
+    eval_every: int | None = None  # steps between evaluations (None: a fifth of the steps; 0: only at the end)
+    checkpoint_every: int | None = None  # steps between checkpoints (None: a tenth of the steps)
+    keep_checkpoints: int | None = 3     # newest checkpoints kept (None: all)
+    resume: bool = False           # continue from the newest checkpoint in run_dir
+    device: str = "auto"           # auto (cuda if available), cpu, cuda or cuda:N
+    progress: bool = True          # show a progress bar
+
+    def resolved(self) -> TrainerConfig:
+        """This configuration with every cadence left to its default (None) set from ``steps``."""
+        return dataclasses.replace(
+            self, decay_steps=self.steps if self.decay_steps is None else self.decay_steps,
+            eval_every=max(1, self.steps // 5) if self.eval_every is None else self.eval_every,
+            checkpoint_every=max(1, self.steps // 10) if self.checkpoint_every is None else self.checkpoint_every)
 
 
 def move_to(batch: object, device: torch.device) -> object:
@@ -88,6 +95,7 @@ class Trainer:
     def __init__(self, model: nn.Module, loss_fn: LossFn, train_data: Dataset, config: TrainerConfig,
                  collate_fn: Callable | None = None, eval_data: Dataset | None = None,
                  run_config: dict | None = None) -> None:
+        config = config.resolved()
         self.cfg, self.loss_fn, self.collate_fn = config, loss_fn, collate_fn
         self.train_data, self.eval_data = train_data, eval_data
         self.ctx = distributed.setup(config.device)
@@ -103,8 +111,8 @@ class Trainer:
         self.optimizer = self._adam(self._trained_parameters(), config.lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._schedule())
         self.run_dir = Path(config.run_dir)
-        self.resolved = {"trainer": dataclasses.asdict(config), "world_size": self.ctx.world_size,
-                         **(run_config or {})}
+        # what config.json holds: a recipe's run (which includes this config), or this config alone
+        self.resolved = {**(run_config or {"trainer": dataclasses.asdict(config)}), "world_size": self.ctx.world_size}
         self.step = 0
 
     def _wrap(self, module: nn.Module) -> nn.Module:
@@ -206,8 +214,8 @@ class Trainer:
             raise
         finally:
             bar.close()
-        if self.eval_data is not None and not self.cfg.eval_every:
-            last = self.evaluate() or last
+        if self.eval_data is not None and (not self.cfg.eval_every or self.step % self.cfg.eval_every):
+            last = self.evaluate() or last  # the final model is always evaluated
             self._checkpoint()
         return last
 

@@ -18,7 +18,8 @@ Discriminator: a spatial one (8 random lead frames, 2x average pooled, space-to-
 32b``) and a temporal one (a random crop of the whole sequence, space-to-depth, two 3-D D-blocks ``2b, 4b``,
 then 2-D D-blocks ``8b .. 32b, 32b``); each sums its scores over frames.
 Rain rates enter every network as ``log1p(mm/h)`` and leave the generator through :func:`to_rain`,
-``expm1(softplus(.))`` mm/h capped at 1000 mm/h (never negative, never a dead ReLU, never infinite). Spectral normalisation on every convolution; losses in :mod:`weather.train`.
+``expm1(softplus(.))`` mm/h capped at 1000 mm/h (never negative, never a dead ReLU, never infinite).
+Spectral normalisation on every convolution; losses in :mod:`weather.train`.
 """
 from __future__ import annotations
 
@@ -31,7 +32,6 @@ from torch.nn import functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
 from generative.gan import DBlock, GBlock, LBlock, SelfAttention2d, sn_conv
-
 
 MAX_RAIN = 1000.0  # mm/h, far above any observed rain rate
 
@@ -114,7 +114,8 @@ class Sampler(nn.Module):
         self.out = nn.Sequential(nn.BatchNorm2d(hidden[-1] // 2), nn.ReLU(), sn_conv(hidden[-1] // 2, 4, 1))
 
     def forward(self, latent: torch.Tensor, states: list[torch.Tensor], leads: int) -> torch.Tensor:
-        """Latent ``[B, 32b, H/32, W/32]`` and initial states (fine to coarse) -> ``[B, leads, H, W]`` (pre-activation)."""
+        """Latent ``[B, 32b, H/32, W/32]`` and initial states (fine to coarse) -> ``[B, leads, H, W]``
+        (pre-activation)."""
         hs = states[::-1]
         frames = []
         for _ in range(leads):

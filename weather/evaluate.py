@@ -25,76 +25,99 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from datasets.atomic import atomic_open
+from datasets.radar import open_radar, radar_files
+from training.report import Column, Report
 from weather import plots
 from weather.baselines import Extrapolation, ModelNowcast, Persistence, Steps
 from weather.metrics import Scores
-from datasets.radar import open_radar, radar_files
 from weather.samples import RadarSamples, SamplingConfig, split_folder
-from weather.train import load_nowcaster
+from weather.train import DGMRRun, load_nowcaster
 
 REPORT_LEADS = (6, 12, 18)    # 30, 60 and 90 minutes
 
 
-def methods(run_dirs: list[str], leads: int, steps: bool = True) -> list:
-    found = [Persistence(leads), Extrapolation(leads)] + ([Steps(leads)] if steps else [])
+THRESHOLDS = (1, 4, 8)         # mm/h
+
+
+def methods(run_dirs: list[str], leads: int, steps_baseline: bool = True) -> dict[str, object]:
+    """``{key: nowcaster}``: the baselines, then one model per run folder (keyed by the folder's name)."""
+    found: dict[str, object] = {"persistence": Persistence(leads), "extrapolation": Extrapolation(leads)}
+    if steps_baseline:
+        found["steps"] = Steps(leads)
     for run_dir in run_dirs:
-        model, config = load_nowcaster(run_dir)
-        name = f"{'DGMR' if config['model'] == 'dgmr' else 'U-Net'} ({Path(run_dir).name})"
-        found.append(ModelNowcast(model, name, stochastic=config["model"] == "dgmr"))
+        model, run = load_nowcaster(run_dir)
+        dgmr = isinstance(run, DGMRRun)
+        found[Path(run_dir).name] = ModelNowcast(model, f"{'DGMR' if dgmr else 'U-Net'} ({Path(run_dir).name})",
+                                                 stochastic=dgmr)
     return found
 
 
-def evaluate(run_dirs: list[str], data_dir: str | Path, out: str | Path, crops: int = 64,
-             crop: int | None = None, margin: int | None = None, members: int = 6, seed: int = 0,
-             steps: bool = True, progress: bool = True) -> dict:
-    """Score every method on ``crops`` test windows; returns (and writes) the metrics."""
-    out = Path(out)
+def evaluate(run_dirs: list[str] = (), data: str = "runs/data/radar", out: str = "runs/weather/eval",
+             crops: int = 64, crop: int | None = None, margin: int | None = None, members: int = 6,
+             seed: int = 0, steps_baseline: bool = True, progress: bool = True) -> Report:
+    """Score persistence, extrapolation, STEPS and each trained nowcaster on the same test windows; table.md,
+    metrics.json (per-lead curves under ``extra``), crops.json and pictures go to ``out``.
+
+    Args:
+        run_dirs: ``train dgmr`` / ``train unet`` run folders (none: baselines only).
+        data: archive with a test/ folder.
+        out: output folder.
+        crops: test windows to score (at most).
+        crop: forecast domain [km], a multiple of 32 (default: the whole image).
+        margin: km left out of the scores on every side (default: a quarter of the crop).
+        members: ensemble members of DGMR and STEPS.
+        seed: seeds the stochastic methods.
+        steps_baseline: include pysteps STEPS (the slowest baseline).
+        progress: show a progress bar.
+    """
+    out_dir = Path(out)
     if crop is None:
-        grid = open_radar(radar_files(split_folder(data_dir, "test"))[0])
+        grid = open_radar(radar_files(split_folder(data, "test"))[0])
         crop = min(grid.sizes["y"], grid.sizes["x"]) // 32 * 32
     margin = crop // 4 if margin is None else margin
     if crop % 32 or not 0 <= 2 * margin < crop:
         raise ValueError(f"crop must be a multiple of 32 and margin below crop / 2, got {crop} and {margin}")
     inner = slice(margin, crop - margin)
     cfg = SamplingConfig(crop=crop, q_min=1.0, candidates=1)  # q = 1: every window, once
-    data = RadarSamples(split_folder(data_dir, "test"), cfg, seed=seed + 2)
-    data.crops = data.crops[:crops]
-    nowcasters = methods(run_dirs, cfg.leads, steps)
-    scores = {m.name: Scores() for m in nowcasters}
-    seconds = {m.name: 0.0 for m in nowcasters}
+    windows = RadarSamples(split_folder(data, "test"), cfg, seed=seed + 2)
+    windows.crops = windows.crops[:crops]
+    nowcasters = methods(list(run_dirs), cfg.leads, steps_baseline)
+    scores = {key: Scores() for key in nowcasters}
+    seconds = {key: 0.0 for key in nowcasters}
     showcase: tuple[float, dict] = (-1.0, {})
-    for i in tqdm(range(len(data)), desc="test crops", disable=not progress):
-        frames, valid = data.sequence(i)
+    for i in tqdm(range(len(windows)), desc="test crops", disable=not progress):
+        frames, valid = windows.sequence(i)
         frames = np.nan_to_num(frames, nan=0.0)
         context, observed = frames[:cfg.context], frames[cfg.context:, inner, inner]
         valid = valid[inner, inner]
-        rows = {"observed": observed}
-        for m in nowcasters:
+        shown = {"observed": observed}
+        for key, m in nowcasters.items():
             t0 = time.perf_counter()
             forecast = m.forecast(context, members if m.stochastic else 1, seed=seed + i)[..., inner, inner]
-            seconds[m.name] += time.perf_counter() - t0
-            scores[m.name].add(forecast, observed, valid)
-            rows[m.name] = forecast[0]
+            seconds[key] += time.perf_counter() - t0
+            scores[key].add(forecast, observed, valid)
+            shown[m.name] = forecast[0]
         wet = float((observed >= 1.0).mean())
         if wet > showcase[0]:
-            showcase = (wet, rows)
-    step = float(data.datasets[0]["time"].attrs["stepsize"]) / 60.0  # minutes
-    metrics = {name: summary(s, seconds[name] / len(data)) for name, s in scores.items()}
-    result = {"methods": metrics, "crops": len(data), "crop_km": crop, "margin_km": margin, "members": members,
-              "seed": seed,
-              "data_dir": str(data_dir), "runs": run_dirs, "sampling": dataclasses.asdict(cfg)}
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_open(out / "metrics.json") as fh:
-        json.dump(result, fh, indent=1)
-    with atomic_open(out / "crops.json") as fh:
-        json.dump([dataclasses.asdict(c) | {"file": str(data.files[c.file])} for c in data.crops], fh)
-    with atomic_open(out / "table.md") as fh:
-        fh.write(format_table(result) + "\n")
-    _figures(scores, showcase[1], step, out)
-    return result
+            showcase = (wet, shown)
+    step = float(windows.datasets[0]["time"].attrs["stepsize"]) / 60.0  # minutes
+    report = Report(f"Nowcasts of {len(windows)} test windows of {data}", columns(step),
+                    info={"crops": len(windows), "crop_km": crop, "margin_km": margin, "members": members,
+                          "seed": seed, "data_dir": str(data), "runs": list(run_dirs),
+                          "sampling": dataclasses.asdict(cfg), "out": str(out_dir)})
+    report.extra["curves"] = {key: curves(s, seconds[key] / len(windows)) for key, s in scores.items()}
+    for key, m in nowcasters.items():
+        report.add(key, m.name, headline(report.extra["curves"][key]))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_open(out_dir / "crops.json") as fh:
+        json.dump([dataclasses.asdict(c) | {"file": str(windows.files[c.file])} for c in windows.crops], fh)
+    report.write(out_dir)
+    _figures({m.name: scores[key] for key, m in nowcasters.items()}, showcase[1], step, out_dir)
+    return report
 
 
-def summary(s: Scores, seconds: float) -> dict:
+def curves(s: Scores, seconds: float) -> dict:
+    """Every score per lead time (and the PSDs per wavelength), as lists."""
     csi = {f"{thr:g}": s.csi(thr).tolist() for thr in s.thresholds}
     pooled = {f"{thr:g}": s.csi(thr, pooled=True).tolist() for thr in s.thresholds}
     crps = {key: s.mean_crps(key).tolist() for key in s.crps}
@@ -103,21 +126,22 @@ def summary(s: Scores, seconds: float) -> dict:
             "seconds_per_forecast": seconds}
 
 
-def format_table(result: dict) -> str:
-    leads = "/".join(f"{5 * k}" for k in REPORT_LEADS)
-    head = (f"| method | CSI 1 mm/h ({leads} min) | CSI 4 mm/h | CSI 8 mm/h | CSI 4 mm/h, 4-km max pool | "
-            "CRPS mm/h (mean over leads) | CRPS max-pool 16 km | CRPS avg-pool 16 km | s/forecast |")
-    lines = [head, "|---|---|---|---|---|---|---|---|---|"]
+def headline(c: dict) -> dict[str, float]:
+    """The table's numbers from the curves: CSI at the report leads, CRPS means over the leads."""
+    values = {f"csi{thr}_{k}": c["csi"][str(thr)][k - 1] for thr in THRESHOLDS for k in REPORT_LEADS}
+    values |= {f"csi4_pool4_{k}": c["csi_pooled4"]["4"][k - 1] for k in REPORT_LEADS}
+    values |= {f"crps_{key}": float(np.mean(v)) for key, v in c["crps"].items()}
+    return values | {"seconds_per_forecast": c["seconds_per_forecast"]}
 
-    def at(values: list[float]) -> str:
-        return " / ".join(f"{values[k - 1]:.3f}" for k in REPORT_LEADS)
 
-    for name, m in result["methods"].items():
-        lines.append(f"| {name} | {at(m['csi']['1'])} | {at(m['csi']['4'])} | {at(m['csi']['8'])} | "
-                     f"{at(m['csi_pooled4']['4'])} | {np.mean(m['crps']['pixel']):.3f} | "
-                     f"{np.mean(m['crps']['max16']):.3f} | {np.mean(m['crps']['mean16']):.3f} | "
-                     f"{m['seconds_per_forecast']:.2f} |")
-    return "\n".join(lines)
+def columns(step: float) -> list[Column]:
+    """CSI at 1, 4 and 8 mm/h (and 4 mm/h after 4-km max pooling) at +30/60/90 min; CRPS; time."""
+    cols = [Column(f"csi{thr}_{k}", f"CSI {thr} mm/h +{k * step:.0f} min") for thr in THRESHOLDS for k in REPORT_LEADS]
+    cols += [Column(f"csi4_pool4_{k}", f"CSI 4 mm/h, 4-km max pool +{k * step:.0f} min") for k in REPORT_LEADS]
+    cols += [Column("crps_pixel", "CRPS (mean over leads)", "mm/h"),
+             Column("crps_max16", "CRPS max-pool 16 km", "mm/h"), Column("crps_mean16", "CRPS avg-pool 16 km", "mm/h"),
+             Column("seconds_per_forecast", "time per forecast", "s", ".2f")]
+    return cols
 
 
 def _figures(scores: dict[str, Scores], rows: dict[str, np.ndarray], step: float, out: Path) -> None:

@@ -2,34 +2,46 @@
 or a baseline, written as a ``radar-forecast`` NetCDF file with an ensemble dimension."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from datasets.radar import VARIABLE, forecast_dataset, open_radar, write_forecast
 from weather.baselines import Extrapolation, ModelNowcast, Persistence, Steps
-from weather.train import load_nowcaster
+from weather.train import DGMRRun, load_nowcaster
 
 BASELINES = {"persistence": Persistence, "extrapolation": Extrapolation, "steps": Steps}
 
 
-def nowcast(source: str | os.PathLike, out: str | os.PathLike, run_dir: str | None = None,
-            baseline: str | None = None, reference_time: str | None = None, members: int = 6, seed: int = 0,
-            leads: int = 18) -> Path:
-    """Forecast from the frames of ``source`` (a ``radar`` file) up to ``reference_time`` (default: the
-    4th frame) with the model of ``run_dir`` or the named ``baseline``; write ``out`` (``.nc``).
+def nowcast(source: str, *, out: str, run_dir: str | None = None,
+            baseline: Literal["persistence", "extrapolation", "steps"] | None = None, time: str | None = None,
+            members: int = 6, seed: int = 0, leads: int = 18) -> Path:
+    """Forecast from the frames of ``source`` (a ``radar`` file) up to ``time`` (default: the 4th frame) with
+    the model of ``run_dir`` or the named ``baseline``; write ``out`` (a ``radar-forecast`` NetCDF file).
 
     Models need a grid divisible by 32: the image is cut to its south-west ``32 * n`` x ``32 * m`` pixels.
+
+    Args:
+        source: a radar file (.nc or .zarr) holding the context frames.
+        out: the forecast file (.nc).
+        run_dir: a ``train dgmr`` or ``train unet`` run folder (or give ``baseline``).
+        baseline: persistence, extrapolation or steps (or give ``run_dir``).
+        time: reference time, ISO 8601.
+        members: ensemble members (stochastic methods).
+        seed: seeds the stochastic methods.
+        leads: lead times of a baseline (a model has its own).
     """
+    reference_time = time
     if (run_dir is None) == (baseline is None):
         raise ValueError("give exactly one of a run folder (--run-dir) or a baseline (--baseline)")
     ds = open_radar(source)
     if run_dir is not None:
-        model, config = load_nowcaster(run_dir)
-        context, leads = config["run"]["sampling"]["context"], config["run"]["sampling"]["leads"]
-        label = f"{config['model']} ({Path(run_dir).name})"
-        method = ModelNowcast(model, label, config["model"] == "dgmr")
+        model, run = load_nowcaster(run_dir)
+        context, leads = run.sampling.context, run.sampling.leads
+        dgmr = isinstance(run, DGMRRun)
+        label = f"{'dgmr' if dgmr else 'unet'} ({Path(run_dir).name})"
+        method = ModelNowcast(model, label, dgmr)
         ds = ds.isel(y=slice(0, ds.sizes["y"] // 32 * 32), x=slice(0, ds.sizes["x"] // 32 * 32))
     else:
         if baseline not in BASELINES:

@@ -15,6 +15,7 @@ The U-Net maps the context to all leads at once (a log-space correction to persi
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,13 +25,11 @@ from torch import nn
 
 from generative.gan import hinge_discriminator_loss, hinge_generator_loss
 from generative.unet import UNet, UNetConfig
-from training.adversarial import AdversarialConfig, AdversarialTrainer
-from training.checkpoint import load_run
-from training.trainer import Trainer, TrainerConfig
+from training.adversarial import AdversarialConfig, GanLosses
+from training.recipe import Built, Recipe, load
+from training.trainer import TrainerConfig
 from weather.dgmr import DGMR, MAX_RAIN, DGMRConfig
 from weather.samples import RadarSamples, SamplingConfig, split_folder
-
-MODELS = ("dgmr", "unet")
 
 
 def _masked_mean(values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -103,60 +102,70 @@ def dgmr_eval(model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, fl
 
 
 @dataclass
-class NowcastRun:
-    """Everything a nowcaster training run needs; the defaults train a small DGMR on 64 km crops on a CPU."""
+class DGMRRun:
+    """A DGMR run; the defaults train a small DGMR on 64 km crops on a CPU (the paper: ``--base 24 --crop 256``,
+    on a GPU)."""
 
-    data_dir: str = "runs/data/radar"
-    model: str = "dgmr"
+    data_dir: str = "runs/data/radar"  # archive with train/ and valid/ (physml data generate radar)
     sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(crop=64))
-    dgmr: DGMRConfig = field(default_factory=lambda: DGMRConfig(base=4, temporal_crop=64))
-    unet_channels: tuple[int, ...] = (32, 64, 128)
-    eval_crops: int = 64
+    dgmr: DGMRConfig = field(default_factory=lambda: DGMRConfig(base=4))
+    eval_crops: int = 64               # validation crops scored at each evaluation
     trainer: AdversarialConfig = field(default_factory=lambda: AdversarialConfig(
         run_dir="runs/weather/dgmr", steps=2000, batch_size=4, lr=5e-5, d_lr=2e-4, betas=(0.0, 0.999),
-        grad_clip=None, log_every=10, eval_every=500, checkpoint_every=250))
-
-    def __post_init__(self) -> None:
-        if self.model == "unet":  # plain Adam-style settings instead of DGMR's (0, 0.999) and no clipping
-            self.trainer.betas, self.trainer.grad_clip, self.trainer.lr = (0.9, 0.999), 1.0, 1e-3
+        grad_clip=None, log_every=10))
 
 
-def build_model(run: NowcastRun) -> nn.Module:
-    if run.model == "dgmr":
-        return DGMR(run.dgmr)
-    if run.model == "unet":
-        return NowcastUNet(run.sampling.context, run.sampling.leads, run.unet_channels)
-    raise ValueError(f"model must be one of {', '.join(MODELS)}, got {run.model!r}")
+@dataclass
+class UNetRun:
+    """The deterministic U-Net baseline's run (Adam, intensity-weighted MSE)."""
+
+    data_dir: str = "runs/data/radar"  # archive with train/ and valid/ (physml data generate radar)
+    sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(crop=64))
+    channels: tuple[int, ...] = (32, 64, 128)  # U-Net width per level
+    eval_crops: int = 64               # validation crops scored at each evaluation
+    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(
+        run_dir="runs/weather/unet", steps=2000, batch_size=4, lr=1e-3, log_every=10))
 
 
-def train(run: NowcastRun) -> dict[str, float]:
-    """Train ``run.model``; returns the last evaluation metrics. Checkpoints and logs go to the run folder."""
+def dgmr_model(run: DGMRRun) -> DGMR:
+    return DGMR(run.dgmr)
+
+
+def unet_model(run: UNetRun) -> NowcastUNet:
+    return NowcastUNet(run.sampling.context, run.sampling.leads, run.channels)
+
+
+def _samples(run: DGMRRun | UNetRun) -> tuple[RadarSamples, RadarSamples]:
     if run.sampling.crop % 32:
         raise ValueError(f"crop must be a multiple of 32 (DGMR's latent grid is crop/32), got {run.sampling.crop}")
-    if (run.sampling.context, run.sampling.leads) != (run.dgmr.context, run.dgmr.leads):
-        run.dgmr = dataclasses.replace(run.dgmr, context=run.sampling.context, leads=run.sampling.leads)
     train_data = RadarSamples(split_folder(run.data_dir, "train"), run.sampling, seed=run.trainer.seed)
     eval_data = RadarSamples(split_folder(run.data_dir, "valid"), run.sampling, seed=run.trainer.seed + 1)
     eval_data.crops = eval_data.crops[:run.eval_crops]
-    model = build_model(run)
-    config = {"run": dataclasses.asdict(run), "data_dir": run.data_dir, "model": run.model}
-    if run.model == "dgmr":
-        trainer = AdversarialTrainer(model, lambda g, d, b: generator_loss(g, d, b, run.dgmr), discriminator_loss,
-                                     dgmr_eval, train_data, run.trainer, eval_data=eval_data, run_config=config)
-    else:
-        plain = TrainerConfig(**{f.name: getattr(run.trainer, f.name) for f in dataclasses.fields(TrainerConfig)})
-        trainer = Trainer(model, unet_loss, train_data, plain, eval_data=eval_data, run_config=config)
-    return trainer.fit()
+    return train_data, eval_data
 
 
-def load_nowcaster(run_dir: str | Path) -> tuple[nn.Module, dict]:
-    """The trained generator (DGMR) or U-Net of a ``physml weather train`` run folder, in eval mode, and its
-    config. Both map ``[B, context, H, W]`` mm/h to ``[B, leads, H, W]`` mm/h (DGMR: one sample per call)."""
-    config, state = load_run(run_dir, "physml weather train")
-    saved = config["run"]
-    run = NowcastRun(model=config["model"], sampling=SamplingConfig(**saved["sampling"]),
-                     dgmr=DGMRConfig(**saved["dgmr"]), unet_channels=tuple(saved["unet_channels"]))
-    model = build_model(run)
-    model.load_state_dict(state["model"])
-    model.eval()
-    return (model.generator if run.model == "dgmr" else model), config
+def build_dgmr(run: DGMRRun) -> Built:
+    """DGMR's frame counts follow the sampling; its temporal discriminator never crops more than the crop."""
+    run.dgmr = dataclasses.replace(run.dgmr, context=run.sampling.context, leads=run.sampling.leads,
+                                   temporal_crop=min(run.dgmr.temporal_crop, run.sampling.crop))
+    train_data, eval_data = _samples(run)
+    losses = GanLosses(functools.partial(generator_loss, cfg=run.dgmr), discriminator_loss, dgmr_eval)
+    return Built(dgmr_model(run), train_data, eval_data, None, losses)
+
+
+def build_unet(run: UNetRun) -> Built:
+    train_data, eval_data = _samples(run)
+    return Built(unet_model(run), train_data, eval_data, None, unet_loss)
+
+
+DGMR_RECIPE = Recipe("dgmr", "DGMR (adversarial ensemble nowcaster) on the radar archive", DGMRRun, build_dgmr,
+                     dgmr_model)
+UNET_RECIPE = Recipe("unet", "deterministic U-Net nowcaster on the radar archive", UNetRun, build_unet, unet_model)
+RECIPES = [DGMR_RECIPE, UNET_RECIPE]
+
+
+def load_nowcaster(run_dir: str | Path) -> tuple[nn.Module, DGMRRun | UNetRun]:
+    """The network that forecasts, in eval mode: DGMR's generator (one sample per call) or the U-Net; both
+    map ``[B, context, H, W]`` mm/h to ``[B, leads, H, W]`` mm/h. Returns it and the run."""
+    model, run = load(run_dir, RECIPES)
+    return (model.generator if isinstance(run, DGMRRun) else model), run

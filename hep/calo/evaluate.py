@@ -1,4 +1,4 @@
-"""``physml hep evaluate-calo``: generated showers against GFlash reference showers, the CaloChallenge way.
+"""``physml hep evaluate calo``: generated showers against GFlash reference showers, the CaloChallenge way.
 
 For the incident energies of the first N reference showers, the trained model generates showers with each
 requested sampler, and GFlash itself generates a second, independent set with a new seed: that set is the
@@ -8,7 +8,6 @@ to PNG files, and the generation time per shower is measured for GFlash and each
 """
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,14 +16,20 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from datasets.atomic import atomic_open
 from datasets.showers import CaloGeometry, read_showers, write_showers
 from hep.calo import metrics, plots
 from hep.calo.gflash import TUNGSTEN, simulate_showers
-from hep.calo.model import CaloDiffusion, load_model
+from hep.calo.model import RECIPE, CaloDiffusion
+from training.recipe import load
+from training.report import Column, Report
 
-DEFAULT_SAMPLERS = (("ddim", 50), ("edm", 18), ("ddpm", 400))
 Generator = Callable[[np.ndarray], np.ndarray]  # incident energies [B, 1] MeV -> showers [B, V] MeV
+COLUMNS = [Column("auc_low", "AUC low-level"), Column("auc_high", "AUC high-level"), Column("fpd", "FPD"),
+           Column("fpd_error", "FPD error", format=".2g"), Column("separation_E_ratio", "sep. E_tot/E_inc"),
+           Column("separation_E_layer", "sep. E_layer"), Column("separation_width_eta", "sep. width_eta"),
+           Column("separation_sparsity", "sep. sparsity"),
+           Column("seconds_per_shower_b1", "time per shower (batch 1)", "s"),
+           Column("seconds_per_shower_b100", "time per shower (batch 100)", "s")]
 
 
 def gflash_generator(geometry: CaloGeometry, seed: int) -> Generator:
@@ -34,12 +39,8 @@ def gflash_generator(geometry: CaloGeometry, seed: int) -> Generator:
 
 def model_generator(model: CaloDiffusion, sampler: str, steps: int, seed: int) -> Generator:
     generator = torch.Generator().manual_seed(seed)
-    return lambda energy: model.generate(torch.from_numpy(energy), sampler, steps, generator).numpy()
-
-
-def slug(label: str) -> str:
-    """A file name for a row label: ``edm 18 steps + energy model`` -> ``edm_18_steps_energy_model``."""
-    return "_".join(label.lower().replace("+", " ").replace("(", " ").replace(")", " ").split())
+    chosen = model.sampler(sampler, steps)
+    return lambda energy: model.generate(torch.from_numpy(energy), chosen, generator).numpy()
 
 
 def generate(fn: Generator, energy: np.ndarray, batch: int, desc: str) -> tuple[np.ndarray, float]:
@@ -77,43 +78,66 @@ def score(reference: dict, generated: dict, seed: int, hidden: int) -> dict[str,
             **{f"separation_{k}": v for k, v in separation.items()}}
 
 
-def evaluate(run_dir: str | Path, reference_file: str | Path, out: str | Path, n_showers: int = 500,
-             samplers: tuple[tuple[str, int], ...] = DEFAULT_SAMPLERS, batch: int = 100, seed: int = 0,
-             classifier_hidden: int = 512, gflash_batches: tuple[int, ...] = (1, 100, 10_000)) -> dict[str, dict]:
-    """Score each sampler of a ``train-calo`` run and GFlash's own noise floor; returns ``{row: metrics}``."""
-    out = Path(out)
-    model, _ = load_model(run_dir)
+def evaluate(run_dir: str = "runs/calo", data: str | None = None, out: str | None = None, showers: int = 500,
+             samplers: tuple[str, ...] = ("ddim:50", "edm:18", "ddpm:400"), seed: int = 0,
+             classifier_hidden: int = 512, batch: int = 100,
+             gflash_batches: tuple[int, ...] = (1, 100, 10_000)) -> Report:
+    """Score each sampler of a ``train calo`` run, with and without the energy model, and GFlash's own noise
+    floor against reference showers; showers (CaloChallenge HDF5), pictures, table.md and metrics.json go to
+    ``out``.
+
+    Args:
+        run_dir: the ``train calo`` run folder.
+        data: reference shower file (default: test.h5 of the run's data).
+        out: output folder (default: RUN_DIR/eval).
+        showers: how many reference showers to match.
+        samplers: SAMPLER:STEPS items, SAMPLER one of ddpm, ddim, edm.
+        seed: seeds the samplers, GFlash's second sample and the classifier.
+        classifier_hidden: hidden units of the classifier test.
+        batch: showers generated per call.
+        gflash_batches: batch sizes at which GFlash's time per shower is measured.
+    """
+    model, run = load(run_dir, [RECIPE])
+    reference_file = Path(data or Path(run.data_dir) / "test.h5")
+    out_dir = Path(out or Path(run_dir) / "eval")
     geometry = model.cfg.geometry
-    energy, showers = read_showers(reference_file, geometry, n_showers)
-    reference = {"energy": energy, "showers": showers,
-                 "features": metrics.high_level_features(showers, energy, geometry)}
-    floor = "GFlash (new seed)"
-    sets = {floor: gflash_generator(geometry, seed + 1)}
-    sets.update({f"{name} {steps} steps": model_generator(model, name, steps, seed) for name, steps in samplers})
-    table, samples = {}, {"reference": showers}
+    energy, reference_showers = read_showers(reference_file, geometry, showers)
+    reference = {"energy": energy, "showers": reference_showers,
+                 "features": metrics.high_level_features(reference_showers, energy, geometry)}
+    sets = {"gflash": ("GFlash (new seed)", gflash_generator(geometry, seed + 1))}
+    for name, steps in _samplers(samplers):
+        sets[f"{name}_{steps}"] = (f"{name} {steps} steps", model_generator(model, name, steps, seed))
+    report = Report(f"Generated showers against {reference_file}", COLUMNS,
+                    info={"run_dir": str(run_dir), "reference": str(reference_file), "n_showers": len(energy),
+                          "out": str(out_dir)})
+    samples = {"reference": reference_showers}
     renormalise = torch.Generator().manual_seed(seed + 2)
-    for label, fn in sets.items():
+    for key, (label, fn) in sets.items():
         generated, per_shower = generate(fn, energy, batch, label)
-        variants = {label: generated}
-        if label != floor:  # the same samples, total energy from the energy model (two-stage generation)
-            variants[f"{label} + energy model"] = model.renormalise(
-                torch.from_numpy(generated), torch.from_numpy(energy), renormalise).numpy()
-        timing = {f"seconds_per_shower_b{batch}": per_shower, "seconds_per_shower_b1": seconds_per_shower(fn, energy, 1)}
-        for name, showers_ in variants.items():
+        variants = {key: (label, generated)}
+        if key != "gflash":  # the same samples, total energy from the energy model (two-stage generation)
+            variants[f"{key}_energy_model"] = (f"{label} + energy model", model.renormalise(
+                torch.from_numpy(generated), torch.from_numpy(energy), renormalise).numpy())
+        sizes = gflash_batches if key == "gflash" else (1,)
+        timing = {f"seconds_per_shower_b{batch}": per_shower,
+                  **{f"seconds_per_shower_b{b}": seconds_per_shower(fn, energy, b) for b in sizes if b != batch}}
+        for variant, (name, showers_) in variants.items():
             samples[name] = showers_
-            write_showers(out / f"{slug(name)}.h5", energy, showers_, geometry,
+            write_showers(out_dir / f"{variant}.h5", energy, showers_, geometry,
                           {"generator": name, "run_dir": str(run_dir)})
             entry = {"energy": energy, "showers": showers_,
                      "features": metrics.high_level_features(showers_, energy, geometry)}
-            table[name] = {**score(reference, entry, seed, classifier_hidden), **timing}
-    table[floor].update({f"seconds_per_shower_b{b}": seconds_per_shower(sets[floor], energy, b)
-                         for b in gflash_batches})
-    _pictures(out, samples, energy, geometry)
-    with atomic_open(out / "metrics.json") as fh:
-        json.dump({"reference": str(reference_file), "n_showers": len(energy), "rows": table}, fh, indent=2)
-    with atomic_open(out / "table.md") as fh:
-        fh.write(format_table(table) + "\n")
-    return table
+            report.add(variant, name, {**score(reference, entry, seed, classifier_hidden), **timing})
+    _pictures(out_dir, samples, energy, geometry)
+    report.write(out_dir)
+    return report
+
+
+def _samplers(specs: tuple[str, ...]) -> list[tuple[str, int]]:
+    try:
+        return [(name, int(steps)) for name, steps in (spec.split(":") for spec in specs)]
+    except ValueError:
+        raise ValueError(f"samplers are SAMPLER:STEPS items (e.g. ddim:50), got {' '.join(specs)}") from None
 
 
 def _pictures(out: Path, samples: dict[str, np.ndarray], energy: np.ndarray, geometry: CaloGeometry) -> None:
@@ -121,19 +145,3 @@ def _pictures(out: Path, samples: dict[str, np.ndarray], energy: np.ndarray, geo
     plots.profiles(out / "profiles.png", samples, {k: energy for k in samples}, geometry)
     features = {k: metrics.high_level_features(s, energy, geometry) for k, s in samples.items()}
     plots.feature_histograms(out / "features.png", features)
-
-
-COLUMNS = (("auc_low", "AUC low-level"), ("auc_high", "AUC high-level"), ("fpd", "FPD"),
-           ("separation_E_ratio", "sep. E_tot/E_inc"), ("separation_E_layer", "sep. E_layer"),
-           ("separation_width_eta", "sep. width_eta"), ("separation_sparsity", "sep. sparsity"),
-           ("seconds_per_shower_b1", "s/shower (batch 1)"), ("seconds_per_shower_b100", "s/shower (batch 100)"))
-
-
-def format_table(table: dict[str, dict]) -> str:
-    """A Markdown table: one row per sample set."""
-    lines = ["| generator | " + " | ".join(title for _, title in COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
-    for label, row in table.items():
-        cells = [(f"{row[key]:.3g} ± {row['fpd_error']:.2g}" if key == "fpd" else f"{row[key]:.3g}")
-                 if key in row else "" for key, _ in COLUMNS]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)

@@ -21,24 +21,24 @@ from torch.utils.data import Dataset
 
 from datasets.showers import CaloGeometry, read_geometry, read_showers
 from generative.objectives import denoising_loss
-from generative.samplers import DDIMSampler, DDPMSampler, edm_sampler_for, vp_denoiser
+from generative.samplers import DDIMSampler, DDPMSampler, EDMSampler, Sampler, edm_sampler_for, vp_denoiser
 from generative.schedules import VPSchedule
 from generative.unet import UNet, UNetConfig
-from training import Trainer, TrainerConfig, seed_everything
-from training.checkpoint import load_run
+from training import TrainerConfig
+from training.recipe import Built, Recipe
 
 ENERGY_BINS = 12
 
 
 @dataclass
 class CaloDiffusionConfig:
-    channels: tuple[int, ...] = (16, 32, 64)
-    schedule: str = "cosine"
-    timesteps: int = 400
+    channels: tuple[int, ...] = (16, 32, 64)  # U-Net width per level
+    schedule: str = "cosine"           # noise schedule: cosine or linear
+    timesteps: int = 400               # diffusion steps of the schedule
     logit_alpha: float = 1e-8          # below the smallest voxel fraction GFlash makes (~5e-7)
-    threshold_mev: float = 0.1
-    energy_range_mev: tuple[float, float] = (1e3, 1e6)
-    geometry: CaloGeometry = field(default_factory=CaloGeometry)
+    threshold_mev: float = 0.1         # generated voxels below it are zeroed (MeV)
+    energy_range_mev: tuple[float, float] = (1e3, 1e6)  # incident energies the conditioning spans (MeV)
+    geometry: CaloGeometry = field(default_factory=CaloGeometry, metadata={"cli": False})  # the data's
 
 
 class CaloDiffusion(nn.Module):
@@ -122,28 +122,32 @@ class CaloDiffusion(nn.Module):
         showers = x * energy.reshape(-1, 1)
         return torch.where(showers < self.cfg.threshold_mev, torch.zeros_like(showers), showers)
 
+    def sampler(self, name: str, steps: int) -> Sampler:
+        """A sampler for this model's schedule: ``ddpm``, ``ddim`` (eta 0) or ``edm`` (Heun on the VP network;
+        2 steps - 1 network calls), with ``steps`` steps. DDPM and DDIM clip their x0 estimates to the data's
+        range: at the first steps of the cosine schedule alpha_t ~ 1e-4 amplifies the noise prediction's error
+        ten-thousandfold."""
+        clip = float(self.bounds.abs().max())
+        samplers = {"ddpm": lambda: DDPMSampler(self.schedule, clip_sample=clip),
+                    "ddim": lambda: DDIMSampler(self.schedule, eta=0.0, clip_sample=clip),
+                    "edm": lambda: edm_sampler_for(self.schedule)}
+        if name not in samplers:
+            raise ValueError(f"sampler must be ddpm, ddim or edm, got {name!r}")
+        chosen = samplers[name]()
+        chosen.set_timesteps(steps)
+        return chosen
+
     @torch.no_grad()
-    def generate(self, energy: torch.Tensor, sampler: str = "ddim", steps: int = 50,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
-        """Showers ``[B, V]`` [MeV] for incident energies ``[B, 1]`` [MeV] with ``ddpm``, ``ddim`` (eta 0) or
-        ``edm`` (Heun on the VP network; NFE = 2 steps - 1). DDPM and DDIM clip their x0 estimates to the
-        data's range: at the first steps of the cosine schedule alpha_t ~ 1e-4 amplifies the noise
-        prediction's error ten-thousandfold."""
+    def generate(self, energy: torch.Tensor, sampler: Sampler, generator: torch.Generator | None = None
+                 ) -> torch.Tensor:
+        """Showers ``[B, V]`` [MeV] for incident energies ``[B, 1]`` [MeV], drawn with ``sampler`` (from
+        :meth:`sampler`, or any sampler on this model's schedule)."""
         self.eval()
         energy = energy.to(self.shift.device, self.shift.dtype)
         shape = (len(energy), 1, *self.cfg.geometry.shape)
         network = lambda x, t: self(x, t, energy)  # noqa: E731
-        if sampler in ("ddpm", "ddim"):
-            clip = float(self.bounds.abs().max())
-            s = DDPMSampler(self.schedule, clip_sample=clip) if sampler == "ddpm" else \
-                DDIMSampler(self.schedule, eta=0.0, clip_sample=clip)
-            s.set_timesteps(steps)
-            u = s.sample(network, shape, generator=generator, device=self.shift.device)
-        elif sampler == "edm":
-            u, _ = edm_sampler_for(self.schedule).sample(vp_denoiser(network, self.schedule), shape, steps=steps,
-                                                          generator=generator, device=self.shift.device)
-        else:
-            raise ValueError(f"sampler must be ddpm, ddim or edm, got {sampler!r}")
+        model = vp_denoiser(network, self.schedule) if isinstance(sampler, EDMSampler) else network
+        u = sampler.sample(model, shape, generator=generator, device=self.shift.device)
         return self.decode(u, energy)
 
 
@@ -173,35 +177,27 @@ def training_loss(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) ->
 class CaloRun:
     """A training run; defaults are the reference configuration of docs/hep.md."""
 
-    data_dir: str = "runs/data/calo"
+    data_dir: str = "runs/data/calo"   # folder with train.h5 (physml data generate calo)
     model: CaloDiffusionConfig = field(default_factory=CaloDiffusionConfig)
-    max_showers: int | None = None
+    max_showers: int | None = None     # train on the first showers only (None: all)
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(
-        run_dir="runs/calo", steps=4000, batch_size=32, lr=1e-3, schedule="cosine", lr_final=1e-5,
-        warmup_steps=100, log_every=20, checkpoint_every=500))
+        run_dir="runs/calo", steps=2000, batch_size=32, lr=1e-3, schedule="cosine", lr_final=1e-5,
+        warmup_steps=100, log_every=20, eval_every=0))
 
 
-def train(run: CaloRun) -> dict[str, float]:
-    """Fit the transform and the network on ``train.h5``; checkpoints hold both."""
-    seed_everything(run.trainer.seed)
+def build_model(run: CaloRun) -> CaloDiffusion:
+    return CaloDiffusion(run.model)
+
+
+def build(run: CaloRun) -> Built:
+    """Fit the voxel transform and the energy model on ``train.h5`` (the checkpoint holds both with the
+    network); the geometry is the file's."""
     path = Path(run.data_dir) / "train.h5"
-    run.model.geometry = read_geometry(path)
-    model = CaloDiffusion(run.model)
+    run.model = dataclasses.replace(run.model, geometry=read_geometry(path))
+    model = build_model(run)
     energy, showers = (torch.from_numpy(a) for a in read_showers(path, run.model.geometry, run.max_showers))
     model.fit_transform(showers, energy)
-    data = ShowerSet(model, energy, showers)
-    config = {"model": dataclasses.asdict(run.model), "data_dir": str(run.data_dir)}
-    return Trainer(model, training_loss, data, run.trainer, run_config=config).fit()
+    return Built(model, ShowerSet(model, energy, showers), None, None, training_loss)
 
 
-def load_model(run_dir: str | Path, device: str = "cpu") -> tuple[CaloDiffusion, dict]:
-    """The model of a ``train-calo`` run folder, from its config.json and newest checkpoint."""
-    config, state = load_run(run_dir, "train-calo")
-    m = dict(config["model"])
-    cfg = CaloDiffusionConfig(**{**m, "channels": tuple(m["channels"]),
-                                 "energy_range_mev": tuple(m["energy_range_mev"]),
-                                 "geometry": CaloGeometry(**m["geometry"])})
-    model = CaloDiffusion(cfg)
-    model.load_state_dict(state["model"])
-    return model.to(device).eval(), config
-
+RECIPE = Recipe("calo", "conditional diffusion shower generator on calorimeter showers", CaloRun, build, build_model)

@@ -7,3 +7,7 @@ the benchmark, without the ``gen`` extra.
 from pathlib import Path
 
 SAMPLE_DIR = Path(__file__).with_name("sample")
+
+from hep.jets.models import MODELS, ParticleFlowNetwork, ParticleNet, ParticleTransformer, PerceiverTagger  # noqa: E402
+
+__all__ = ["SAMPLE_DIR", "MODELS", "ParticleNet", "ParticleTransformer", "ParticleFlowNetwork", "PerceiverTagger"]

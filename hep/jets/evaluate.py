@@ -1,4 +1,4 @@
-"""``physml hep evaluate-jets``: every trained tagger and the substructure baselines on the same test jets.
+"""``physml hep evaluate jets``: every trained tagger and the substructure baselines on the same test jets.
 
 Metrics (as in the top-tagging papers): accuracy, ROC AUC, background rejection 1/eps_B at signal
 efficiencies eps_S = 0.3 and 0.5. Baselines on the jet-level branches: a cut on the soft-drop mass window
@@ -7,19 +7,23 @@ tau2/tau1 and tau3/tau2, trained on the training split.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from datasets.atomic import atomic_open
 from datasets.root import DataConfig, read
 from hep.classification import roc_auc
 from hep.jets.inputs import JetBatch, load_jets
-from hep.jets.train import SPLIT, jet_files, load_tagger, split
+from hep.jets.train import RECIPE, SPLIT, jet_files, split
 from training.figures import pyplot, save_figure
+from training.recipe import load, read_run
+from training.report import Column, Report
 
+COLUMNS = [Column("accuracy", "accuracy"), Column("auc", "AUC", format=".4f"),
+           Column("rejection_at_0.5", "1/eps_B at eps_S = 0.5", format=".1f"),
+           Column("rejection_at_0.3", "1/eps_B at eps_S = 0.3", format=".1f")]
+BASELINES = {"cut": "soft-drop mass window + tau3/tau2 cut", "gbdt": "gradient-boosted trees (m, m_SD, tau21, tau32)"}
 JET_BRANCHES = {"treename": "jets", "branches": ["jet_mass", "jet_sdmass", "jet_tau1", "jet_tau2", "jet_tau3",
                                                  "label"]}
 
@@ -37,7 +41,8 @@ def summarise(labels: np.ndarray, scores: np.ndarray, accuracy: float) -> dict[s
 
 
 def baselines(files: list[Path], limit: int | None) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Test-split scores of the substructure baselines (same jets and split as the taggers'), and the labels."""
+    """Test-split scores of the substructure baselines (keys of ``BASELINES``; same jets and split as the
+    taggers'), and the labels."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     jets = read(files, DataConfig.from_dict(JET_BRANCHES))
@@ -50,38 +55,45 @@ def baselines(files: list[Path], limit: int | None) -> tuple[dict[str, np.ndarra
     window = (x[b:, 1] > 105) & (x[b:, 1] < 210)
     cut = window + 0.5 * (1 - np.clip(x[b:, 3], 0, 1))  # jets in the mass window first, then by lower tau32
     gbdt = HistGradientBoostingClassifier(max_iter=200, random_state=0).fit(x[:a], y[:a])
-    return {"soft-drop mass window + tau3/tau2 cut": cut,
-            "gradient-boosted trees (m, m_SD, tau21, tau32)": gbdt.predict_proba(x[b:])[:, 1]}, y[b:]
+    return {"cut": cut, "gbdt": gbdt.predict_proba(x[b:])[:, 1]}, y[b:]
 
 
-def evaluate(run_dirs: list[str | Path], data_dir: str | Path, out: str | Path) -> dict[str, dict]:
-    out = Path(out)
+def evaluate(run_dirs: list[str], data: str | None = None, out: str = "runs/jets/eval") -> Report:
+    """Every trained tagger and the substructure baselines on the same test jets; table.md, metrics.json and
+    roc.png go to ``out``.
+
+    Args:
+        run_dirs: ``train jets`` run folders.
+        data: jet folder (default: the first run's).
+        out: output folder.
+    """
+    data_dir = data or read_run(run_dirs[0], [RECIPE])[1].data_dir
     files = jet_files(data_dir)
-    table, curves = {}, {}
-    test = labels = None
+    report = Report(f"Top tagging on the test jets of {data_dir}", COLUMNS, info={"data_dir": str(data_dir),
+                                                                                  "out": str(out)})
+    curves = {}
+    test = labels = max_jets = None
     for run_dir in run_dirs:
-        model, config = load_tagger(run_dir)
+        model, run = load(run_dir, [RECIPE])
         if test is None:
-            jets = load_jets(files, limit=config.get("max_jets"))
-            test = split(jets)["test"]
+            max_jets = run.max_jets
+            test = split(load_jets(files, limit=max_jets))["test"]
             labels = test.label.numpy()
         with torch.no_grad():
             probs = torch.cat([torch.softmax(model(test_chunk), 1)[:, 1] for test_chunk in _chunks(test)]).numpy()
         accuracy = float(np.mean((probs > 0.5) == labels))
-        table[f"{config['model']} ({Path(run_dir).name})"] = summarise(labels, probs, accuracy)
-        curves[config["model"]] = probs
-    scores, base_labels = baselines(files, config.get("max_jets"))
+        report.add(Path(run_dir).name, f"{run.model} ({Path(run_dir).name})", summarise(labels, probs, accuracy))
+        curves[run.model] = probs
+    scores, base_labels = baselines(files, max_jets)
     if not np.array_equal(base_labels, labels):
         raise ValueError(f"{data_dir}: the jet-level branches do not line up with the constituents")
-    for name, s in scores.items():
-        table[name] = summarise(labels, s, float("nan"))
-        curves[name] = s
-    _roc(out / "roc.png", labels, curves)
-    with atomic_open(out / "metrics.json") as fh:
-        json.dump({"data_dir": str(data_dir), "test_jets": int(len(labels)), "rows": table}, fh, indent=2)
-    with atomic_open(out / "table.md") as fh:
-        fh.write(format_table(table) + "\n")
-    return table
+    for key, s in scores.items():
+        report.add(key, BASELINES[key], summarise(labels, s, float("nan")))
+        curves[BASELINES[key]] = s
+    report.info["test_jets"] = int(len(labels))
+    _roc(Path(out) / "roc.png", labels, curves)
+    report.write(out)
+    return report
 
 
 def _chunks(jets: JetBatch, size: int = 256):
@@ -103,10 +115,3 @@ def _roc(path: Path, labels: np.ndarray, curves: dict[str, np.ndarray]) -> None:
     fig.tight_layout()
     save_figure(fig, path)
 
-
-def format_table(table: dict[str, dict]) -> str:
-    lines = ["| tagger | accuracy | AUC | 1/eps_B at eps_S = 0.5 | 1/eps_B at eps_S = 0.3 |", "|---|---|---|---|---|"]
-    for name, r in table.items():
-        acc = "" if np.isnan(r["accuracy"]) else f"{r['accuracy']:.3f}"
-        lines.append(f"| {name} | {acc} | {r['auc']:.4f} | {r['rejection_at_0.5']:.1f} | {r['rejection_at_0.3']:.1f} |")
-    return "\n".join(lines)

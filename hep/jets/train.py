@@ -1,7 +1,7 @@
-"""``physml hep train-jets``: a tagger trained with the shared Trainer on generated jet files.
+"""``physml hep train jets``: a tagger trained with the shared Trainer on generated jet files.
 
 The jets of ``jets_*.root`` (balanced and shuffled by the generator) are split by position: the first 80%
-train, the next 10% validate, the last 10% test (``evaluate-jets`` uses the same split).
+train, the next 10% validate, the last 10% test (``evaluate jets`` uses the same split).
 """
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from torch.nn import functional as F
 
 from hep.jets.inputs import JetBatch, JetSet, collate, load_jets
 from hep.jets.models import MODELS
-from training import Trainer, TrainerConfig, seed_everything
-from training.checkpoint import load_run
+from training import TrainerConfig
+from training.recipe import Built, Recipe
 
 SPLIT = (0.8, 0.1)
 MONITOR_JETS = 5000  # validation jets scored during training (the test split is evaluate-jets' business)
@@ -41,28 +41,27 @@ def loss_fn(model: torch.nn.Module, jets: JetBatch) -> tuple[torch.Tensor, dict]
 
 @dataclass
 class JetRun:
-    data_dir: str = "runs/data/jets"
-    model: str = "particlenet-lite"
-    max_jets: int | None = None
+    """A tagger's training run; defaults are the reference configuration of docs/hep.md."""
+
+    data_dir: str = "runs/data/jets"   # folder with jets_*.root (physml data generate jets)
+    model: str = field(default="particlenet-lite", metadata={"choices": tuple(MODELS)})  # the tagger
+    max_jets: int | None = None        # use only the first jets of the files (None: all)
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(
         run_dir="runs/jets", steps=2000, batch_size=64, lr=1e-3, schedule="cosine", lr_final=1e-5,
-        warmup_steps=100, log_every=20, checkpoint_every=500, eval_every=500))
+        warmup_steps=100, log_every=20))
 
 
-def train(run: JetRun) -> dict[str, float]:
+def build_model(run: JetRun) -> torch.nn.Module:
     if run.model not in MODELS:
-        raise ValueError(f"--model must be one of {', '.join(MODELS)}, got {run.model!r}")
-    seed_everything(run.trainer.seed)
+        raise ValueError(f"model must be one of {', '.join(MODELS)}, got {run.model!r}")
+    return MODELS[run.model]()
+
+
+def build(run: JetRun) -> Built:
+    """The first 80% of the jets train; the first ``MONITOR_JETS`` of the next 10% validate."""
+    model = build_model(run)
     parts = split(load_jets(jet_files(run.data_dir), limit=run.max_jets))
-    train_set, valid_set = JetSet(parts["train"]), JetSet(parts["valid"][:MONITOR_JETS])
-    model = MODELS[run.model]()
-    config = {"model": run.model, "data_dir": str(run.data_dir), "max_jets": run.max_jets}
-    return Trainer(model, loss_fn, train_set, run.trainer, collate_fn=collate, eval_data=valid_set,
-                   run_config=config).fit()
+    return Built(model, JetSet(parts["train"]), JetSet(parts["valid"][:MONITOR_JETS]), collate, loss_fn)
 
 
-def load_tagger(run_dir: str | Path) -> tuple[torch.nn.Module, dict]:
-    config, state = load_run(run_dir, "train-jets")
-    model = MODELS[config["model"]]()
-    model.load_state_dict(state["model"])
-    return model.eval(), config
+RECIPE = Recipe("jets", "jet tagger (ParticleNet, ParT, Perceiver, PFN) on jet files", JetRun, build, build_model)

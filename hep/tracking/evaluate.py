@@ -1,4 +1,4 @@
-"""``physml hep evaluate-tracking``: the GNN pipeline and the Hough transform on the same events.
+"""``physml hep evaluate tracking``: the GNN pipeline and the Hough transform on the same events.
 
 The edge threshold is chosen on the validation events (best F1 over a grid); on the test events it reports
 edge ROC AUC, edge efficiency and purity, tracking efficiency, fake and duplicate rates and the TrackML score
@@ -7,21 +7,27 @@ and an event display (x-y and r-z, true tracks against GNN tracks).
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from datasets.atomic import atomic_open
 from hep.classification import roc_auc
 from hep.tracking import plots
 from hep.tracking.detector import Detector
-from hep.tracking.graph import GraphCuts, HitGraph, efficiency_purity
+from hep.tracking.graph import HitGraph, efficiency_purity
 from hep.tracking.hough import hough_tracks
-from hep.tracking.model import Event, load_events, load_model
+from hep.tracking.model import RECIPE, Event, load_events
 from hep.tracking.tracks import build_tracks, matched_particles, pooled, reconstructable, tracking_metrics
+from training.recipe import load
+from training.report import Column, Report
+
+COLUMNS = [Column("graph_efficiency", "graph eff."), Column("graph_purity", "graph purity"),
+           Column("efficiency", "tracking eff. (pT > 1 GeV)"), Column("fake_rate", "fake rate"),
+           Column("duplicate_rate", "duplicate rate"), Column("trackml_score", "TrackML score"),
+           Column("edge_auc", "edge AUC"), Column("edge_efficiency", "edge eff."),
+           Column("edge_purity", "edge purity"), Column("seconds_per_event", "time per event", "s")]
 
 
 @torch.no_grad()
@@ -45,20 +51,31 @@ def _timed(fn, *args):
     return out, time.perf_counter() - start
 
 
-def evaluate(run_dir: str | Path, test_file: str | Path, valid_file: str | Path, out: str | Path,
-             max_events: int | None = None, data_config: str | Path | None = None) -> dict[str, dict]:
-    """Score both trackers on ``test_file``; writes metrics.json, table.md and pictures to ``out``."""
-    out = Path(out)
-    model, config = load_model(run_dir)
-    cuts, n_layers = GraphCuts(**config["cuts"]), len(Detector().layers)
-    valid = load_events(valid_file, n_layers, cuts, max_events, data_config)
+def evaluate(run_dir: str = "runs/tracking", data: str | None = None, out: str | None = None,
+             events: int | None = None, data_config: str | None = None) -> Report:
+    """Score the GNN tracker and the Hough transform on ``test.root`` (edge threshold chosen on
+    ``valid.root``); table.md, metrics.json and pictures go to ``out``.
+
+    Args:
+        run_dir: the ``train tracking`` run folder.
+        data: folder with valid.root and test.root (default: the run's data).
+        out: output folder (default: RUN_DIR/eval).
+        events: use only the first events of each file.
+        data_config: YAML branch map (default: the training run's).
+    """
+    model, run = load(run_dir, [RECIPE])
+    folder = Path(data or run.data_dir)
+    out_dir = Path(out or Path(run_dir) / "eval")
+    test_file, data_config, max_events = folder / "test.root", data_config or run.data_config, events
+    cuts, n_layers = run.cuts, len(Detector().layers)
+    valid = load_events(folder / "valid.root", n_layers, cuts, max_events, data_config)
     threshold = choose_threshold(edge_scores(model, valid), valid)
-    events, graph_seconds = _timed(load_events, test_file, n_layers, cuts, max_events, data_config)
-    scores, infer_seconds = _timed(edge_scores, model, events)
+    test_events, graph_seconds = _timed(load_events, test_file, n_layers, cuts, max_events, data_config)
+    scores, infer_seconds = _timed(edge_scores, model, test_events)
     gnn_rows, hough_rows, per_particle = [], [], {"pt": [], "eta_proxy": [], "gnn": [], "hough": [], "wanted": []}
     build_seconds = hough_seconds = 0.0
     gnn_labels = []
-    for event, s in zip(events, scores):
+    for event, s in zip(test_events, scores):
         n_hits = len(event.layer)
         senders, receivers = event.graph.senders.numpy(), event.graph.receivers.numpy()
         labels, dt = _timed(build_tracks, n_hits, senders, receivers, s > threshold)
@@ -74,32 +91,30 @@ def evaluate(run_dir: str | Path, test_file: str | Path, valid_file: str | Path,
         per_particle["gnn"].append(matched_particles(labels, event.particle_id, n_particles))
         per_particle["hough"].append(matched_particles(hough, event.particle_id, n_particles))
         per_particle["wanted"].append(reconstructable(event.particle_id, event.particle_pt, pt_min=0.0))
-    y = np.concatenate([e.y.numpy() for e in events]).astype(bool)
+    y = np.concatenate([e.y.numpy() for e in test_events]).astype(bool)
     s = np.concatenate(scores)
-    graph_quality = np.array([graph_efficiency_purity(e) for e in events])
-    n = len(events)
-    mean_hits = float(np.mean([len(e.layer) for e in events]))
-    table = {"GNN (interaction network)": {**pooled(gnn_rows), "edge_auc": roc_auc(y, s),
-                                           "edge_efficiency": float(np.sum((s > threshold) & y) / max(y.sum(), 1)),
-                                           "edge_purity": float(np.sum((s > threshold) & y) / max((s > threshold).sum(),
-                                                                                                  1)),
-                                           "threshold": threshold,
-                                           "graph_efficiency": float(graph_quality[:, 0].mean()),
-                                           "graph_purity": float(graph_quality[:, 1].mean()),
-                                           "seconds_per_event": (graph_seconds + infer_seconds + build_seconds) / n,
-                                           "seconds_read_and_graph": graph_seconds / n, "seconds_inference": infer_seconds / n,
-                                           "seconds_track_building": build_seconds / n},
-             "Hough transform": {**pooled(hough_rows), "seconds_per_event": hough_seconds / n}}
+    graph_quality = np.array([graph_efficiency_purity(e) for e in test_events])
+    n = len(test_events)
+    mean_hits = float(np.mean([len(e.layer) for e in test_events]))
+    report = Report(f"GNN tracking and Hough transform on {test_file}", COLUMNS,
+                    info={"run_dir": str(run_dir), "test_file": str(test_file), "events": n,
+                          "mean_hits_per_event": mean_hits, "out": str(out_dir)})
+    kept = s > threshold
+    report.add("gnn", "GNN (interaction network)", {
+        **pooled(gnn_rows), "edge_auc": roc_auc(y, s), "threshold": threshold,
+        "edge_efficiency": float(np.sum(kept & y) / max(y.sum(), 1)),
+        "edge_purity": float(np.sum(kept & y) / max(kept.sum(), 1)),
+        "graph_efficiency": float(graph_quality[:, 0].mean()), "graph_purity": float(graph_quality[:, 1].mean()),
+        "seconds_per_event": (graph_seconds + infer_seconds + build_seconds) / n,
+        "seconds_read_and_graph": graph_seconds / n, "seconds_inference": infer_seconds / n,
+        "seconds_track_building": build_seconds / n})
+    report.add("hough", "Hough transform", {**pooled(hough_rows), "seconds_per_event": hough_seconds / n})
     flat = {k: np.concatenate(v) for k, v in per_particle.items()}
-    plots.roc(out / "roc.png", y, s)
-    plots.efficiency_curves(out / "efficiency.png", flat)
-    plots.event_display(out / "event.png", events[0], gnn_labels[0])
-    with atomic_open(out / "metrics.json") as fh:
-        json.dump({"test_file": str(test_file), "events": n, "mean_hits_per_event": mean_hits, "rows": table}, fh,
-                  indent=2)
-    with atomic_open(out / "table.md") as fh:
-        fh.write(format_table(table) + "\n")
-    return table
+    plots.roc(out_dir / "roc.png", y, s)
+    plots.efficiency_curves(out_dir / "efficiency.png", flat)
+    plots.event_display(out_dir / "event.png", test_events[0], gnn_labels[0])
+    report.write(out_dir)
+    return report
 
 
 def graph_efficiency_purity(event: Event, pt_min: float = 1.0) -> tuple[float, float]:
@@ -119,16 +134,3 @@ def _particle_eta(event: Event, n_particles: int) -> np.ndarray:
     order = np.argsort(r)
     eta[event.particle_id[real][order]] = values[order]  # the outermost hit writes last
     return eta
-
-
-COLUMNS = (("graph_efficiency", "graph eff."), ("graph_purity", "graph purity"),
-           ("efficiency", "tracking eff. (pT > 1 GeV)"), ("fake_rate", "fake rate"),
-           ("duplicate_rate", "duplicate rate"), ("trackml_score", "TrackML score"), ("edge_auc", "edge AUC"),
-           ("edge_efficiency", "edge eff."), ("edge_purity", "edge purity"), ("seconds_per_event", "s / event"))
-
-
-def format_table(table: dict[str, dict]) -> str:
-    lines = ["| method | " + " | ".join(t for _, t in COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
-    for name, row in table.items():
-        lines.append(f"| {name} | " + " | ".join(f"{row[k]:.3g}" if k in row else "" for k, _ in COLUMNS) + " |")
-    return "\n".join(lines)

@@ -1,14 +1,13 @@
 """The GNN edge classifier: an interaction network (DeZoort et al. 2021) on the shared graph core.
 
-Hits and candidate edges are encoded to a latent width, then ``steps`` interaction-network rounds update
+Hits and candidate edges are encoded to a latent width, then ``n_steps`` interaction-network rounds update
 edges from their two hits and hits from their incident edges, in both directions (each edge also carries a
 message from its outer hit to its inner one), with residual connections; a final edge MLP gives one logit per
-edge. The default (latent 32, 3 rounds) has 28k parameters; DeZoort's has 6.5k (``latent = 8, steps = 1``
+edge. The default (latent 32, 3 rounds) has 28k parameters; DeZoort's has 6.5k (``latent = 8, n_steps = 1``
 here gives 1k).
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,8 +24,8 @@ from gnn.graph import GraphBatch
 from gnn.mlp import MLP
 from hep.tracking.detector import Detector
 from hep.tracking.graph import GraphCuts, build_graph, features
-from training import Trainer, TrainerConfig, seed_everything
-from training.checkpoint import load_run
+from training import TrainerConfig
+from training.recipe import Built, Recipe
 
 DEFAULT_DATA_CONFIG = Path(__file__).with_name("events.yaml")
 
@@ -46,8 +45,8 @@ def data_configs(path: str | Path | None = None) -> tuple[DataConfig, DataConfig
 
 @dataclass
 class EdgeClassifierConfig:
-    latent: int = 32
-    steps: int = 3
+    latent: int = 32               # width of every MLP and latent vector
+    n_steps: int = 3               # interaction-network rounds
 
 
 class EdgeClassifier(nn.Module):
@@ -59,7 +58,7 @@ class EdgeClassifier(nn.Module):
         width = cfg.latent
         self.node_encoder = MLP(node_dim, [width], width, layer_norm=True)
         self.edge_encoder = MLP(edge_dim, [width], width, layer_norm=True)
-        self.core = nn.ModuleList(InteractionNetwork(width, width, hidden=(width,)) for _ in range(cfg.steps))
+        self.core = nn.ModuleList(InteractionNetwork(width, width, hidden=(width,)) for _ in range(cfg.n_steps))
         self.decoder = EdgeBlock(MLP(3 * width, [width], 1))
 
     def forward(self, graph: GraphBatch) -> torch.Tensor:
@@ -131,32 +130,27 @@ def training_loss(model: nn.Module, batch: tuple[GraphBatch, torch.Tensor]) -> t
 class TrackingRun:
     """A training run; defaults are the reference configuration of docs/hep.md."""
 
-    data_dir: str = "runs/data/tracking"
-    data_config: str | None = None
+    data_dir: str = "runs/data/tracking"  # folder with train.root and valid.root (physml data generate tracking)
+    data_config: str | None = None        # YAML branch map for ROOT files from elsewhere (None: events.yaml)
     model: EdgeClassifierConfig = field(default_factory=EdgeClassifierConfig)
     cuts: GraphCuts = field(default_factory=GraphCuts)
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(
         run_dir="runs/tracking", steps=1500, batch_size=2, lr=2e-3, schedule="cosine", lr_final=1e-5,
-        log_every=20, checkpoint_every=500, eval_every=500))
+        log_every=20))
 
 
-def train(run: TrackingRun) -> dict[str, float]:
-    """Fit on ``train.root`` with validation loss on ``valid.root``."""
-    seed_everything(run.trainer.seed)
+def build_model(run: TrackingRun) -> EdgeClassifier:
+    return EdgeClassifier(run.model)
+
+
+def build(run: TrackingRun) -> Built:
+    """Hit graphs of ``train.root``, validation loss on ``valid.root``."""
     n_layers = len(Detector().layers)
     data = Path(run.data_dir)
     train_set = EventGraphs(load_events(data / "train.root", n_layers, run.cuts, data_config=run.data_config))
     valid_set = EventGraphs(load_events(data / "valid.root", n_layers, run.cuts, data_config=run.data_config))
-    model = EdgeClassifier(run.model)
-    config = {"model": dataclasses.asdict(run.model), "cuts": dataclasses.asdict(run.cuts), "data_dir": str(data),
-              "data_config": run.data_config}
-    return Trainer(model, training_loss, train_set, run.trainer, collate_fn=collate, eval_data=valid_set,
-                   run_config=config).fit()
+    return Built(build_model(run), train_set, valid_set, collate, training_loss)
 
 
-def load_model(run_dir: str | Path) -> tuple[EdgeClassifier, dict]:
-    """The model of a ``train-tracking`` run folder, from its config.json and newest checkpoint."""
-    config, state = load_run(run_dir, "train-tracking")
-    model = EdgeClassifier(EdgeClassifierConfig(**config["model"]))
-    model.load_state_dict(state["model"])
-    return model.eval(), config
+RECIPE = Recipe("tracking", "interaction-network edge classifier on tracking events", TrackingRun, build,
+                build_model)

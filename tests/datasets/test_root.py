@@ -1,4 +1,7 @@
 """ROOT I/O: round trips through uproot, files we did not write, the dask path, and bad files."""
+import math
+from pathlib import Path
+
 import awkward as ak
 import numpy as np
 import pytest
@@ -60,6 +63,39 @@ def test_reads_a_tree_written_by_someone_else(tmp_path):
     assert len(got) == int((f_pt := uproot.open(tmp_path / "other.root")["jets"]["jet_pt"].array(library="np") > 10)
                            .sum())
     assert f_pt.any()
+
+
+EXTERNAL = Path(__file__).parents[2] / ".." / "shared" / "data" / "root-external"
+HZZ = {"treename": "events",
+       "branches": {"px": "Muon_Px", "py": "Muon_Py", "pz": "Muon_Pz", "e": "Muon_E", "q": "Muon_Charge",
+                    "n": "NMuon"},
+       "new_variables": {"pt": "np.hypot(px, py)",
+                         "mass2": "(ak.sum(e[:, :2], axis=1) ** 2 - ak.sum(px[:, :2], axis=1) ** 2"
+                                  " - ak.sum(py[:, :2], axis=1) ** 2 - ak.sum(pz[:, :2], axis=1) ** 2)"},
+       "selection": "(n >= 2) & (ak.sum(q[:, :2], axis=1) == 0)"}
+
+
+@pytest.mark.skipif(not EXTERNAL.is_dir(), reason="the external ROOT files (../shared/data/root-external) are absent")
+@pytest.mark.parametrize("codec", ["zlib", "zstd", "lz4", "lzma", "uncompressed"])
+def test_derived_values_of_a_foreign_file_match_a_brute_force_loop(codec):
+    """uproot's HZZ sample, written by someone else's job, in five codecs: the selected events, the muon pT and
+    the dimuon mass our data config derives equal a plain Python loop over the raw branches, and the mass of
+    opposite-charge muon pairs peaks at the Z."""
+    path = EXTERNAL / f"uproot-HZZ-{codec}.root"
+    got = read(path, DataConfig.from_dict(HZZ))
+    with uproot.open(path) as f:
+        raw = f["events"].arrays(["NMuon", "Muon_Px", "Muon_Py", "Muon_Pz", "Muon_E", "Muon_Charge"], library="np")
+    pts, masses = [], []
+    for n, px, py, pz, e, q in zip(*(raw[k] for k in ("NMuon", "Muon_Px", "Muon_Py", "Muon_Pz", "Muon_E",
+                                                      "Muon_Charge"))):
+        if n >= 2 and q[0] + q[1] == 0:
+            pts += [math.hypot(x, y) for x, y in zip(px, py)]
+            masses.append((e[0] + e[1]) ** 2 - (px[0] + px[1]) ** 2 - (py[0] + py[1]) ** 2 - (pz[0] + pz[1]) ** 2)
+    assert len(got) == len(masses) > 100
+    assert np.allclose(ak.to_numpy(ak.flatten(got.pt)), pts, rtol=1e-6)
+    assert np.allclose(ak.to_numpy(got.mass2), masses, rtol=1e-4, atol=1e-2)
+    mass = np.sqrt(np.clip(ak.to_numpy(got.mass2), 0, None))
+    assert 85 < np.median(mass[(mass > 60) & (mass < 120)]) < 95  # GeV: the Z
 
 
 def test_padding_truncates_and_masks():

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from generative.samplers import (DDIMSampler, DDPMSampler, EDMSampler, classifier_free_guidance, edm_sampler_for,
-                                vp_denoiser)
+                                 vp_denoiser)
 from generative.schedules import VPSchedule
 
 MEAN = torch.tensor([1.0, -2.0], dtype=torch.float64)
@@ -59,9 +59,11 @@ def test_ddim_is_deterministic_and_exact_for_a_gaussian():
 
 def test_edm_heun_with_the_exact_denoiser_returns_the_gaussian():
     sampler = EDMSampler()
-    samples, nfe = sampler.sample(exact_denoiser, (20000, 2), steps=32, generator=torch.Generator().manual_seed(3),
-                                  dtype=torch.float64)
-    assert nfe == 2 * 32 - 1
+    sampler.set_timesteps(32)
+    calls = []
+    samples = sampler.sample(lambda x, s: calls.append(s) or exact_denoiser(x, s), (20000, 2),
+                             generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    assert len(calls) == len(sampler.timesteps) == 2 * 32 - 1
     assert_edm_image_of_its_prior(samples, sampler.sigma_max)
     sig = sampler.sigmas(18)
     assert sig[0].item() == pytest.approx(80.0) and sig[-2].item() == pytest.approx(0.002) and sig[-1] == 0
@@ -86,8 +88,8 @@ def test_a_vp_network_run_by_the_edm_sampler_is_the_exact_denoiser(prediction):
         s = torch.tensor(sigma, dtype=torch.float64)
         assert torch.allclose(denoiser(x, s), exact_denoiser(x, s), atol=2e-3 * (1 + sigma))
     sampler = edm_sampler_for(schedule)
-    samples, _ = sampler.sample(denoiser, (20000, 2), steps=40, generator=torch.Generator().manual_seed(5),
-                                dtype=torch.float64)
+    sampler.set_timesteps(40)
+    samples = sampler.sample(denoiser, (20000, 2), generator=torch.Generator().manual_seed(5), dtype=torch.float64)
     assert_edm_image_of_its_prior(samples, sampler.sigma_max)
 
 
@@ -114,3 +116,36 @@ def test_guidance_interpolates_and_extrapolates():
 def test_bad_step_count_is_rejected():
     with pytest.raises(ValueError, match="sampling steps"):
         DDPMSampler(VPSchedule.named("linear", 10)).set_timesteps(11)
+
+
+def test_edm_step_interface_is_heuns_method():
+    """The step-by-step sampler equals Heun's method written out (Karras et al. 2022, Algorithm 1)."""
+    sampler = EDMSampler(sigma_max=20.0)
+    sampler.set_timesteps(6)
+    ours = sampler.sample(exact_denoiser, (500, 2), torch.Generator().manual_seed(6), torch.float64)
+    sig = sampler.sigmas(6)
+    x = torch.randn(500, 2, generator=torch.Generator().manual_seed(6), dtype=torch.float64) * sig[0]
+    for s, s_next in zip(sig[:-1], sig[1:]):
+        d = (x - exact_denoiser(x, s)) / s
+        x_next = x + (s_next - s) * d
+        if s_next > 0:
+            x_next = x + (s_next - s) * 0.5 * (d + (x_next - exact_denoiser(x_next, s_next)) / s_next)
+        x = x_next
+    assert torch.allclose(ours, x, atol=1e-12)
+
+
+@pytest.mark.parametrize("make", [lambda s: DDPMSampler(s), lambda s: DDIMSampler(s), lambda s: edm_sampler_for(s)])
+def test_every_sampler_has_one_interface(make):
+    """``sample`` is exactly the loop over ``timesteps`` of ``step`` from noise times ``init_noise_sigma``."""
+    schedule = VPSchedule.named("cosine", 100)
+    sampler = make(schedule)
+    edm = isinstance(sampler, EDMSampler)
+    model = exact_denoiser if edm else exact_epsilon(schedule)
+    sampler.set_timesteps(10)
+    ours = sampler.sample(model, (64, 2), torch.Generator().manual_seed(7), torch.float64)
+    g = torch.Generator().manual_seed(7)
+    x = torch.randn(64, 2, generator=g, dtype=torch.float64) * sampler.init_noise_sigma
+    sampler.set_timesteps(10)
+    for t in sampler.timesteps:
+        x = sampler.step(model(x, t if edm else t.expand(64)), t if edm else int(t), x, g)
+    assert torch.allclose(ours, x)

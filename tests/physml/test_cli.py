@@ -3,17 +3,48 @@ import sys
 
 import pytest
 
+from datasets import registry
+from physml import domains
 from physml.cli import main
 
 
+def every_command() -> list[list[str]]:
+    """Every command line the front door offers, down to each model, task and alias."""
+    domains.register_datasets()
+    commands = [[], ["demo"], ["data"], ["data", "list"], ["data", "generate"]]
+    commands += [["data", "generate", spec.name] for spec in registry.all_datasets()]
+    for name, app in domains.apps().items():
+        commands.append([name])
+        if getattr(app, "RECIPES", None):
+            commands.append([name, "train"])
+        for recipe in getattr(app, "RECIPES", []):
+            commands += [[name, "train", recipe.name], [name, f"train-{recipe.name}"]]
+        for command in getattr(app, "COMMANDS", []):
+            commands.append([name, command.verb])
+            for task in command.tasks:
+                commands += [[name, command.verb, task], [name, f"{command.verb}-{task}"]]
+    return commands
+
+
 def test_help_at_every_level(capsys):
-    for argv in (["--help"], ["data", "--help"], ["data", "generate", "--help"],
-                 ["data", "generate", "soft_disks", "--help"], ["sims", "--help"], ["sims", "train-forces", "--help"],
-                 ["hep", "--help"], ["weather", "--help"], ["demo", "--help"]):
+    commands = every_command()
+    assert ["hep", "evaluate-calo"] in commands and ["weather", "train-dgmr"] in commands and len(commands) > 40
+    for argv in commands:
         with pytest.raises(SystemExit) as done:
-            main(argv)
+            main(argv + ["--help"])
         assert done.value.code == 0, argv
         assert "usage: physml" in capsys.readouterr().out
+
+
+def test_the_commands_of_the_first_round_keep_their_names(capsys):
+    for argv in (["sims", "train-forces"], ["sims", "train-gns"], ["sims", "train-mgn"], ["sims", "rollout"],
+                 ["sims", "evaluate"], ["hep", "train-calo"], ["hep", "evaluate-calo"], ["hep", "train-tracking"],
+                 ["hep", "evaluate-tracking"], ["hep", "train-jets"], ["hep", "evaluate-jets"], ["weather", "train"],
+                 ["weather", "train", "--model", "unet"], ["weather", "nowcast"], ["weather", "evaluate"]):
+        with pytest.raises(SystemExit) as done:
+            main(argv + ["--help"])
+        assert done.value.code == 0, argv
+    assert "physml weather train unet" in capsys.readouterr().out  # --model NAME selects the model
 
 
 def test_data_list_names_the_datasets(capsys):

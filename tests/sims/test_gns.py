@@ -2,10 +2,12 @@ import numpy as np
 import pytest
 import torch
 
+from datasets.trajectories import KINEMATIC
 from sims.gns import GNS, GNSConfig, random_walk_noise, training_loss
-from tests.conftest import requires_cuda
-from sims.train_gns import GNSRun, train
+from sims.train_gns import RECIPE, GNSRun
 from sims.windows import PositionWindows, collate
+from tests.conftest import requires_cuda
+from training.recipe import train
 
 
 def small_model(metadata):
@@ -41,10 +43,21 @@ def test_gns_is_permutation_equivariant(tiny_waterdrop):
 
 
 def test_noise_is_off_in_evaluation(tiny_waterdrop):
+    """In eval mode the loss is the clean one-step loss, computed here by hand: the MSE between the predicted
+    and the true normalised acceleration, over the particles that move; in train mode it is not."""
     windows = PositionWindows(tiny_waterdrop / "train.h5")
     model = small_model(windows.metadata).eval()
-    batch = collate([windows[5]])
-    assert training_loss(model, batch)[0].item() == training_loss(model, batch)[0].item()
+    batch = collate([windows[5], windows[30]])
+    window, types = batch["positions"], batch["particle_type"]
+    with torch.no_grad():
+        predicted = model(window[:, :-1], types, batch["batch"])
+        acc = window[:, -1] - 2 * window[:, -2] + window[:, -3]
+        target = (acc - model.acc_mean) / model.acc_std
+        moving = types != KINEMATIC
+        by_hand = ((predicted - target) ** 2)[moving].mean().item()
+        assert training_loss(model, batch)[0].item() == pytest.approx(by_hand, rel=1e-5)
+        torch.manual_seed(0)
+        assert training_loss(model.train(), batch)[0].item() != pytest.approx(by_hand, rel=1e-3)
 
 
 @pytest.mark.slow
@@ -54,7 +67,7 @@ def test_training_reduces_the_validation_loss(tiny_waterdrop, tmp_path):
     t = run.trainer
     t.run_dir, t.steps, t.eval_every, t.checkpoint_every, t.progress, t.decay_steps = (
         str(tmp_path / "run"), 200, 100, 100, False, 200)
-    train(run)
+    train(RECIPE, run)
     rows = [r for r in map(__import__("json").loads, (tmp_path / "run" / "metrics.jsonl").read_text().splitlines())
             if r["split"] == "eval"]
     assert rows[-1]["loss"] < rows[0]["loss"]

@@ -4,7 +4,8 @@ import torch
 
 from datasets.trajectories import TrajectoryReader
 from sims.data import generate_soft_disks
-from sims.learned_forces import FrameGraphs, LearnedForcesConfig, train
+from sims.learned_forces import RECIPE, FrameGraphs, LearnedForcesRun
+from training.recipe import load, train
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +38,10 @@ def test_graph_features_are_translation_invariant(data_dir):
 
 @pytest.mark.slow
 def test_learned_forces_beat_the_mean_baseline(data_dir, tmp_path):
-    cfg = LearnedForcesConfig(data_dir=str(data_dir), latent=32, n_steps=3)
-    cfg.trainer.run_dir, cfg.trainer.steps, cfg.trainer.progress = str(tmp_path / "run"), 600, False
-    _, metrics = train(cfg)
+    run = LearnedForcesRun(data_dir=str(data_dir), latent=32, n_steps=3)
+    run.trainer.run_dir, run.trainer.steps, run.trainer.progress = str(tmp_path / "run"), 600, False
+    metrics = train(RECIPE, run)
     assert metrics["explained_variance"] > 0.5
     assert (tmp_path / "run" / "parity.png").exists()
+    model, again = load(tmp_path / "run", [RECIPE])
+    assert again == run and again.dim == 2

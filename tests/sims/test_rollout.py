@@ -3,9 +3,11 @@ import numpy as np
 import pytest
 import torch
 
-from sims.evaluate import evaluate
+from sims.evaluate import evaluate_gns
 from sims.rollout import constant_velocity, export_rollout, learned_rollout
-from sims.train_gns import GNSRun, train
+from sims.train_gns import RECIPE, GNSRun
+from training.recipe import train
+from training.report import read_report
 
 
 def test_constant_velocity_is_exact_for_uniform_motion():
@@ -56,8 +58,9 @@ def test_train_then_evaluate_end_to_end(tiny_waterdrop, tmp_path):
     run = GNSRun(data_dir=str(tiny_waterdrop))
     run.gns.latent, run.gns.n_steps = 16, 2
     run.trainer.run_dir, run.trainer.steps, run.trainer.progress = str(tmp_path / "run"), 20, False
-    train(run)
-    table = evaluate(tmp_path / "run", tiny_waterdrop / "test.h5", tmp_path / "eval", max_trajectories=1)
-    assert {"learned (GNS)", "constant velocity", "solver, 1 step per frame"} <= set(table)
-    for name in ("rollout_000.h5", "rollout_000.png", "rollout_000.gif", "error_vs_step.png", "metrics.md"):
+    train(RECIPE, run)
+    report = evaluate_gns(tmp_path / "run", tiny_waterdrop / "test.h5", tmp_path / "eval", max_trajectories=1)
+    assert {"gns", "constant_velocity", "solver_one_step"} <= {r.key for r in report.rows}
+    assert read_report(tmp_path / "eval") == report
+    for name in ("rollout_000.h5", "rollout_000.png", "rollout_000.gif", "error_vs_step.png", "table.md"):
         assert (tmp_path / "eval" / name).stat().st_size > 0

@@ -3,10 +3,10 @@ import shutil
 import pytest
 import torch
 
-from training.checkpoint import list_checkpoints, load_checkpoint
-from training.schedules import cosine, exponential_decay
 from tests.conftest import requires_cuda
 from tests.training.toy import losses, make_trainer
+from training.checkpoint import list_checkpoints, load_checkpoint
+from training.schedules import cosine, exponential_decay
 
 
 def test_training_reduces_loss_and_writes_run_folder(tmp_path):

@@ -70,11 +70,11 @@ def gan_g_loss(g: nn.Module, d: nn.Module, batch) -> tuple[torch.Tensor, dict[st
 
 
 def make_gan_trainer(run_dir, **overrides):
-    from training.adversarial import AdversarialConfig, AdversarialTrainer
+    from training.adversarial import AdversarialConfig, AdversarialTrainer, GanLosses
 
     seed_everything(0)
     settings = dict(steps=30, batch_size=8, lr=1e-2, d_lr=2e-2, betas=(0.0, 0.999), log_every=1,
                     checkpoint_every=10, keep_checkpoints=None, progress=False, device="cpu")
     cfg = AdversarialConfig(run_dir=str(run_dir), **{**settings, **overrides})
-    return AdversarialTrainer(ToyGan(), gan_g_loss, gan_d_loss, lambda m, b: gan_g_loss(m.generator, m.discriminator, b),
-                              make_data(), cfg, eval_data=make_data(20))
+    losses = GanLosses(gan_g_loss, gan_d_loss, lambda m, b: gan_g_loss(m.generator, m.discriminator, b))
+    return AdversarialTrainer(ToyGan(), losses, make_data(), cfg, eval_data=make_data(20))

@@ -1,29 +1,31 @@
 """The weather commands end to end on a tiny archive: generate, train both models, evaluate, nowcast."""
-import json
-
 import numpy as np
 import pytest
 import xarray as xr
 
 from physml.cli import main
+from training.report import read_report
 
 
 @pytest.mark.slow
 def test_generate_train_evaluate_nowcast(tmp_path, capsys):
     data = tmp_path / "radar"
-    assert 0 == main(["data", "generate", "radar", "--out", str(data), "--events", "4", "--frames", "26", "--size", "64",
-          "--no-progress"])
-    for model in ("dgmr", "unet"):
-        assert 0 == main(["weather", "train", "--model", model, "--data", str(data), "--run-dir", str(tmp_path / model),
-              "--steps", "2", "--base", "2", "--crop", "32", "--no-progress"])
+    assert 0 == main(["data", "generate", "radar", "--out", str(data), "--events", "4", "--frames", "26",
+                      "--size", "64", "--no-progress"])
+    assert 0 == main(["weather", "train", "--data", str(data), "--run-dir", str(tmp_path / "dgmr"),  # DGMR: default
+          "--steps", "2", "--base", "2", "--crop", "32", "--no-progress"])
+    assert 0 == main(["weather", "train", "unet", "--data", str(data), "--run-dir", str(tmp_path / "unet"),
+          "--steps", "2", "--channels", "8", "16", "--crop", "32", "--no-progress"])
     out = tmp_path / "eval"
-    assert 0 == main(["weather", "evaluate", str(tmp_path / "dgmr"), str(tmp_path / "unet"), "--data", str(data), "--out",
-          str(out), "--crops", "2", "--crop", "32", "--members", "2", "--no-progress"])
+    assert 0 == main(["weather", "evaluate", str(tmp_path / "dgmr"), str(tmp_path / "unet"), "--data", str(data),
+                      "--out", str(out), "--crops", "2", "--crop", "32", "--members", "2", "--no-progress"])
     table = capsys.readouterr().out
     for name in ("persistence", "extrapolation", "STEPS", "DGMR (dgmr)", "U-Net (unet)"):
         assert f"| {name}" in table
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert len(metrics["methods"]["persistence"]["csi"]["1"]) == 18
+    report = read_report(out)
+    assert [r.key for r in report.rows] == ["persistence", "extrapolation", "steps", "dgmr", "unet"]
+    assert len(report.extra["curves"]["persistence"]["csi"]["1"]) == 18
+    assert report["persistence"]["csi1_6"] == report.extra["curves"]["persistence"]["csi"]["1"][5]
     for picture in ("csi.png", "crps.png", "psd.png", "frames.png"):
         assert (out / picture).stat().st_size > 0
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from training.adversarial import AdversarialConfig, AdversarialTrainer
+from training.adversarial import AdversarialConfig, AdversarialTrainer, GanLosses
 from weather import train
 from weather.dgmr import DGMR, DGMRConfig
 
@@ -78,8 +78,8 @@ def test_adversarial_step_trains_the_right_part(tmp_path, d_steps):
     cfg = model.cfg
     config = AdversarialConfig(run_dir=str(tmp_path), steps=1, batch_size=2, lr=1e-3, d_lr=1e-3, betas=(0.0, 0.999),
                                grad_clip=None, d_steps=d_steps, checkpoint_every=1, progress=False)
-    trainer = AdversarialTrainer(model, lambda g, d, b: train.generator_loss(g, d, b, cfg),
-                                 train.discriminator_loss, train.dgmr_eval, _Crops(), config)
+    losses = GanLosses(lambda g, d, b: train.generator_loss(g, d, b, cfg), train.discriminator_loss, train.dgmr_eval)
+    trainer = AdversarialTrainer(model, losses, _Crops(), config)
     g0, d0 = _params(model.generator), _params(model.discriminator)
     metrics = trainer.fit()
     assert not torch.equal(_params(model.generator), g0)

@@ -23,7 +23,8 @@ def write_jets(path, n=64, seed=0, rotate=0.0):
          "part_energy": pt * np.cosh(eta)}
     jagged = {k: ak.unflatten(v, counts) for k, v in p.items()}
     jet = {k: ak.to_numpy(ak.sum(jagged[f"part_{k}"], axis=1)) for k in ("px", "py", "pz", "energy")}
-    branches = {"jet_pt": np.hypot(jet["px"], jet["py"]), "jet_eta": np.arcsinh(jet["pz"] / np.hypot(jet["px"], jet["py"])),
+    pt = np.hypot(jet["px"], jet["py"])
+    branches = {"jet_pt": pt, "jet_eta": np.arcsinh(jet["pz"] / pt),
                 "jet_phi": np.arctan2(jet["py"], jet["px"]), "jet_energy": jet["energy"],
                 "label": label.astype(np.int32), **jagged}
     with RootWriter(path) as out:

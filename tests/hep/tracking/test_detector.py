@@ -5,8 +5,7 @@ import pytest
 import uproot
 
 from hep.tracking.data import generate_tracking
-from hep.tracking.detector import (C_LIGHT, Detector, Layer, Particles, highland, sample_particles,
-                                   simulate_event)
+from hep.tracking.detector import C_LIGHT, Detector, Layer, Particles, highland, sample_particles, simulate_event
 
 
 def circle_radius(xy):

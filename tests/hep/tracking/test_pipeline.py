@@ -1,5 +1,4 @@
 """Graph building against brute force, track metrics against hand-made cases, Hough and GNN end to end."""
-import json
 
 import numpy as np
 import pytest
@@ -12,6 +11,7 @@ from hep.tracking.hough import hough_tracks
 from hep.tracking.model import EdgeClassifier, EdgeClassifierConfig
 from hep.tracking.tracks import build_tracks, order_weight, pooled, tracking_metrics
 from physml.cli import main
+from training.report import read_report
 
 
 def event(n=300, seed=0, **detector):
@@ -80,7 +80,7 @@ def test_edge_classifier_is_invariant_to_the_order_of_hits_and_edges():
     particles, hits = event(60, seed=3)
     graph = features(hits.position, build_graph(hits.position, hits.layer, hits.particle_id, 10))
     torch.manual_seed(0)
-    model = EdgeClassifier(EdgeClassifierConfig(latent=16, steps=2)).eval()
+    model = EdgeClassifier(EdgeClassifierConfig(latent=16, n_steps=2)).eval()
     perm = torch.randperm(graph.nodes.shape[0])
     inverse = torch.argsort(perm)
     edge_perm = torch.randperm(graph.senders.shape[0])
@@ -98,9 +98,9 @@ def test_generate_train_and_evaluate_tracking_commands(tmp_path, capsys):
     assert main(["hep", "train-tracking", "--data", str(data), "--run-dir", str(run), "--steps", "120",
                  "--latent", "16", "--message-passing-steps", "2", "--no-progress"]) == 0
     assert main(["hep", "evaluate-tracking", "--run-dir", str(run), "--out", str(out)]) == 0
-    rows = json.loads((out / "metrics.json").read_text())["rows"]
-    gnn = rows["GNN (interaction network)"]
-    assert gnn["edge_auc"] > 0.9 and 0 < gnn["efficiency"] <= 1 and "Hough transform" in rows
+    report = read_report(out)
+    gnn = report["gnn"]
+    assert gnn["edge_auc"] > 0.9 and 0 < gnn["efficiency"] <= 1 and "hough" in report
     for picture in ("roc.png", "efficiency.png", "event.png"):
         assert (out / picture).stat().st_size > 0
     assert "TrackML score" in capsys.readouterr().out
