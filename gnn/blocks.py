@@ -35,16 +35,16 @@ def _per_node_globals(graph: GraphBatch) -> torch.Tensor:
 class EdgeBlock(nn.Module):
     """``e'_k = phi_e([e_k, v_{s_k}, v_{r_k}, (u)])``: one message per edge.
 
-    ``phi`` is an :class:`MLP`. Its first layer is applied to the concatenation as a sum of per-part
-    products, ``W_e e_k + (W_s V)[s_k] + (W_r V)[r_k] + (W_u U)[g_k]``: the node and global parts are
-    multiplied once per node or graph and gathered, not once per edge (the "concat trick" of NVIDIA
-    PhysicsNeMo's MeshGraphNet). ``trick=False`` materialises the ``[E, F]`` concatenation instead (same
-    parameters and result). Measured (``benchmarks/mgn_step.py``): the trick is 1.5-1.8x faster forward; for
-    one block's forward+backward on random edges the concatenation is 5-7% faster, but whole MeshGraphNet
-    training steps are 10-20% faster with the trick, so it is always the default.
+    ``phi`` is any module on the concatenation ``[E, F]``. When it is an :class:`MLP`, its first layer is
+    applied to the concatenation as a sum of per-part products, ``W_e e_k + (W_s V)[s_k] + (W_r V)[r_k] +
+    (W_u U)[g_k]``: the node and global parts are multiplied once per node or graph and gathered, not once per
+    edge (the "concat trick" of NVIDIA PhysicsNeMo's MeshGraphNet). ``trick=False`` materialises the ``[E, F]``
+    concatenation instead (same parameters and result). Measured (``benchmarks/mgn_step.py``): the trick is
+    1.5-1.8x faster forward; for one block's forward+backward on random edges the concatenation is 5-7%
+    faster, but whole MeshGraphNet training steps are 10-20% faster with the trick, so it is the default.
     """
 
-    def __init__(self, phi: MLP, use_globals: bool = False) -> None:
+    def __init__(self, phi: nn.Module, use_globals: bool = False) -> None:
         super().__init__()
         self.phi, self.use_globals = phi, use_globals
 
@@ -55,12 +55,12 @@ class EdgeBlock(nn.Module):
         parts += [(graph.nodes, graph.senders), (graph.nodes, graph.receivers)]
         if self.use_globals:
             parts.append((graph.globals, graph.edge_graph))
+        if not (trick and isinstance(self.phi, MLP)):
+            return graph.replace(edges=self.phi(torch.cat([x if i is None else x[i] for x, i in parts], dim=-1)))
         first = self.phi[0]
         width = sum(x.shape[1] for x, _ in parts)
         if width != first.in_features:
             raise ValueError(f"edge MLP expects {first.in_features} input features, the graph gives {width}")
-        if not trick:
-            return graph.replace(edges=self.phi(torch.cat([x if i is None else x[i] for x, i in parts], dim=-1)))
         hidden, col = first.bias, 0
         for x, index in parts:
             product = x @ first.weight[:, col: col + x.shape[1]].T

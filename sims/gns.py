@@ -75,7 +75,7 @@ class GNS(nn.Module):
                           n_node=n_node, n_edge=torch.bincount(batch[receivers], minlength=n_graphs))
 
     def forward(self, positions: torch.Tensor, particle_type: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
-        return self.net(self.graph(positions, particle_type, batch))
+        return self.net(self.graph(positions, particle_type, batch)).nodes
 
     def next_position(self, positions: torch.Tensor, normalised_acc: torch.Tensor) -> torch.Tensor:
         """Semi-implicit Euler in frame units: ``v' = v + a``, ``x' = x + v'``."""

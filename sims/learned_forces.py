@@ -64,7 +64,7 @@ def collate(items: list[tuple[GraphBatch, torch.Tensor]]) -> tuple[GraphBatch, t
 
 def loss_fn(model: torch.nn.Module, batch: tuple[GraphBatch, torch.Tensor]) -> tuple[torch.Tensor, dict]:
     graph, target = batch
-    loss = torch.nn.functional.mse_loss(model(graph), target)
+    loss = torch.nn.functional.mse_loss(model(graph).nodes, target)
     return loss, {"explained_variance": 1.0 - float(loss.detach())}
 
 
@@ -111,7 +111,7 @@ def plot_parity(model: torch.nn.Module, frames: FrameGraphs, path: Path, max_fra
     model.eval()
     picks = np.linspace(0, len(frames) - 1, min(max_frames, len(frames))).astype(int)
     graph, target = collate([frames[int(i)] for i in picks])
-    pred = model(graph.to(next(model.parameters()).device)).cpu()
+    pred = model(graph.to(next(model.parameters()).device)).nodes.cpu()
     fig, axes = pyplot().subplots(1, target.shape[1], figsize=(4 * target.shape[1], 4))
     for a, ax in enumerate(np.atleast_1d(axes)):
         ax.scatter(target[:, a], pred[:, a], s=2, alpha=0.4)

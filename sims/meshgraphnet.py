@@ -19,9 +19,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from datasets.meshes import NODE_TYPES, NORMAL, OUTFLOW
-from gnn.blocks import MultiEdgeInteractionNetwork
+from gnn.encode_process_decode import EncodeProcessDecode, EncodeProcessDecodeConfig
 from gnn.graph import GraphBatch
-from gnn.mlp import MLP
 from gnn.neighbours import radius_graph
 from gnn.normaliser import OnlineNormaliser
 
@@ -91,15 +90,12 @@ class MeshGraphNet(nn.Module):
         cloth = cfg.kind == "cloth"
         node_in = cfg.dim + NODE_TYPES
         edge_in = [7 if cloth else 3] + ([4] if cloth and cfg.world_radius > 0 else [])
-        hidden = (cfg.latent,) * cfg.hidden_layers
         self.node_norm = OnlineNormaliser(node_in)
         self.edge_norms = nn.ModuleList(OnlineNormaliser(n) for n in edge_in)
         self.output_norm = OnlineNormaliser(cfg.dim)
-        self.node_encoder = MLP(node_in, hidden, cfg.latent, layer_norm=True)
-        self.edge_encoders = nn.ModuleList(MLP(n, hidden, cfg.latent, layer_norm=True) for n in edge_in)
-        self.processor = nn.ModuleList(MultiEdgeInteractionNetwork(cfg.latent, [cfg.latent] * len(edge_in), hidden)
-                                       for _ in range(cfg.n_steps))
-        self.decoder = MLP(cfg.latent, hidden, cfg.dim)
+        self.net = EncodeProcessDecode(EncodeProcessDecodeConfig(
+            node_in=node_in, edge_in=tuple(edge_in), node_out=cfg.dim, latent=cfg.latent,
+            hidden_layers=cfg.hidden_layers, n_steps=cfg.n_steps))
 
     def velocity(self, state: MeshState) -> torch.Tensor:
         return state.velocity if self.cfg.kind == "flow" else state.world_pos - state.prev_world_pos
@@ -126,14 +122,7 @@ class MeshGraphNet(nn.Module):
                 for (es, er, ef), norm in zip(edge_sets, self.edge_norms)]
 
     def forward(self, state: MeshState) -> torch.Tensor:
-        graphs = self.graphs(state)
-        nodes = self.node_encoder(graphs[0].nodes)
-        latent = [g.replace(nodes=nodes, edges=enc(g.edges)) for g, enc in zip(graphs, self.edge_encoders)]
-        for block in self.processor:
-            update = block(latent)
-            nodes = latent[0].nodes + update[0].nodes
-            latent = [g.replace(nodes=nodes, edges=g.edges + u.edges) for g, u in zip(latent, update)]
-        return self.decoder(nodes)
+        return self.net(self.graphs(state)).nodes
 
     def target_output(self, state: MeshState) -> torch.Tensor:
         """The unnormalised quantity the network predicts, from ``state.target``."""

@@ -19,9 +19,8 @@ from torch.nn import functional as F
 from torch.utils.data import Dataset
 
 from datasets.root import DataConfig, read
-from gnn.blocks import EdgeBlock, InteractionNetwork
+from gnn.encode_process_decode import EncodeProcessDecode, EncodeProcessDecodeConfig
 from gnn.graph import GraphBatch
-from gnn.mlp import MLP
 from hep.tracking.detector import Detector
 from hep.tracking.graph import GraphCuts, build_graph, features
 from training import TrainerConfig
@@ -55,23 +54,12 @@ class EdgeClassifier(nn.Module):
     def __init__(self, cfg: EdgeClassifierConfig, node_dim: int = 3, edge_dim: int = 4) -> None:
         super().__init__()
         self.cfg = cfg
-        width = cfg.latent
-        self.node_encoder = MLP(node_dim, [width], width, layer_norm=True)
-        self.edge_encoder = MLP(edge_dim, [width], width, layer_norm=True)
-        self.core = nn.ModuleList(InteractionNetwork(width, width, hidden=(width,)) for _ in range(cfg.n_steps))
-        self.decoder = EdgeBlock(MLP(3 * width, [width], 1))
+        self.net = EncodeProcessDecode(EncodeProcessDecodeConfig(
+            node_in=node_dim, edge_in=edge_dim, edge_out=1, latent=cfg.latent, hidden_layers=1, n_steps=cfg.n_steps,
+            bidirectional=True))
 
     def forward(self, graph: GraphBatch) -> torch.Tensor:
-        n_edges = graph.senders.shape[0]
-        g = graph.replace(nodes=self.node_encoder(graph.nodes), edges=self.edge_encoder(graph.edges))
-        both = torch.cat([g.senders, g.receivers]), torch.cat([g.receivers, g.senders])
-        for block in self.core:
-            doubled = g.replace(senders=both[0], receivers=both[1], edges=torch.cat([g.edges, g.edges]),
-                                n_edge=g.n_edge * 2)
-            out = block(doubled)
-            edges = 0.5 * (out.edges[:n_edges] + out.edges[n_edges:])
-            g = g.replace(nodes=g.nodes + out.nodes, edges=g.edges + edges)
-        return self.decoder(g).edges.squeeze(-1)
+        return self.net(graph).edges.squeeze(-1)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from gnn.blocks import EdgeConv, GraphNetwork, InteractionNetwork
+from gnn.blocks import EdgeBlock, EdgeConv, GraphNetwork, InteractionNetwork
 from gnn.encode_process_decode import EncodeProcessDecode, EncodeProcessDecodeConfig
 from gnn.graph import GraphBatch
 from gnn.mlp import MLP
@@ -89,19 +89,19 @@ def test_encode_process_decode_is_equivariant_and_can_overfit():
     model = EncodeProcessDecode(cfg).double()
     graph = random_batch()
     permuted, perm, _ = permute_nodes(graph)
-    assert torch.allclose(model(permuted), model(graph)[perm])
+    assert torch.allclose(model(permuted).nodes, model(graph).nodes[perm])
     target = torch.randn(graph.num_nodes, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     first = None
     for _ in range(300):
         opt.zero_grad()
-        loss = torch.nn.functional.mse_loss(model(graph), target)
+        loss = torch.nn.functional.mse_loss(model(graph).nodes, target)
         loss.backward()
         opt.step()
         first = first if first is not None else loss.item()
     assert loss.item() < 0.05 * first
-    assert len({id(b) for b in model.processor}) == 3 and model.processor[0].edge.phi[0].weight is not \
-        model.processor[1].edge.phi[0].weight
+    assert len({id(b) for b in model.processor}) == 3 and model.processor[0].edges[0].phi[0].weight is not \
+        model.processor[1].edges[0].phi[0].weight
 
 
 def test_mlp_layer_norm_is_last():
@@ -115,8 +115,8 @@ def test_encode_process_decode_on_cuda_matches_cpu():
     model = EncodeProcessDecode(EncodeProcessDecodeConfig(node_in=4, edge_in=3, node_out=2, latent=16,
                                                           n_steps=2)).double()
     graph = random_batch()
-    cpu = model(graph)
-    gpu = model.to("cuda")(graph.to("cuda"))
+    cpu = model(graph).nodes
+    gpu = model.to("cuda")(graph.to("cuda")).nodes
     assert gpu.device.type == "cuda" and torch.allclose(cpu, gpu.cpu())
     gpu.sum().backward()
     dynamic = models()["edgeconv_dynamic_mean"]
@@ -131,3 +131,40 @@ def test_edge_block_equals_mlp_on_the_concatenation():
                                   graph.globals[graph.edge_graph]], dim=-1))
     assert torch.allclose(block(graph).edges, direct, atol=1e-6)  # the sum of per-part maps
     assert torch.allclose(block(graph, trick=False).edges, direct)
+
+
+def test_edge_block_takes_any_edge_function():
+    """A module that is not an MLP sees the plain concatenation ``[e, v_s, v_r]``."""
+    graph = random_batch()
+
+    class Bilinear(torch.nn.Module):
+        def forward(self, x):
+            return (x[:, :3] * x[:, 3:6] * x[:, 7:10]).sum(-1, keepdim=True)
+
+    edges = EdgeBlock(Bilinear())(graph).edges
+    direct = (graph.edges * graph.nodes[graph.senders, :3] * graph.nodes[graph.receivers, :3]).sum(-1, keepdim=True)
+    assert torch.allclose(edges, direct)
+
+
+def test_one_core_serves_several_edge_sets_edge_outputs_and_undirected_graphs():
+    """Two edge sets, node and edge decoders, messages both ways: permuting nodes and edges permutes the
+    outputs alike; reversing every edge of an undirected (bidirectional) model changes nothing."""
+    torch.manual_seed(0)
+    model = EncodeProcessDecode(EncodeProcessDecodeConfig(node_in=4, edge_in=(3, 3), node_out=2, edge_out=1,
+                                                          latent=8, n_steps=2, bidirectional=True)).double()
+    graph = random_batch()
+    second = random_batch(seed=5).replace(nodes=graph.nodes)
+    out = model([graph, second])
+    assert out.nodes.shape == (graph.num_nodes, 2) and out.edges.shape == (len(graph.senders), 1)
+    permuted, perm, eperm = permute_nodes(graph)
+    inverse = torch.empty_like(perm)
+    inverse[perm] = torch.arange(len(perm))
+    second_p = second.replace(nodes=permuted.nodes, senders=inverse[second.senders],
+                              receivers=inverse[second.receivers])
+    out_p = model([permuted, second_p])
+    assert torch.allclose(out_p.nodes, out.nodes[perm]) and torch.allclose(out_p.edges, out.edges[eperm])
+    reversed_ = model([graph.replace(senders=graph.receivers, receivers=graph.senders),
+                       second.replace(senders=second.receivers, receivers=second.senders)])
+    assert torch.allclose(reversed_.nodes, out.nodes)
+    with pytest.raises(ValueError, match="2 graph"):
+        model(graph)

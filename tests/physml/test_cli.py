@@ -52,10 +52,14 @@ def test_data_list_names_the_datasets(capsys):
     assert "soft_disks" in capsys.readouterr().out
 
 
-def test_generate_writes_the_splits(tmp_path, capsys):
-    assert main(["data", "generate", "soft_disks", "--out", str(tmp_path), "--trajectories", "1", "--frames", "5",
+def test_generate_then_train_forces(tmp_path, capsys):
+    data = tmp_path / "data"
+    assert main(["data", "generate", "soft_disks", "--out", str(data), "--trajectories", "2", "--frames", "8",
                  "--particles", "10", "--no-progress"]) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["test.h5", "train.h5", "valid.h5"]
+    assert sorted(p.name for p in data.iterdir()) == ["test.h5", "train.h5", "valid.h5"]
+    assert main(["sims", "train-forces", "--data", str(data), "--run-dir", str(tmp_path / "run"), "--steps", "4",
+                 "--batch-size", "2", "--latent", "8", "--no-progress"]) == 0
+    assert "explained_variance" in capsys.readouterr().out and (tmp_path / "run" / "parity.png").exists()
 
 
 def test_bad_input_gives_a_clear_error(tmp_path, capsys):

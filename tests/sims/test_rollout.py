@@ -1,12 +1,17 @@
+from dataclasses import replace
+
 import h5py
 import numpy as np
 import pytest
 import torch
 
+import physml
+from datasets.rollouts import read_particle_rollout
+from physml.cli import main
 from sims.evaluate import evaluate_gns
+from sims.gns import GNS, GNSConfig
 from sims.rollout import constant_velocity, export_rollout, learned_rollout
-from sims.train_gns import RECIPE, GNSRun
-from training.recipe import train
+from sims.train_gns import GNSRun
 from training.report import read_report
 
 
@@ -55,11 +60,18 @@ def test_interrupted_export_leaves_no_file(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_train_then_evaluate_end_to_end(tiny_waterdrop, tmp_path):
-    run = GNSRun(data_dir=str(tiny_waterdrop))
-    run.gns.latent, run.gns.n_steps = 16, 2
-    run.trainer.run_dir, run.trainer.steps, run.trainer.progress = str(tmp_path / "run"), 20, False
-    train(RECIPE, run)
-    report = evaluate_gns(tmp_path / "run", tiny_waterdrop / "test.h5", tmp_path / "eval", max_trajectories=1)
+    run = tmp_path / "run"
+    assert main(["sims", "train-gns", "--data", str(tiny_waterdrop), "--run-dir", str(run), "--latent", "16",
+                 "--message-passing-steps", "2", "--steps", "20", "--no-progress"]) == 0
+    model, saved = physml.load(run)
+    assert isinstance(model, GNS) and saved == GNSRun(
+        data_dir=str(tiny_waterdrop), gns=GNSConfig(latent=16, n_steps=2), metadata=saved.metadata,
+        trainer=replace(GNSRun().trainer, run_dir=str(run), steps=20, progress=False, decay_steps=20, eval_every=4,
+                        checkpoint_every=2))
+    assert main(["sims", "rollout", "--run-dir", str(run), "--max-steps", "5"]) == 0
+    exported = read_particle_rollout(run / "rollouts" / "rollout_000.h5")
+    assert exported.predicted.shape[0] == 5 and exported.model_config["gns"]["latent"] == 16
+    report = evaluate_gns(run, tiny_waterdrop / "test.h5", tmp_path / "eval", max_trajectories=1)
     assert {"gns", "constant_velocity", "solver_one_step"} <= {r.key for r in report.rows}
     assert read_report(tmp_path / "eval") == report
     for name in ("rollout_000.h5", "rollout_000.png", "rollout_000.gif", "error_vs_step.png", "table.md"):
