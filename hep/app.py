@@ -14,8 +14,8 @@ from hep.jets import train as jets_train
 from hep.tracking import data as tracking_data
 from hep.tracking import evaluate as tracking_evaluate
 from hep.tracking import model as tracking_model
-from physml.protocol import Command, DemoRow
-from training.recipe import train
+from training.recipe import Command, train
+from training.report import DemoRow
 
 DATASETS = [calo_data.CALO, tracking_data.TRACKING, jets_generate.JETS]
 RECIPES = [calo_model.RECIPE, tracking_model.RECIPE, jets_train.RECIPE]

@@ -1,7 +1,7 @@
 """The ``physml`` command: ``demo``, ``data list``, ``data generate NAME`` and one group per domain.
 
 A domain group has ``train NAME`` for each of its recipes (alias ``train-NAME``) and one command per
-:class:`physml.protocol.Command` (``evaluate``, ``rollout``, ``nowcast``; per task where a domain has several:
+:class:`training.recipe.Command` (``evaluate``, ``rollout``, ``nowcast``; per task where a domain has several:
 ``evaluate calo``, alias ``evaluate-calo``). Every option is generated from the code it configures
 (:mod:`physml.flags`). ``physml DOMAIN train --model NAME`` (the form before models were subcommands) still
 works; without ``--model`` it trains the domain's first recipe.
@@ -18,9 +18,8 @@ from pathlib import Path
 from datasets import registry
 from physml import domains
 from physml.flags import add_call_flags, add_run_flags
-from physml.protocol import Command
 from training import distributed
-from training.recipe import Recipe, train
+from training.recipe import Command, Recipe, train
 from training.report import Report
 
 _FORMAT = argparse.RawDescriptionHelpFormatter

@@ -17,7 +17,7 @@ from scipy.spatial import cKDTree
 from datasets.atomic import atomic_open
 from gnn.neighbours import radius_graph
 from physml.domains import apps
-from physml.protocol import DemoRow
+from training.report import DemoRow
 
 COLUMNS = ("domain", "part", "metric", "value", "reference", "seconds")
 

@@ -1,4 +1,12 @@
-"""Collects what each domain declares in its ``app`` module: datasets, CLI commands, demo steps."""
+"""Collects what each domain declares in its ``app`` module:
+
+    DATASETS: list[DatasetSpec]     # physml data generate NAME                  (datasets.registry)
+    RECIPES: list[Recipe]           # physml DOMAIN train NAME (alias train-NAME)  (training.recipe)
+    COMMANDS: list[Command]         # physml DOMAIN VERB [TASK]: evaluate, rollout, nowcast (training.recipe)
+    demo(out, seed) -> list[DemoRow]                                              (training.report)
+
+The options of every command are generated from the code (run dataclasses, function signatures).
+"""
 from __future__ import annotations
 
 import importlib

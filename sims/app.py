@@ -4,10 +4,10 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from physml.protocol import Command, DemoRow
 from sims import data, evaluate, learned_forces, mesh_data, mesh_evaluate, train_gns, train_mgn
 from sims.meshgraphnet import MeshGraphNetConfig
-from training.recipe import train
+from training.recipe import Command, train
+from training.report import DemoRow
 
 DATASETS = [data.SOFT_DISKS, data.WATERDROP, data.DAMBREAK, mesh_data.CYLINDER_FLOW, mesh_data.FLAG]
 RECIPES = [learned_forces.RECIPE, train_gns.RECIPE, train_mgn.RECIPE]

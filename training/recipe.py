@@ -65,6 +65,27 @@ class Recipe:
     after_fit: Callable[[nn.Module, Built, Any], None] | None = None
 
 
+@dataclass(frozen=True)
+class Command:
+    """``physml DOMAIN VERB``: one function, or one per task (``physml hep evaluate calo``; the alias
+    ``evaluate-calo`` is generated).
+
+    Args:
+        verb: the command's name.
+        summary: one line for ``--help``.
+        run: the function, or ``{task: function}``. Its parameters become the options; it returns a
+            :class:`training.report.Report` (printed) or the path it wrote.
+    """
+
+    verb: str
+    summary: str
+    run: Callable | dict[str, Callable]
+
+    @property
+    def tasks(self) -> dict[str, Callable]:
+        return self.run if isinstance(self.run, dict) else {}
+
+
 def train(recipe: Recipe, run: Any) -> dict[str, float]:
     """Train ``run`` (an instance of ``recipe.run_type``) to its ``trainer.steps``; returns the last evaluation
     (or training) metrics. Under torchrun every process calls this."""

@@ -111,6 +111,29 @@ class Report:
             fh.write(f"# {self.title}\n\n{self.to_markdown()}\n")
 
 
+@dataclass(frozen=True)
+class DemoRow:
+    """One line of the demo's summary: a learned part's score beside its reference.
+
+    Args:
+        domain: the domain it belongs to.
+        part: what ran, with its budget.
+        metric: what ``value`` measures, with its unit.
+        value: the learned part's score.
+        reference: the baseline's score, as text (``"Hough 0.912"``).
+        fmt: how ``value`` is shown.
+        output: the folder with the run's outputs, if any.
+    """
+
+    domain: str
+    part: str
+    metric: str
+    value: float
+    reference: str
+    fmt: str = ".3g"
+    output: str = ""
+
+
 def read_report(out_dir: str | os.PathLike) -> Report:
     """The report an evaluator wrote to ``out_dir`` (its ``metrics.json``)."""
     path = Path(out_dir) / "metrics.json"

@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from physml.protocol import Command, DemoRow
-from training.recipe import train
+from training.recipe import Command, train
+from training.report import DemoRow
 from weather import evaluate, nowcast, synthetic
 from weather.train import DGMR_RECIPE, UNET_RECIPE, DGMRRun, UNetRun
 
