@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 
@@ -35,3 +35,14 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator:
     with atomic_path(path) as tmp, open(tmp, mode, **kwargs) as fh:
         yield fh
         fh.flush()
+
+
+def refuse_overwriting_inputs(out: str | os.PathLike, inputs: Iterable[str | os.PathLike]) -> None:
+    """Raise ``ValueError`` if ``out`` is one of ``inputs`` (after resolving links and ``..``) or lies inside
+    an input folder: a command's output never replaces or mixes with what it reads."""
+    target = Path(out).resolve()
+    for given in inputs:
+        source = Path(given).resolve()
+        if target == source or (source.is_dir() and source in target.parents):
+            raise ValueError(f"{out}: the output would {'replace' if target == source else 'go inside'} the input "
+                             f"{given}; choose another output path")

@@ -1,8 +1,9 @@
 """ROOT TTrees in and out through uproot and awkward, driven by a weaver-style YAML data configuration.
 
 A data configuration (:class:`DataConfig`, docs/schemas.md) says which tree to read, which feature is which
-branch, which variables to derive (expressions over features, evaluated with ``np`` and ``ak`` in scope),
-which entries to keep (``selection``), and which jagged variables to pad into fixed-length arrays::
+branch, which variables to derive (expressions over features in the safe language of
+:mod:`datasets.expressions`: arithmetic, comparisons and listed ``np.``/``ak.`` functions, never Python's
+``eval``), which entries to keep (``selection``), and which jagged variables to pad into fixed-length arrays::
 
     treename: jets
     branches: {part_px: part_px, part_py: part_py, jet_pt: jet_pt}
@@ -30,6 +31,7 @@ import yaml
 from tqdm.auto import tqdm
 
 from datasets.atomic import atomic_path
+from datasets.expressions import Expression
 
 
 @dataclass(frozen=True)
@@ -68,20 +70,23 @@ class DataConfig:
         unknown = [v for spec in inputs.values() for v in spec.vars if v not in known]
         if unknown:
             raise ValueError(f"{where}: inputs use undefined variables {', '.join(unknown)}")
+        config.expressions(where)  # every expression is checked when the config is read
         return config
+
+    def expressions(self, where: str) -> tuple[dict[str, Expression], Expression | None]:
+        """The checked ``new_variables`` (each may use the branches and the variables before it) and
+        ``selection``; errors name ``where`` and the key."""
+        names, derived = set(self.branches), {}
+        for name, text in self.new_variables.items():
+            derived[name] = Expression(text, names, f"{where}: new_variables.{name}")
+            names.add(name)
+        selection = Expression(self.selection, names, f"{where}: selection") if self.selection else None
+        return derived, selection
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> "DataConfig":
         with open(path) as fh:
             return cls.from_dict(yaml.safe_load(fh), str(path))
-
-
-def evaluate_expression(expression: str, fields: dict, where: str) -> object:
-    """An expression over named arrays, with ``np`` and ``ak`` in scope and no builtins."""
-    try:
-        return eval(expression, {"__builtins__": {}, "np": np, "ak": ak}, dict(fields))  # noqa: S307
-    except Exception as err:
-        raise ValueError(f"{where}: cannot evaluate {expression!r}: {type(err).__name__}: {err}") from None
 
 
 def _numeric(interpretation: object) -> bool:
@@ -123,12 +128,11 @@ def open_tree(path: str | os.PathLike, config: DataConfig):
 def records(arrays: ak.Array, config: DataConfig, where: str) -> ak.Array:
     """Rename branches to features, add the derived variables and apply the selection."""
     fields = {name: arrays[branch] for name, branch in config.branches.items()}
-    for name, expression in config.new_variables.items():
-        fields[name] = evaluate_expression(expression, fields, where)
+    derived, selection = config.expressions(where)
+    for name, expression in derived.items():
+        fields[name] = expression.evaluate(fields)
     out = ak.zip(fields, depth_limit=1)
-    if config.selection:
-        out = out[evaluate_expression(config.selection, fields, where)]
-    return out
+    return out[selection.evaluate(fields)] if selection is not None else out
 
 
 def iterate(files: str | os.PathLike | Iterable, config: DataConfig, step_size: str | int = "100 MB",
@@ -166,12 +170,13 @@ def lazy(files: str | os.PathLike | Iterable, config: DataConfig, step_size: str
     arrays = uproot.dask({str(p): config.treename for p in paths}, filter_name=sorted(set(config.branches.values())),
                          step_size=step_size)
     fields = {name: arrays[branch] for name, branch in config.branches.items()}
-    for name, expression in config.new_variables.items():
-        fields[name] = evaluate_expression(expression, fields, "data config")
+    derived, selection = config.expressions("data config")
+    for name, expression in derived.items():
+        fields[name] = expression.evaluate(fields)
     import dask_awkward as dak
 
     out = dak.zip(fields, depth_limit=1)
-    return out[evaluate_expression(config.selection, fields, "data config")] if config.selection else out
+    return out[selection.evaluate(fields)] if selection is not None else out
 
 
 def pad(jagged: ak.Array, length: int, pad_value: float = 0.0) -> tuple[np.ndarray, np.ndarray]:

@@ -12,6 +12,7 @@ import argparse
 import inspect
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -149,13 +150,24 @@ def _model_flag(argv: list[str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a command. A user error (bad input: ``ValueError``; a file problem: ``OSError``; a missing extra:
+    ``ImportError``) prints one line and exits 2; Ctrl-C exits 130 with one line (training has saved a
+    checkpoint); anything else is a bug: the traceback, a request to report it, exit 1."""
     parser = build_parser()
     args = parser.parse_args(_model_flag(list(sys.argv[1:] if argv is None else argv)))
     try:
         args.run(args)
-    except (ValueError, FileNotFoundError, KeyError, ImportError) as err:
+    except (ValueError, OSError, ImportError) as err:
         print(f"physml: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("physml: interrupted (a training run saved a checkpoint: continue it with --resume)", file=sys.stderr)
+        return 130
+    except Exception:
+        traceback.print_exc()
+        print("physml: internal error: this is a bug in physml; please report it with the traceback above",
+              file=sys.stderr)
+        return 1
     return 0
 
 

@@ -4,8 +4,9 @@
 its flag (``batch_size`` -> ``--batch-size``), its default the option's default, and the ``# comment`` on
 its line the help. A name used twice in one run is prefixed by its parent (``--model-schedule`` beside the
 trainer's ``--schedule``); fields marked ``field(metadata={"cli": False})`` and dicts are not options.
-``add_call_flags`` does the same for a function's keyword parameters (an evaluator, a dataset generator),
-with help from its docstring's ``Args:`` section; parameters without a default are positional.
+``add_call_flags`` does the same for a function's parameters (an evaluator, a dataset generator), with help
+from its docstring's ``Args:`` section: a parameter without a default is positional (a list defaulting to
+``()`` an optional positional), a keyword-only one without a default a required option.
 """
 from __future__ import annotations
 
@@ -71,11 +72,15 @@ def add_call_flags(parser: argparse.ArgumentParser, fn: Callable, skip: tuple[st
         if p.default is p.empty and p.kind == p.KEYWORD_ONLY:
             _add(parser, "--" + p.name.replace("_", "-"), p.name, hint, None, docs.get(p.name, ""), None,
                  required=True)
-        elif p.default is p.empty or p.default == ():
-            _add_positional(parser, p.name, hint, docs.get(p.name, ""), optional=p.default == ())
+        elif p.default is p.empty or _empty_tuple(p.default):
+            _add_positional(parser, p.name, hint, docs.get(p.name, ""), optional=_empty_tuple(p.default))
         else:
             _add(parser, "--" + p.name.replace("_", "-"), p.name, hint, p.default, docs.get(p.name, ""), None)
     return lambda args: {p.name: _tuple_if(hints.get(p.name), getattr(args, p.name)) for p in params}
+
+
+def _empty_tuple(value: Any) -> bool:
+    return isinstance(value, tuple) and not value
 
 
 def arg_docs(fn: Callable) -> dict[str, str]:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from datasets.atomic import refuse_overwriting_inputs
 from datasets.trajectories import TrajectoryReader
 from sims import mesh_evaluate, plots, train_gns, train_mgn
 from sims.data import WATER_OFFSET
@@ -59,6 +60,7 @@ def _dispatch(run_dir: str, data: str | None, out: str, trajectories: int, max_s
               with_solver: bool) -> Report:
     recipe, run = read_run(run_dir, [train_gns.RECIPE, train_mgn.RECIPE])
     data_file = data or str(Path(run.data_dir) / "test.h5")
+    refuse_overwriting_inputs(out, [data_file, run.data_dir])
     module = evaluate_gns if recipe is train_gns.RECIPE else mesh_evaluate.evaluate
     return module(run_dir, data_file, out, trajectories, max_steps, with_solver)
 

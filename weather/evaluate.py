@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from datasets.atomic import atomic_open
+from datasets.atomic import atomic_open, refuse_overwriting_inputs
 from datasets.radar import open_radar, radar_files
 from training.report import Column, Report
 from weather import plots
@@ -52,7 +52,7 @@ def methods(run_dirs: list[str], leads: int, steps_baseline: bool = True) -> dic
     return found
 
 
-def evaluate(run_dirs: list[str] = (), data: str = "runs/data/radar", out: str = "runs/weather/eval",
+def evaluate(run_dirs: tuple[str, ...] = (), data: str = "runs/data/radar", out: str = "runs/weather/eval",
              crops: int = 64, crop: int | None = None, margin: int | None = None, members: int = 6,
              seed: int = 0, steps_baseline: bool = True, progress: bool = True) -> Report:
     """Score persistence, extrapolation, STEPS and each trained nowcaster on the same test windows; table.md,
@@ -71,6 +71,7 @@ def evaluate(run_dirs: list[str] = (), data: str = "runs/data/radar", out: str =
         progress: show a progress bar.
     """
     out_dir = Path(out)
+    refuse_overwriting_inputs(out_dir, [data])
     if crop is None:
         grid = open_radar(radar_files(split_folder(data, "test"))[0])
         crop = min(grid.sizes["y"], grid.sizes["x"]) // 32 * 32

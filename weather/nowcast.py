@@ -7,6 +7,7 @@ from typing import Literal
 
 import numpy as np
 
+from datasets.atomic import refuse_overwriting_inputs
 from datasets.radar import VARIABLE, forecast_dataset, open_radar, write_forecast
 from weather.baselines import Extrapolation, ModelNowcast, Persistence, Steps
 from weather.train import DGMRRun, load_nowcaster
@@ -35,6 +36,7 @@ def nowcast(source: str, *, out: str, run_dir: str | None = None,
     reference_time = time
     if (run_dir is None) == (baseline is None):
         raise ValueError("give exactly one of a run folder (--run-dir) or a baseline (--baseline)")
+    refuse_overwriting_inputs(out, [source] + ([run_dir] if run_dir else []))
     ds = open_radar(source)
     if run_dir is not None:
         model, run = load_nowcaster(run_dir)

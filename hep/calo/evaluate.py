@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from datasets.atomic import refuse_overwriting_inputs
 from datasets.showers import CaloGeometry, read_showers, write_showers
 from hep.calo import metrics, plots
 from hep.calo.gflash import TUNGSTEN, simulate_showers
@@ -100,6 +101,7 @@ def evaluate(run_dir: str = "runs/calo", data: str | None = None, out: str | Non
     model, run = load(run_dir, [RECIPE])
     reference_file = Path(data or Path(run.data_dir) / "test.h5")
     out_dir = Path(out or Path(run_dir) / "eval")
+    refuse_overwriting_inputs(out_dir, [reference_file, reference_file.parent])
     geometry = model.cfg.geometry
     energy, reference_showers = read_showers(reference_file, geometry, showers)
     reference = {"energy": energy, "showers": reference_showers,

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from datasets.atomic import refuse_overwriting_inputs
 from datasets.root import DataConfig, read
 from hep.classification import roc_auc
 from hep.jets.inputs import JetBatch, load_jets
@@ -69,6 +70,7 @@ def evaluate(run_dirs: list[str], data: str | None = None, out: str = "runs/jets
     """
     data_dir = data or read_run(run_dirs[0], [RECIPE])[1].data_dir
     files = jet_files(data_dir)
+    refuse_overwriting_inputs(out, [data_dir])
     report = Report(f"Top tagging on the test jets of {data_dir}", COLUMNS, info={"data_dir": str(data_dir),
                                                                                   "out": str(out)})
     curves = {}

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from datasets.atomic import refuse_overwriting_inputs
 from hep.classification import roc_auc
 from hep.tracking import plots
 from hep.tracking.detector import Detector
@@ -66,6 +67,7 @@ def evaluate(run_dir: str = "runs/tracking", data: str | None = None, out: str |
     model, run = load(run_dir, [RECIPE])
     folder = Path(data or run.data_dir)
     out_dir = Path(out or Path(run_dir) / "eval")
+    refuse_overwriting_inputs(out_dir, [folder])
     test_file, data_config, max_events = folder / "test.root", data_config or run.data_config, events
     cuts, n_layers = run.cuts, len(Detector().layers)
     valid = load_events(folder / "valid.root", n_layers, cuts, max_events, data_config)

@@ -28,3 +28,17 @@ def test_successful_write_replaces(tmp_path):
     with atomic_open(target) as fh:
         fh.write("new")
     assert target.read_text() == "new"
+
+
+def test_outputs_never_replace_or_enter_their_inputs(tmp_path):
+    from datasets.atomic import refuse_overwriting_inputs
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "event.nc").write_text("radar")
+    (tmp_path / "link.nc").symlink_to(data / "event.nc")
+    for out in (data / "event.nc", tmp_path / "link.nc", data / ".." / "data" / "event.nc", data, data / "eval"):
+        with pytest.raises(ValueError, match="choose another output path"):
+            refuse_overwriting_inputs(out, [data / "event.nc", data])
+    refuse_overwriting_inputs(tmp_path / "forecast.nc", [data / "event.nc", data])
+    assert (data / "event.nc").read_text() == "radar"

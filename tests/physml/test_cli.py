@@ -69,6 +69,21 @@ def test_bad_input_gives_a_clear_error(tmp_path, capsys):
         main(["data", "generate", "no_such_dataset"])
 
 
+def test_one_error_path(tmp_path, capsys, monkeypatch):
+    """User errors: one line, exit 2; Ctrl-C: one line, exit 130; a bug: traceback and a report request, exit 1."""
+    import sims.evaluate
+
+    for error, code, text in ((ValueError("x.h5: field 'position': expected float32"), 2, "physml: error: x.h5"),
+                              (KeyboardInterrupt(), 130, "physml: interrupted"),
+                              (KeyError("rng"), 1, "this is a bug in physml")):
+        def fail(*args, error=error, **kwargs):
+            raise error
+        monkeypatch.setattr(sims.evaluate, "read_run", fail)
+        assert main(["sims", "evaluate", "--run-dir", str(tmp_path)]) == code
+        err = capsys.readouterr().err
+        assert text in err and (("Traceback" in err) == (code == 1))
+
+
 def test_console_script_is_installed():
     done = subprocess.run([sys.executable, "-m", "physml.cli", "data", "list"], capture_output=True, text=True)
     assert done.returncode == 0 and "soft_disks" in done.stdout

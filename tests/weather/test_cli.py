@@ -41,6 +41,9 @@ def test_generate_train_evaluate_nowcast(tmp_path, capsys):
     assert ds.attrs["schema"] == "radar-forecast" and ds["precip_intensity"].attrs["units"] == "mm/h"
     assert np.isfinite(ds["precip_intensity"].values).all()
 
+    before = source.read_bytes()
+    assert main(["weather", "nowcast", str(source), "--baseline", "persistence", "--out", str(source)]) == 2
+    assert "the output would replace the input" in capsys.readouterr().err and source.read_bytes() == before
     assert main(["weather", "nowcast", str(source), "--baseline", "persistence", "--time", "1999-01-01T00:00",
                  "--out", str(tmp_path / "never.nc")]) == 2
     assert "no frame at 1999-01-01" in capsys.readouterr().err
