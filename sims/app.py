@@ -21,7 +21,7 @@ def demo(out: Path, seed: int = 0) -> list[DemoRow]:
     rows = []
     data.generate_soft_disks(out / "data" / "soft_disks", seed=seed, trajectories=8, frames=50, particles=120)
     forces = learned_forces.LearnedForcesRun(data_dir=str(out / "data" / "soft_disks"))
-    forces.trainer = replace(forces.trainer, run_dir=str(out / "learned_forces"), steps=1500, seed=seed)
+    forces.trainer = replace(forces.trainer, run_dir=str(out / "learned_forces"), steps=1500, seed=seed, overwrite=True)
     metrics = train(learned_forces.RECIPE, forces)
     rows.append(DemoRow("sims", "learned forces (EPD) on soft-disk solver", "explained variance of acceleration, "
                         "held-out", metrics["explained_variance"], "0 (mean acceleration)",
@@ -29,7 +29,7 @@ def demo(out: Path, seed: int = 0) -> list[DemoRow]:
 
     data.generate_waterdrop(out / "data" / "waterdrop", seed=seed, trajectories=8, frames=100, spacing=0.03)
     gns = train_gns.GNSRun(data_dir=str(out / "data" / "waterdrop"))
-    gns.trainer = replace(gns.trainer, run_dir=str(out / "gns"), steps=1500, seed=seed)
+    gns.trainer = replace(gns.trainer, run_dir=str(out / "gns"), steps=1500, seed=seed, overwrite=True)
     train(train_gns.RECIPE, gns)
     report = evaluate.evaluate_gns(out / "gns", out / "data" / "waterdrop" / "test.h5", out / "gns" / "eval",
                                    max_trajectories=1, max_steps=60)
@@ -42,7 +42,7 @@ def demo(out: Path, seed: int = 0) -> list[DemoRow]:
 
     mesh_data.generate_flag(out / "data" / "flag", seed=seed, trajectories=4, frames=60, nx=11, ny=7, progress=False)
     mgn = train_mgn.MGNRun(data_dir=str(out / "data" / "flag"), mgn=MeshGraphNetConfig(latent=32, n_steps=4))
-    mgn.trainer = replace(mgn.trainer, run_dir=str(out / "mgn_flag"), steps=400, seed=seed)
+    mgn.trainer = replace(mgn.trainer, run_dir=str(out / "mgn_flag"), steps=400, seed=seed, overwrite=True)
     train(train_mgn.RECIPE, mgn)
     report = mesh_evaluate.evaluate(out / "mgn_flag", out / "data" / "flag" / "test.h5", out / "mgn_flag" / "eval",
                                     max_trajectories=1, max_steps=40)

@@ -52,6 +52,7 @@ class TrainerConfig:
     checkpoint_every: int | None = None  # steps between checkpoints (None: a tenth of the steps)
     keep_checkpoints: int | None = 3     # newest checkpoints kept (None: all)
     resume: bool = False           # continue from the newest checkpoint in run_dir
+    overwrite: bool = False        # replace an earlier run in run_dir (without it or resume, such a run_dir is refused)
     device: str = "auto"           # auto (cuda if available), cpu, cuda or cuda:N
     progress: bool = True          # show a progress bar
 
@@ -183,10 +184,14 @@ class Trainer:
     def fit(self) -> dict[str, float]:
         """Train to ``config.steps``; returns the last evaluation (or training) metrics."""
         seed_everything(self.cfg.seed + self.ctx.rank)
+        earlier = list_checkpoints(self.run_dir)
+        if earlier and not (self.cfg.resume or self.cfg.overwrite):  # every rank sees the same folder: all raise
+            raise ValueError(f"{self.run_dir}: holds an earlier run (checkpoints up to {earlier[-1].stem}); continue "
+                             "it with --resume or replace it with --overwrite")
         resumed = self._restore() if self.cfg.resume else None
         if self.ctx.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            if resumed is None:  # a fresh run replaces an earlier one in the same folder
+            if resumed is None:  # an overwritten run leaves none of its checkpoints
                 for stale in list_checkpoints(self.run_dir):
                     stale.unlink()
             with atomic_open(self.run_dir / "config.json") as fh:

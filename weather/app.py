@@ -24,7 +24,7 @@ def demo(out: Path, seed: int = 0) -> list[DemoRow]:
     runs = [DGMRRun(data_dir=str(data)), UNetRun(data_dir=str(data))]
     for run, recipe, steps in zip(runs, RECIPES, (40, 300)):
         run.trainer = replace(run.trainer, run_dir=str(out / "weather" / recipe.name), steps=steps, seed=seed,
-                              progress=False)
+                              overwrite=True, progress=False)
         train(recipe, run)
     report = evaluate.evaluate([r.trainer.run_dir for r in runs], str(data), str(out / "weather" / "eval"), crops=8,
                                members=4, seed=seed, progress=False)

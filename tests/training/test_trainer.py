@@ -75,9 +75,12 @@ def test_resume_is_exact_on_cuda(tmp_path):
     assert "cuda" in load_checkpoint(list_checkpoints(tmp_path / "full")[-1])["rng"][0]
 
 
-def test_fresh_run_replaces_an_earlier_one_in_the_same_folder(tmp_path):
+def test_an_earlier_run_is_replaced_only_when_asked(tmp_path):
     make_trainer(tmp_path / "run", steps=30).fit()
-    make_trainer(tmp_path / "run", steps=10).fit()
+    with pytest.raises(ValueError, match="holds an earlier run .*step_00000030.*--resume.*--overwrite"):
+        make_trainer(tmp_path / "run", steps=10).fit()
+    assert len(list_checkpoints(tmp_path / "run")) == 3
+    make_trainer(tmp_path / "run", steps=10, overwrite=True).fit()
     assert [p.name for p in list_checkpoints(tmp_path / "run")] == ["step_00000010.pt"]
     assert losses(tmp_path / "run")[-1][0] == 10
 
