@@ -1,5 +1,6 @@
 """The common part of our HDF5 stores: an atomically written file stamped with its schema, version and
-metadata, and a reader that checks them."""
+metadata, a reader that checks them, and :func:`read_array`, the one checked way to read a dataset (kind,
+size against free memory, checksum, finite values)."""
 from __future__ import annotations
 
 import json
@@ -9,8 +10,42 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import h5py
+import numpy as np
 
 from datasets.atomic import atomic_path
+
+# written with every float dataset of our stores: a corrupted chunk then fails to read instead of reading as noise
+CHECKSUM = {"fletcher32": True}
+
+
+def available_memory() -> int:
+    """Bytes of memory available now (Linux: free + reclaimable pages), or a large number if unknown."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 1 << 62
+
+
+def read_array(path: str | os.PathLike, dataset: h5py.Dataset, where: str, kind: str = "f",
+               finite: bool = True) -> np.ndarray:
+    """``dataset`` read whole, after checking it: ``kind`` ``"f"`` (floats) or ``"i"`` (integers), a declared
+    size that fits in the free memory, a chunk checksum that matches (when the file has one), and (floats,
+    ``finite``) no NaN or inf. Errors name the file and ``where`` (``"trajectory 00003: 'position'"``)."""
+    if dataset.dtype.kind != kind and not (kind == "i" and dataset.dtype.kind == "u"):
+        expected = "floating-point" if kind == "f" else "integer"
+        raise ValueError(f"{path}: {where} has dtype {dataset.dtype}, expected {expected} values")
+    size = int(np.prod(dataset.shape, dtype=np.float64)) * dataset.dtype.itemsize
+    if size > available_memory():
+        raise ValueError(f"{path}: {where} declares shape {dataset.shape} ({size / 2**30:.1f} GiB), more than the "
+                         "free memory; the file is corrupted or too large to read whole")
+    try:
+        values = dataset[()]
+    except OSError as err:
+        raise ValueError(f"{path}: {where} cannot be read, the file is corrupted ({err})") from None
+    if finite and kind == "f" and not np.isfinite(values).all():
+        bad = np.argwhere(~np.isfinite(values))[0]
+        raise ValueError(f"{path}: {where} holds NaN or infinite values (first at index {tuple(int(i) for i in bad)})")
+    return values
 
 
 @contextmanager
@@ -35,6 +70,8 @@ class SchemaReader:
         self.path = Path(path)
         if not self.path.exists():
             raise FileNotFoundError(f"{self.path}: no such {self.what}")
+        if not self.path.is_file():  # a pipe or device would block the reader forever
+            raise ValueError(f"{self.path}: not a regular file (a folder, pipe or device); expected a {self.what}")
         try:
             self._file = h5py.File(self.path, "r")
         except OSError as err:

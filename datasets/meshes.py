@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from datasets.hdf5 import SchemaReader, schema_file
+from datasets.hdf5 import CHECKSUM, SchemaReader, read_array, schema_file
 
 SCHEMA = "mesh-trajectories"
 SCHEMA_VERSION = 1
@@ -96,7 +96,7 @@ def write_mesh_trajectories(path: str | os.PathLike, trajectories: Iterable[Mesh
             group.create_dataset("node_type", data=traj.node_type.astype(np.int32))
             for key, value in traj.fields.items():
                 data = group.create_dataset(key, data=value.astype(np.float32), compression="lzf",
-                                            chunks=(1, *value.shape[1:]))
+                                            chunks=(1, *value.shape[1:]), **CHECKSUM)
                 data.attrs["units"] = units[key]
     return count
 
@@ -111,8 +111,11 @@ class MeshTrajectoryReader(SchemaReader):
         missing = [k for k in MESH_KEYS if k not in group]
         if missing:
             raise ValueError(f"{self.path}: trajectory {key} has no {', '.join(missing)} dataset")
-        fields = {k: group[k][()] for k in group if k not in MESH_KEYS}
-        traj = MeshTrajectory(group["mesh_pos"][()], group["cells"][()].astype(np.int64),
-                              group["node_type"][()].astype(np.int64), fields)
+        where = f"trajectory {key}"
+        fields = {k: read_array(self.path, group[k], f"{where}: '{k}'") for k in group if k not in MESH_KEYS}
+        traj = MeshTrajectory(read_array(self.path, group["mesh_pos"], f"{where}: 'mesh_pos'"),
+                              read_array(self.path, group["cells"], f"{where}: 'cells'", kind="i").astype(np.int64),
+                              read_array(self.path, group["node_type"], f"{where}: 'node_type'", kind="i")
+                              .astype(np.int64), fields)
         traj.check(f"{self.path}: trajectory {key}")
         return traj

@@ -65,7 +65,7 @@ def write_showers(path: str | os.PathLike, incident_energies: np.ndarray, shower
         f.attrs["geometry"] = json.dumps(asdict(geometry))
         f.attrs["metadata"] = json.dumps(metadata or {})
         f.create_dataset("incident_energies", data=energies.astype(np.float32)).attrs["units"] = "MeV"
-        f.create_dataset("showers", data=showers.astype(np.float32), compression="gzip",
+        f.create_dataset("showers", data=showers.astype(np.float32), compression="gzip", fletcher32=True,
                          chunks=(min(len(showers), 256) or 1, geometry.n_voxels)).attrs["units"] = "MeV"
     return Path(path)
 
@@ -86,12 +86,19 @@ def read_showers(path: str | os.PathLike, geometry: CaloGeometry | None = None,
         raise FileNotFoundError(f"{path}: no such shower file")
     geometry = geometry or read_geometry(path)
     with h5py.File(path, "r") as f:
+        schema, version = f.attrs.get("schema", SCHEMA), int(f.attrs.get("schema_version", SCHEMA_VERSION))
+        if schema != SCHEMA or version > SCHEMA_VERSION:  # CaloChallenge's own files carry no attributes
+            raise ValueError(f"{path}: schema {schema!r} version {version}, expected {SCHEMA!r} version <= "
+                             f"{SCHEMA_VERSION}")
         missing = [k for k in ("incident_energies", "showers") if k not in f]
         if missing:
             raise ValueError(f"{path}: not a CaloChallenge shower file, missing dataset(s) {', '.join(missing)} "
                              "(expected incident_energies [N, 1] and showers [N, V] in MeV)")
         n = len(f["showers"]) if limit is None else min(limit, len(f["showers"]))
-        energies, showers = f["incident_energies"][:n], f["showers"][:n]
+        try:
+            energies, showers = f["incident_energies"][:n], f["showers"][:n]
+        except OSError as err:
+            raise ValueError(f"{path}: the showers cannot be read, the file is corrupted ({err})") from None
         if len(f["incident_energies"]) != len(f["showers"]):
             raise ValueError(f"{path}: {len(f['incident_energies'])} incident energies but "
                              f"{len(f['showers'])} showers")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from datasets.hdf5 import SchemaReader, schema_file
+from datasets.hdf5 import CHECKSUM, SchemaReader, read_array, schema_file
 
 SCHEMA = "particle-trajectories"
 SCHEMA_VERSION = 1
@@ -50,7 +50,8 @@ def write_trajectories(path: str | os.PathLike, trajectories: Iterable[Trajector
     with schema_file(path, SCHEMA, SCHEMA_VERSION, metadata) as f:
         for count, traj in enumerate(trajectories, start=1):
             group = f.create_group(f"{count - 1:05d}")
-            pos = group.create_dataset("position", data=traj.position.astype(np.float32), compression="lzf")
+            pos = group.create_dataset("position", data=traj.position.astype(np.float32), compression="lzf",
+                                       **CHECKSUM)
             pos.attrs["units"] = units
             group.create_dataset("particle_type", data=traj.particle_type.astype(np.int64))
     return count
@@ -61,9 +62,28 @@ class TrajectoryReader(SchemaReader):
 
     schema, version, what = SCHEMA, SCHEMA_VERSION, "trajectory file"
 
+    def __init__(self, path: str | os.PathLike) -> None:
+        super().__init__(path)
+        for key in ("vel_std", "acc_std", "default_connectivity_radius"):
+            if key in self.metadata and not _positive(self.metadata[key]):
+                self.close()
+                raise ValueError(f"{self.path}: metadata '{key}' is {self.metadata[key]!r}, expected positive "
+                                 "finite numbers (statistics of at least three frames)")
+
     def __getitem__(self, index: int) -> Trajectory:
         key, group = self.group(index)
         for field in ("position", "particle_type"):
             if field not in group:
                 raise ValueError(f"{self.path}: trajectory {key} has no '{field}' dataset")
-        return Trajectory(position=group["position"][()], particle_type=group["particle_type"][()])
+        where = f"trajectory {key}"
+        return Trajectory(position=read_array(self.path, group["position"], f"{where}: 'position'"),
+                          particle_type=read_array(self.path, group["particle_type"], f"{where}: 'particle_type'",
+                                                   kind="i"))
+
+
+def _positive(value: object) -> bool:
+    try:
+        values = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    return values.size > 0 and bool(np.isfinite(values).all() and (values > 0).all())

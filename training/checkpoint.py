@@ -1,13 +1,19 @@
-"""Checkpoints: atomic ``step_XXXXXXXX.pt`` files in ``run_dir/checkpoints``, loadable with weights_only=True."""
+"""Checkpoints: atomic ``step_XXXXXXXX.pt`` files in ``run_dir/checkpoints``, loadable with weights_only=True.
+
+Each checkpoint has a ``step_XXXXXXXX.pt.sha256`` beside it, written after it; loading verifies it, so bytes
+changed on disk (a bad copy, a failing drive) fail loudly instead of loading as wrong weights. A checkpoint
+without its checksum (written by an older physml, or a crash between the two files) loads unverified.
+"""
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from pathlib import Path
 
 import torch
 
-from datasets.atomic import atomic_path
+from datasets.atomic import atomic_open, atomic_path
 
 _NAME = re.compile(r"step_(\d{8})\.pt$")
 
@@ -16,14 +22,30 @@ def checkpoint_path(run_dir: str | os.PathLike, step: int) -> Path:
     return Path(run_dir) / "checkpoints" / f"step_{step:08d}.pt"
 
 
+def _checksum_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def save_checkpoint(run_dir: str | os.PathLike, step: int, state: dict, keep: int | None = None) -> Path:
-    """Write ``state`` atomically as the checkpoint of ``step``; keep only the newest ``keep`` files."""
+    """Write ``state`` atomically as the checkpoint of ``step``, then its checksum; keep only the newest
+    ``keep`` checkpoints."""
     path = checkpoint_path(run_dir, step)
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
+    with atomic_open(_checksum_path(path)) as fh:
+        fh.write(f"{_sha256(path)}  {path.name}\n")
     if keep is not None:
         for old in list_checkpoints(run_dir)[:-keep]:
             old.unlink()
+            _checksum_path(old).unlink(missing_ok=True)
     return path
 
 
@@ -34,9 +56,17 @@ def list_checkpoints(run_dir: str | os.PathLike) -> list[Path]:
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
-    """Load a checkpoint without unpickling arbitrary objects."""
+    """Load a checkpoint without unpickling arbitrary objects, after verifying its checksum."""
+    path = Path(path)
+    if not path.is_file():  # a pipe or device would block torch.load forever
+        raise ValueError(f"{path}: not a regular file; expected a physml checkpoint")
+    checksum = _checksum_path(path)
+    if checksum.is_file():
+        expected = checksum.read_text().split()[0] if checksum.read_text().strip() else ""
+        if _sha256(path) != expected:
+            raise ValueError(f"{path}: its bytes do not match {checksum.name}; the checkpoint is corrupted")
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, OSError) as err:
-        raise ValueError(f"{path}: not a readable physml checkpoint ({err})") from None
-
+    except Exception as err:  # zip, pickle and unpickling-policy errors alike: the file is not ours
+        raise ValueError(f"{path}: not a readable physml checkpoint ({type(err).__name__}: "
+                         f"{str(err).splitlines()[0] if str(err) else ''})") from None

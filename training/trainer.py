@@ -10,8 +10,11 @@ and a torchrun run with the same global batch therefore see the same samples in 
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +65,23 @@ class TrainerConfig:
             self, decay_steps=self.steps if self.decay_steps is None else self.decay_steps,
             eval_every=max(1, self.steps // 5) if self.eval_every is None else self.eval_every,
             checkpoint_every=max(1, self.steps // 10) if self.checkpoint_every is None else self.checkpoint_every)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt in the block (main thread only), so it checkpoints like Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def move_to(batch: object, device: torch.device) -> object:
@@ -201,18 +221,19 @@ class Trainer:
                    desc=f"train {self.run_dir.name}", dynamic_ncols=True)
         last: dict[str, float] = {}
         try:
-            while self.step < self.cfg.steps:
-                epoch, skip = divmod(self.step, self.steps_per_epoch)
-                for batch in self._loader(epoch, skip):
-                    last = self._train_step(batch)
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{last['loss']:.4g}", lr=f"{last['lr']:.2e}")
-                    if self.cfg.eval_every and self.step % self.cfg.eval_every == 0:
-                        last = self.evaluate() or last
-                    if self.step % self.cfg.checkpoint_every == 0 or self.step == self.cfg.steps:
-                        self._checkpoint()
-                    if self.step >= self.cfg.steps:
-                        break
+            with _sigterm_as_interrupt():  # a SIGTERM (kill, a batch system) stops like Ctrl-C
+                while self.step < self.cfg.steps:
+                    epoch, skip = divmod(self.step, self.steps_per_epoch)
+                    for batch in self._loader(epoch, skip):
+                        last = self._train_step(batch)
+                        bar.update(1)
+                        bar.set_postfix(loss=f"{last['loss']:.4g}", lr=f"{last['lr']:.2e}")
+                        if self.cfg.eval_every and self.step % self.cfg.eval_every == 0:
+                            last = self.evaluate() or last
+                        if self.step % self.cfg.checkpoint_every == 0 or self.step == self.cfg.steps:
+                            self._checkpoint()
+                        if self.step >= self.cfg.steps:
+                            break
         except KeyboardInterrupt:
             if not self.ctx.distributed:  # other ranks would wait forever in the checkpoint's gather
                 self._checkpoint()

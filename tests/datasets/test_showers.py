@@ -61,3 +61,13 @@ def test_a_rejected_write_leaves_no_file(tmp_path):
     with pytest.raises(ValueError, match="showers must be"):
         write_showers(tmp_path / "x.h5", energy, deposits[:, :-1], SMALL)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_foreign_schema_or_newer_version_is_refused(tmp_path):
+    write_showers(tmp_path / "s.h5", *showers(4), SMALL)
+    for attrs, message in (({"schema": "particle-trajectories"}, "schema 'particle-trajectories'"),
+                           ({"schema_version": 99}, "version 99")):
+        with h5py.File(tmp_path / "s.h5", "a") as f:
+            f.attrs.update({"schema": "calo-showers", "schema_version": 1, **attrs})
+        with pytest.raises(ValueError, match=message):
+            read_showers(tmp_path / "s.h5")

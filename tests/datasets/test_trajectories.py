@@ -52,3 +52,45 @@ def test_reader_errors_name_the_file(tmp_path):
         del f["00001/particle_type"]
     with pytest.raises(ValueError, match="t.h5: trajectory 00001 has no 'particle_type'"):
         TrajectoryReader(tmp_path / "t.h5")[1]
+
+
+def test_broken_values_anywhere_are_refused_by_file_trajectory_and_field(tmp_path):
+    """One inf in a late frame, integer positions, zero normalisation statistics, corrupted compressed bytes."""
+    path = tmp_path / "t.h5"
+    write_trajectories(path, _trajectories(), {"dim": 2})
+    with h5py.File(path, "a") as f:
+        f["00001/position"][3, 2, 1] = np.inf
+    with TrajectoryReader(path) as reader:
+        reader[0]
+        with pytest.raises(ValueError, match=r"t.h5: trajectory 00001: 'position' holds NaN or infinite .*\(3, 2, 1\)"):
+            reader[1]
+    with h5py.File(path, "a") as f:
+        del f["00001/position"]
+        f["00001/position"] = np.zeros((5, 7, 2), dtype=np.int64)
+    with TrajectoryReader(path) as reader, pytest.raises(ValueError, match="dtype int64, expected floating-point"):
+        reader[1]
+    write_trajectories(path, _trajectories(), {"dim": 2, "acc_std": [0.0, 1e-4]})
+    with pytest.raises(ValueError, match="metadata 'acc_std' is .*expected positive finite"):
+        TrajectoryReader(path)
+
+
+def test_a_corrupted_chunk_fails_its_checksum(tmp_path):
+    path = tmp_path / "t.h5"
+    big = Trajectory(np.random.default_rng(0).random((200, 50, 2)).astype(np.float32), np.zeros(50, np.int64))
+    write_trajectories(path, [big], {"dim": 2})
+    with h5py.File(path) as f:
+        offset = f["00000/position"].id.get_offset() if f["00000/position"].chunks is None else \
+            f["00000/position"].id.get_chunk_info(0).byte_offset
+    data = bytearray(path.read_bytes())
+    data[offset + 100] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with TrajectoryReader(path) as reader, pytest.raises(ValueError, match="cannot be read, the file is corrupted"):
+        reader[0]
+
+
+def test_a_pipe_is_refused_instead_of_blocking(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "pipe.h5")
+    with pytest.raises(ValueError, match="not a regular file"):
+        TrajectoryReader(tmp_path / "pipe.h5")

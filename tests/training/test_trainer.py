@@ -92,3 +92,48 @@ def test_adversarial_resume_gives_the_same_losses(tmp_path):
     make_gan_trainer(tmp_path / "cut", steps=10).fit()
     make_gan_trainer(tmp_path / "cut", steps=20, resume=True).fit()
     assert losses(tmp_path / "full") == losses(tmp_path / "cut")
+
+
+def test_sigterm_checkpoints_and_the_resume_is_exact(tmp_path):
+    """A SIGTERM (kill, a batch system's time limit) in the middle of step 13 stops training like Ctrl-C: the
+    state after step 12 is saved and --resume gives the uninterrupted run's losses."""
+    import os
+    import signal
+
+    from tests.training.toy import noisy_mse
+
+    make_trainer(tmp_path / "full").fit()
+    calls = {"n": 0}
+
+    def killed_at_13(model, batch):
+        if model.training:
+            calls["n"] += 1
+            if calls["n"] == 13:
+                os.kill(os.getpid(), signal.SIGTERM)
+        return noisy_mse(model, batch)
+
+    with pytest.raises(KeyboardInterrupt):
+        make_trainer(tmp_path / "cut", loss_fn=killed_at_13).fit()
+    assert list_checkpoints(tmp_path / "cut")[-1].name == "step_00000012.pt"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is the trainer's only while it runs
+    make_trainer(tmp_path / "cut", resume=True).fit()
+    assert [l for _, l in losses(tmp_path / "cut")] == pytest.approx([l for _, l in losses(tmp_path / "full")],
+                                                                     rel=1e-12)
+
+
+def test_corrupted_foreign_and_special_checkpoint_files_are_refused(tmp_path):
+    import os
+
+    make_trainer(tmp_path / "run", steps=10).fit()
+    path = list_checkpoints(tmp_path / "run")[-1]
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte inside the weights
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="do not match .*corrupted"):
+        load_checkpoint(path)
+    (tmp_path / "notes.pt").write_text("not a checkpoint")
+    with pytest.raises(ValueError, match="notes.pt: not a readable physml checkpoint"):
+        load_checkpoint(tmp_path / "notes.pt")
+    os.mkfifo(tmp_path / "pipe.pt")
+    with pytest.raises(ValueError, match="not a regular file"):
+        load_checkpoint(tmp_path / "pipe.pt")
