@@ -187,11 +187,18 @@ def pad(jagged: ak.Array, length: int, pad_value: float = 0.0) -> tuple[np.ndarr
     return values, mask
 
 
-def padded(chunk: ak.Array, config: DataConfig) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Every configured input as ``(values [N, C, L], mask [N, L])``, weaver's layout."""
+def padded(chunk: ak.Array, config: DataConfig, where: str = "data") -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Every configured input as ``(values [N, C, L], mask [N, L])``, weaver's layout. A NaN or inf among the
+    real (unpadded) values is an error naming ``where``, the variable and the entry."""
     out = {}
     for name, spec in config.inputs.items():
         columns = [pad(chunk[v], spec.length, spec.pad_value) for v in spec.vars]
+        for var, (values, mask) in zip(spec.vars, columns):
+            bad = ~np.isfinite(values) & mask
+            if bad.any():
+                raise ValueError(f"{where}: variable {var!r} of input {name!r} is NaN or infinite in entry "
+                                 f"{int(np.argwhere(bad)[0, 0])} of a chunk; check the branches it comes from "
+                                 "(NaN momenta, negative energies under a log)")
         out[name] = (np.stack([c[0] for c in columns], axis=1), columns[0][1])
     return out
 

@@ -50,6 +50,8 @@ def _list_datasets(args: argparse.Namespace) -> None:
 
 def _generate(spec: registry.DatasetSpec, out: Path | None, options: dict) -> None:
     out = out or Path("runs/data") / spec.name
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):  # never mix two generations in one folder
+        raise ValueError(f"{out}: exists and is not an empty folder; remove it or give another --out")
     t0 = time.perf_counter()
     files = spec.generate(out, **options)
     print(f"wrote {len(files)} files to {out} in {time.perf_counter() - t0:.1f} s:")

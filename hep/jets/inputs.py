@@ -53,7 +53,7 @@ def load_jets(files, config_path: str | Path | None = None, limit: int | None = 
     config = DataConfig.from_yaml(config_path or DEFAULT_CONFIG)
     parts = []
     for chunk in iterate(files, config, progress=progress):
-        arrays = padded(chunk, config)
+        arrays = padded(chunk, config, str(files) if isinstance(files, (str, Path)) else ", ".join(map(str, files)))
         parts.append((arrays, np.asarray(chunk["label"])))
         if limit is not None and sum(len(p[1]) for p in parts) >= limit:
             break

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import awkward as ak
 import numpy as np
 import torch
 import yaml
@@ -80,6 +81,7 @@ def load_events(path: str | Path, n_layers: int, cuts: GraphCuts = GraphCuts(), 
     hits_config, particles_config = data_configs(data_config)
     hits = read(path, hits_config)
     particles = read(path, particles_config)
+    check_hits(path, hits, hits_config, n_layers)
     events = []
     for e in range(len(hits) if limit is None else min(limit, len(hits))):
         position = np.column_stack([np.asarray(hits[e][k], dtype=np.float64) for k in ("x", "y", "z")])
@@ -88,6 +90,25 @@ def load_events(path: str | Path, n_layers: int, cuts: GraphCuts = GraphCuts(), 
         events.append(Event(position, layer, pid, np.asarray(particles[e]["pt"], dtype=np.float64),
                             features(position, graph), torch.from_numpy(graph.y.astype(np.float32))))
     return events
+
+
+def check_hits(path: str | Path, hits, config: DataConfig, n_layers: int) -> None:
+    """Finite hit coordinates, and layer ids stored as integers within the detector's ``n_layers``."""
+    def flat(name: str) -> np.ndarray:
+        return ak.to_numpy(ak.flatten(hits[name], axis=None))
+
+    for name in ("x", "y", "z"):
+        values = flat(name)
+        if not np.isfinite(values).all():
+            raise ValueError(f"{path}: hit coordinate {name!r} (branch {config.branches.get(name, name)!r}) holds NaN "
+                             f"or infinite values")
+    layer = flat("layer")
+    branch = config.branches.get("layer", "layer")
+    if layer.dtype.kind not in "iu":
+        raise ValueError(f"{path}: hit layer ids (branch {branch!r}) are stored as {layer.dtype}, expected integers")
+    if len(layer) and (layer.min() < 0 or layer.max() >= n_layers):
+        raise ValueError(f"{path}: hit layer ids (branch {branch!r}) span {layer.min()}..{layer.max()}, the detector "
+                         f"has layers 0..{n_layers - 1}")
 
 
 class EventGraphs(Dataset):

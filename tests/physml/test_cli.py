@@ -57,6 +57,9 @@ def test_generate_then_train_forces(tmp_path, capsys):
     assert main(["data", "generate", "soft_disks", "--out", str(data), "--trajectories", "2", "--frames", "8",
                  "--particles", "10", "--no-progress"]) == 0
     assert sorted(p.name for p in data.iterdir()) == ["test.h5", "train.h5", "valid.h5"]
+    before = (data / "train.h5").read_bytes()
+    assert main(["data", "generate", "soft_disks", "--out", str(data), "--seed", "1", "--no-progress"]) == 2
+    assert "not an empty folder" in capsys.readouterr().err and (data / "train.h5").read_bytes() == before
     assert main(["sims", "train-forces", "--data", str(data), "--run-dir", str(tmp_path / "run"), "--steps", "4",
                  "--batch-size", "2", "--latent", "8", "--no-progress"]) == 0
     assert "explained_variance" in capsys.readouterr().out and (tmp_path / "run" / "parity.png").exists()

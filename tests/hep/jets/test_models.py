@@ -10,8 +10,9 @@ from hep.jets.inputs import JetBatch, load_jets, pair_features
 from hep.jets.models import MODELS
 
 
-def write_jets(path, n=64, seed=0, rotate=0.0):
-    """Random two-blob jets (label 1: two prongs, label 0: one), written like the generator's files."""
+def write_jets(path, n=64, seed=0, rotate=0.0, spoil=None):
+    """Random two-blob jets (label 1: two prongs, label 0: one), written like the generator's files;
+    ``spoil(p)`` may change the particle arrays first."""
     rng = np.random.default_rng(seed)
     counts = rng.integers(5, 40, n)
     label = rng.integers(0, 2, n)
@@ -21,6 +22,8 @@ def write_jets(path, n=64, seed=0, rotate=0.0):
     phi = rng.normal(0, 0.1, counts.sum()) + 1.0 + rotate
     p = {"part_px": pt * np.cos(phi), "part_py": pt * np.sin(phi), "part_pz": pt * np.sinh(eta),
          "part_energy": pt * np.cosh(eta)}
+    if spoil is not None:
+        spoil(p)
     jagged = {k: ak.unflatten(v, counts) for k, v in p.items()}
     jet = {k: ak.to_numpy(ak.sum(jagged[f"part_{k}"], axis=1)) for k in ("px", "py", "pz", "energy")}
     pt = np.hypot(jet["px"], jet["py"])
@@ -40,6 +43,13 @@ def test_inputs_are_invariant_under_a_rotation_in_phi(tmp_path):
     pa, pb = pair_features(a.vectors.double(), a.mask), pair_features(b.vectors.double(), b.mask)
     assert torch.allclose(pa, pb, atol=1e-3) and (pa[~(a.mask[:, :, None] & a.mask[:, None, :])[:, None]
                                                      .expand_as(pa)] == 0).all()
+
+
+@pytest.mark.parametrize("field, value", [("part_px", np.nan), ("part_energy", -1.0)])
+def test_nan_momenta_and_negative_energies_are_refused(tmp_path, field, value):
+    path = write_jets(tmp_path / "bad.root", spoil=lambda p: p[field].__setitem__(7, value))
+    with pytest.raises(ValueError, match=r"bad.root: variable 'part_\w+' of input .* NaN or infinite"):
+        load_jets(path)
 
 
 def shuffled(jets: JetBatch, seed: int) -> JetBatch:

@@ -135,3 +135,40 @@ def test_events_from_a_foreign_file_through_a_branch_map(tmp_path):
     (tmp_path / "bad.yaml").write_text("hits: {treename: Hits, branches: [x]}\n")
     with pytest.raises(ValueError, match="needs 'hits' and 'particles'"):
         load_events(ours, 10, data_config=tmp_path / "bad.yaml")
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda h: {**h, "x": ak_where_first(h["x"], np.nan)}, "hit coordinate 'x' .* NaN"),
+    (lambda h: {**h, "layer": h["layer"] * 1.0}, "stored as float64, expected integers"),
+    (lambda h: {**h, "layer": h["layer"] + 20}, "the detector has layers 0..9"),
+])
+def test_broken_hits_are_refused_by_file_and_branch(tmp_path, change, message):
+    import awkward as ak
+    import uproot
+
+    from hep.tracking.data import generate_tracking
+    from hep.tracking.model import load_events
+
+    ours = generate_tracking(tmp_path / "ours", events=2, particles=30, progress=False)[0]
+    with uproot.open(ours) as f:
+        hits, parts = f["hits"].arrays(library="ak"), f["particles"].arrays(library="ak")
+    fields = change({k: hits[k] for k in hits.fields if not k.startswith("n")})
+    with uproot.recreate(tmp_path / "broken.root") as f:
+        f.mktree("hits", {"hit": ak.zip({k: v for k, v in fields.items()})})
+        f.mktree("particles", {"p": ak.zip({"px": parts.px, "py": parts.py})})
+    (tmp_path / "map.yaml").write_text(
+        "hits:\n  treename: hits\n  branches: {x: hit_x, y: hit_y, z: hit_z, layer: hit_layer, "
+        "particle_id: hit_particle_id}\nparticles:\n  treename: particles\n  branches: {px: p_px, py: p_py}\n"
+        "  new_variables:\n    pt: np.hypot(px, py)\n")
+    with pytest.raises(ValueError, match=message) as err:
+        load_events(tmp_path / "broken.root", len(Detector().layers), data_config=tmp_path / "map.yaml")
+    assert "broken.root" in str(err.value)
+
+
+def ak_where_first(values, replacement):
+    """``values`` (jagged) with its very first entry replaced."""
+    import awkward as ak
+
+    flat = ak.to_numpy(ak.flatten(values)).astype(np.float64)
+    flat[0] = replacement
+    return ak.unflatten(flat, ak.num(values))
