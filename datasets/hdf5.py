@@ -18,6 +18,24 @@ from datasets.atomic import atomic_path
 CHECKSUM = {"fletcher32": True}
 
 
+@contextmanager
+def corruption_as_value_error(path: str | os.PathLike) -> Iterator[None]:
+    """Turn what HDF5 raises on a damaged file (h5py's OSError, KeyError or RuntimeError from deep inside the
+    library, at open or at any later access; a TypeError from an attribute of the wrong kind) into one
+    ``ValueError`` naming the file; a ``ValueError`` that does not name it yet gets the file's name in front."""
+    try:
+        yield
+    except FileNotFoundError:
+        raise
+    except ValueError as err:
+        if str(path) in str(err):
+            raise
+        raise ValueError(f"{path}: {err}") from None
+    except (OSError, KeyError, RuntimeError, TypeError) as err:
+        raise ValueError(f"{path}: cannot be read, the file is corrupted ({type(err).__name__}: "
+                         f"{str(err).strip(chr(39))})") from None
+
+
 def available_memory() -> int:
     """Bytes of memory available now (Linux: free + reclaimable pages), or a large number if unknown."""
     try:
@@ -31,6 +49,8 @@ def read_array(path: str | os.PathLike, dataset: h5py.Dataset, where: str, kind:
     """``dataset`` read whole, after checking it: ``kind`` ``"f"`` (floats) or ``"i"`` (integers), a declared
     size that fits in the free memory, a chunk checksum that matches (when the file has one), and (floats,
     ``finite``) no NaN or inf. Errors name the file and ``where`` (``"trajectory 00003: 'position'"``)."""
+    if not isinstance(dataset, h5py.Dataset):
+        raise ValueError(f"{path}: {where} is not a dataset")
     if dataset.dtype.kind != kind and not (kind == "i" and dataset.dtype.kind == "u"):
         expected = "floating-point" if kind == "f" else "integer"
         raise ValueError(f"{path}: {where} has dtype {dataset.dtype}, expected {expected} values")
@@ -40,7 +60,7 @@ def read_array(path: str | os.PathLike, dataset: h5py.Dataset, where: str, kind:
                          "free memory; the file is corrupted or too large to read whole")
     try:
         values = dataset[()]
-    except OSError as err:
+    except (OSError, KeyError, RuntimeError) as err:
         raise ValueError(f"{path}: {where} cannot be read, the file is corrupted ({err})") from None
     if finite and kind == "f" and not np.isfinite(values).all():
         bad = np.argwhere(~np.isfinite(values))[0]
@@ -76,20 +96,34 @@ class SchemaReader:
             self._file = h5py.File(self.path, "r")
         except OSError as err:
             raise ValueError(f"{self.path}: not a readable HDF5 file ({err})") from None
-        attrs = self._file.attrs
-        if attrs.get("schema") != self.schema:
-            raise ValueError(f"{self.path}: attribute 'schema' is {attrs.get('schema')!r}, expected {self.schema!r}")
-        if int(attrs.get("schema_version", -1)) > self.version:
-            raise ValueError(f"{self.path}: schema_version {attrs['schema_version']} is newer than this reader "
-                             f"({self.version}); upgrade physml")
-        self.metadata: dict = json.loads(attrs["metadata"])
-        self._keys = sorted(self._file.keys())
+        try:
+            with corruption_as_value_error(self.path):
+                attrs = self._file.attrs
+                if attrs.get("schema") != self.schema:
+                    raise ValueError(f"{self.path}: attribute 'schema' is {attrs.get('schema')!r}, expected "
+                                     f"{self.schema!r}")
+                if int(attrs.get("schema_version", -1)) > self.version:
+                    raise ValueError(f"{self.path}: schema_version {attrs['schema_version']} is newer than this "
+                                     f"reader ({self.version}); upgrade physml")
+                if "metadata" not in attrs:
+                    raise ValueError(f"{self.path}: no 'metadata' attribute")
+                self.metadata: dict = json.loads(str(attrs["metadata"]))
+                if not isinstance(self.metadata, dict):
+                    raise ValueError(f"{self.path}: attribute 'metadata' is not a JSON object")
+                self._keys = sorted(self._file.keys())
+        except ValueError:
+            self._file.close()
+            raise
 
     def __len__(self) -> int:
         return len(self._keys)
 
     def group(self, index: int) -> tuple[str, h5py.Group]:
-        return self._keys[index], self._file[self._keys[index]]
+        with corruption_as_value_error(self.path):
+            group = self._file[self._keys[index]]
+            if not isinstance(group, h5py.Group):
+                raise ValueError(f"{self.path}: item {self._keys[index]!r} is not a group")
+            return self._keys[index], group
 
     def close(self) -> None:
         self._file.close()

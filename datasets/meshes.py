@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from datasets.hdf5 import CHECKSUM, SchemaReader, read_array, schema_file
+from datasets.hdf5 import CHECKSUM, SchemaReader, corruption_as_value_error, read_array, schema_file
 
 SCHEMA = "mesh-trajectories"
 SCHEMA_VERSION = 1
@@ -107,15 +107,16 @@ class MeshTrajectoryReader(SchemaReader):
     schema, version, what = SCHEMA, SCHEMA_VERSION, "mesh trajectory file"
 
     def __getitem__(self, index: int) -> MeshTrajectory:
-        key, group = self.group(index)
-        missing = [k for k in MESH_KEYS if k not in group]
-        if missing:
-            raise ValueError(f"{self.path}: trajectory {key} has no {', '.join(missing)} dataset")
-        where = f"trajectory {key}"
-        fields = {k: read_array(self.path, group[k], f"{where}: '{k}'") for k in group if k not in MESH_KEYS}
-        traj = MeshTrajectory(read_array(self.path, group["mesh_pos"], f"{where}: 'mesh_pos'"),
-                              read_array(self.path, group["cells"], f"{where}: 'cells'", kind="i").astype(np.int64),
-                              read_array(self.path, group["node_type"], f"{where}: 'node_type'", kind="i")
-                              .astype(np.int64), fields)
-        traj.check(f"{self.path}: trajectory {key}")
-        return traj
+        with corruption_as_value_error(self.path):
+            key, group = self.group(index)
+            missing = [k for k in MESH_KEYS if k not in group]
+            if missing:
+                raise ValueError(f"{self.path}: trajectory {key} has no {', '.join(missing)} dataset")
+            where = f"trajectory {key}"
+            fields = {k: read_array(self.path, group[k], f"{where}: '{k}'") for k in group if k not in MESH_KEYS}
+            traj = MeshTrajectory(read_array(self.path, group["mesh_pos"], f"{where}: 'mesh_pos'"),
+                                  read_array(self.path, group["cells"], f"{where}: 'cells'", kind="i").astype(np.int64),
+                                  read_array(self.path, group["node_type"], f"{where}: 'node_type'", kind="i")
+                                  .astype(np.int64), fields)
+            traj.check(f"{self.path}: trajectory {key}")
+            return traj

@@ -25,6 +25,7 @@ import numpy as np
 import xarray as xr
 
 from datasets.atomic import atomic_path
+from datasets.hdf5 import corruption_as_value_error
 
 SCHEMA_VERSION = 1
 VARIABLE = "precip_intensity"
@@ -168,18 +169,19 @@ def open_radar(path: str | os.PathLike, chunks: dict | None = None, check_data: 
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such radar file")
     chunks = chunks or {"time": 1}
-    if path.suffix == ".zarr":
-        ds = xr.open_zarr(path, chunks=chunks, consolidated=False)
-    elif path.suffix == ".nc":
-        ds = xr.open_dataset(path, engine="h5netcdf", chunks=chunks)
-    else:
+    if path.suffix not in SUFFIXES:
         raise ValueError(f"{path}: radar files end in {' or '.join(SUFFIXES)}")
-    if ds.attrs.get("schema") != "radar":
-        raise ValueError(f"{path}: not a physml radar file (schema attribute {ds.attrs.get('schema')!r})")
-    if int(ds.attrs.get("schema_version", -1)) > SCHEMA_VERSION:
-        raise ValueError(f"{path}: schema_version {ds.attrs['schema_version']} is newer than this reader's "
-                         f"{SCHEMA_VERSION}")
-    check_radar(ds, str(path), data=check_data)
+    with corruption_as_value_error(path):
+        if path.suffix == ".zarr":
+            ds = xr.open_zarr(path, chunks=chunks, consolidated=False)
+        else:
+            ds = xr.open_dataset(path, engine="h5netcdf", chunks=chunks)
+        if ds.attrs.get("schema") != "radar":
+            raise ValueError(f"{path}: not a physml radar file (schema attribute {ds.attrs.get('schema')!r})")
+        if int(ds.attrs.get("schema_version", -1)) > SCHEMA_VERSION:
+            raise ValueError(f"{path}: schema_version {ds.attrs['schema_version']} is newer than this reader's "
+                             f"{SCHEMA_VERSION}")
+        check_radar(ds, str(path), data=check_data)
     return ds
 
 

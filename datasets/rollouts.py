@@ -18,6 +18,7 @@ import h5py
 import numpy as np
 
 from datasets.atomic import atomic_path
+from datasets.hdf5 import corruption_as_value_error
 
 PARTICLE_SCHEMA, MESH_SCHEMA, SCHEMA_VERSION = "particle-rollout", "mesh-rollout", 1
 
@@ -106,15 +107,18 @@ def _open(path: str | os.PathLike, schema: str) -> h5py.File:
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such {schema} file")
+    if not path.is_file():
+        raise ValueError(f"{path}: not a regular file; expected a {schema} file")
     try:
         f = h5py.File(path, "r")
     except OSError as err:
         raise ValueError(f"{path}: not a readable HDF5 file ({err})") from None
-    if f.attrs.get("schema") != schema:
-        found = f.attrs.get("schema")
+    with corruption_as_value_error(path):
+        found, version = f.attrs.get("schema"), int(f.attrs.get("schema_version", -1))
+    if found != schema:
         f.close()
         raise ValueError(f"{path}: attribute 'schema' is {found!r}, expected {schema!r}")
-    if int(f.attrs.get("schema_version", -1)) > SCHEMA_VERSION:
+    if version > SCHEMA_VERSION:
         f.close()
         raise ValueError(f"{path}: schema_version is newer than this reader ({SCHEMA_VERSION}); upgrade physml")
     return f
@@ -129,7 +133,7 @@ def _common(f: h5py.File) -> dict:
 
 def read_particle_rollout(path: str | os.PathLike) -> ParticleRolloutFile:
     """A ``particle-rollout`` file; errors name the file and what was wrong."""
-    with _open(path, PARTICLE_SCHEMA) as f:
+    with _open(path, PARTICLE_SCHEMA) as f, corruption_as_value_error(path):
         try:
             return ParticleRolloutFile(
                 initial_positions=f["initial_positions"][()], predicted=f["predicted_rollout"][()],
@@ -141,7 +145,7 @@ def read_particle_rollout(path: str | os.PathLike) -> ParticleRolloutFile:
 
 def read_mesh_rollout(path: str | os.PathLike) -> MeshRolloutFile:
     """A ``mesh-rollout`` file; errors name the file and what was wrong."""
-    with _open(path, MESH_SCHEMA) as f:
+    with _open(path, MESH_SCHEMA) as f, corruption_as_value_error(path):
         try:
             return MeshRolloutFile(
                 field=str(f.attrs["field"]), units=str(f["predicted_rollout"].attrs["units"]),

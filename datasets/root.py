@@ -57,13 +57,22 @@ class DataConfig:
             raise ValueError(f"{where}: a data config needs 'treename' and 'branches'")
         branches = raw["branches"]
         if isinstance(branches, list):  # features named like their branches
-            branches = {name: name for name in branches}
+            branches = {name: name for name in branches if isinstance(name, str)} if all(
+                isinstance(name, str) for name in branches) else None
+        if not isinstance(branches, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                     for k, v in branches.items()):
+            raise ValueError(f"{where}: 'branches' must map feature names to branch names (or list branch names)")
+        for key, kind in (("treename", str), ("new_variables", dict), ("selection", str), ("inputs", dict)):
+            if raw.get(key) is not None and not isinstance(raw[key], kind):
+                raise ValueError(f"{where}: {key!r} must be a {'string' if kind is str else 'mapping'}, got "
+                                 f"{type(raw[key]).__name__}")
         inputs = {}
         for name, spec in (raw.get("inputs") or {}).items():
             try:
                 inputs[name] = PaddedInput(tuple(spec["vars"]), int(spec["length"]), float(spec.get("pad_value", 0)))
-            except (KeyError, TypeError) as err:
-                raise ValueError(f"{where}: input {name!r} needs 'vars' and 'length' ({err})") from None
+            except (KeyError, TypeError, ValueError, AttributeError) as err:
+                raise ValueError(f"{where}: input {name!r} needs 'vars' (a list), 'length' (an integer) and "
+                                 f"optionally 'pad_value' ({type(err).__name__}: {err})") from None
         config = cls(raw["treename"], dict(branches), dict(raw.get("new_variables") or {}), raw.get("selection"),
                      inputs)
         known = set(config.branches) | set(config.new_variables)
@@ -85,8 +94,12 @@ class DataConfig:
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> "DataConfig":
-        with open(path) as fh:
-            return cls.from_dict(yaml.safe_load(fh), str(path))
+        try:
+            with open(path) as fh:
+                raw = yaml.safe_load(fh)
+        except (yaml.YAMLError, UnicodeDecodeError) as err:
+            raise ValueError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+        return cls.from_dict(raw, str(path))
 
 
 def _numeric(interpretation: object) -> bool:

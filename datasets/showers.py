@@ -21,6 +21,7 @@ import h5py
 import numpy as np
 
 from datasets.atomic import atomic_path
+from datasets.hdf5 import corruption_as_value_error
 
 SCHEMA = "calo-showers"
 SCHEMA_VERSION = 1
@@ -72,9 +73,12 @@ def write_showers(path: str | os.PathLike, incident_energies: np.ndarray, shower
 
 def read_geometry(path: str | os.PathLike, default: CaloGeometry = CaloGeometry()) -> CaloGeometry:
     """The geometry stored in one of our files, else ``default`` (CaloChallenge files store none)."""
-    with h5py.File(path, "r") as f:
+    with corruption_as_value_error(path), h5py.File(path, "r") as f:
         stored = f.attrs.get("geometry")
-    return CaloGeometry(**json.loads(stored)) if stored is not None else default
+        try:
+            return CaloGeometry(**json.loads(str(stored))) if stored is not None else default
+        except (TypeError, AttributeError) as err:
+            raise ValueError(f"{path}: attribute 'geometry' is not a calorimeter geometry ({err})") from None
 
 
 def read_showers(path: str | os.PathLike, geometry: CaloGeometry | None = None,
@@ -85,7 +89,7 @@ def read_showers(path: str | os.PathLike, geometry: CaloGeometry | None = None,
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such shower file")
     geometry = geometry or read_geometry(path)
-    with h5py.File(path, "r") as f:
+    with corruption_as_value_error(path), h5py.File(path, "r") as f:
         schema, version = f.attrs.get("schema", SCHEMA), int(f.attrs.get("schema_version", SCHEMA_VERSION))
         if schema != SCHEMA or version > SCHEMA_VERSION:  # CaloChallenge's own files carry no attributes
             raise ValueError(f"{path}: schema {schema!r} version {version}, expected {SCHEMA!r} version <= "

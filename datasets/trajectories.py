@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from datasets.hdf5 import CHECKSUM, SchemaReader, read_array, schema_file
+from datasets.hdf5 import CHECKSUM, SchemaReader, corruption_as_value_error, read_array, schema_file
 
 SCHEMA = "particle-trajectories"
 SCHEMA_VERSION = 1
@@ -71,14 +71,15 @@ class TrajectoryReader(SchemaReader):
                                  "finite numbers (statistics of at least three frames)")
 
     def __getitem__(self, index: int) -> Trajectory:
-        key, group = self.group(index)
-        for field in ("position", "particle_type"):
-            if field not in group:
-                raise ValueError(f"{self.path}: trajectory {key} has no '{field}' dataset")
-        where = f"trajectory {key}"
-        return Trajectory(position=read_array(self.path, group["position"], f"{where}: 'position'"),
-                          particle_type=read_array(self.path, group["particle_type"], f"{where}: 'particle_type'",
-                                                   kind="i"))
+        with corruption_as_value_error(self.path):
+            key, group = self.group(index)
+            for field in ("position", "particle_type"):
+                if field not in group:
+                    raise ValueError(f"{self.path}: trajectory {key} has no '{field}' dataset")
+            where = f"trajectory {key}"
+            return Trajectory(position=read_array(self.path, group["position"], f"{where}: 'position'"),
+                              particle_type=read_array(self.path, group["particle_type"], f"{where}: 'particle_type'",
+                                                       kind="i"))
 
 
 def _positive(value: object) -> bool:
