@@ -82,6 +82,18 @@ class TrajectoryReader(SchemaReader):
                                                        kind="i"))
 
 
+# the metadata a learned particle simulator needs (DeepMind's metadata.json fields)
+SIMULATOR_METADATA = ("dim", "bounds", "default_connectivity_radius", "vel_mean", "vel_std", "acc_mean", "acc_std")
+
+
+def require_metadata(path: str | os.PathLike, metadata: dict, keys: Iterable[str] = SIMULATOR_METADATA) -> None:
+    """Raise ``ValueError`` naming the file and every missing metadata key."""
+    missing = [k for k in keys if k not in metadata]
+    if missing:
+        raise ValueError(f"{path}: metadata lacks {', '.join(missing)} (DeepMind's metadata.json fields, needed "
+                         "to build the simulator's graphs and normalise its inputs)")
+
+
 def _positive(value: object) -> bool:
     try:
         values = np.asarray(value, dtype=np.float64)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from datasets.trajectories import TrajectoryReader
+from datasets.trajectories import TrajectoryReader, require_metadata
 from gnn.encode_process_decode import EncodeProcessDecode, EncodeProcessDecodeConfig
 from gnn.graph import GraphBatch
 from gnn.neighbours import radius_graph
@@ -31,6 +31,7 @@ class FrameGraphs(Dataset):
     def __init__(self, path: str | Path, metadata: dict | None = None) -> None:
         with TrajectoryReader(path) as reader:
             self.metadata = metadata or reader.metadata
+            require_metadata(path, self.metadata, ("bounds", "default_connectivity_radius", "acc_mean", "acc_std"))
             self.positions = [torch.from_numpy(reader[i].position.astype(np.float32)) for i in range(len(reader))]
         self.radius = float(self.metadata["default_connectivity_radius"])
         self.bounds = torch.tensor(self.metadata["bounds"], dtype=torch.float32)  # [D, 2]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from datasets.trajectories import require_metadata
 from sims.gns import GNS, GNSConfig, training_loss
 from sims.windows import PositionWindows, collate
 from training import TrainerConfig
@@ -31,6 +32,7 @@ def build(run: GNSRun) -> Built:
     data = Path(run.data_dir)
     train_set = PositionWindows(data / "train.h5", run.gns.history)
     valid_set = PositionWindows(data / "valid.h5", run.gns.history)
+    require_metadata(data / "train.h5", train_set.metadata)  # the normalisation statistics too
     run.metadata = train_set.metadata
     return Built(build_model(run), train_set, valid_set, collate, training_loss)
 

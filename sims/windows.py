@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from datasets.trajectories import TrajectoryReader
+from datasets.trajectories import TrajectoryReader, require_metadata
 
 
 def check_trajectory(path: Path, index: int, position: np.ndarray, metadata: dict) -> None:
@@ -31,6 +31,7 @@ class PositionWindows(Dataset):
         self.path = Path(path)
         with TrajectoryReader(self.path) as reader:
             self.metadata = reader.metadata
+            require_metadata(self.path, self.metadata, ("dim", "bounds", "default_connectivity_radius"))
             self.trajectories = []
             for k in range(len(reader)):
                 traj = reader[k]

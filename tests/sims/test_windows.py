@@ -36,3 +36,15 @@ def test_bad_trajectories_name_file_and_field(tmp_path, case, match):
     path = _write(tmp_path / "bad.h5", pos)
     with pytest.raises(ValueError, match=f"bad.h5: trajectory 00000.*{match}"):
         PositionWindows(path)
+
+
+def test_metadata_a_simulator_needs_is_named_when_missing(tmp_path):
+    import numpy as np
+
+    from datasets.trajectories import Trajectory, write_trajectories
+    from sims.windows import PositionWindows
+
+    write_trajectories(tmp_path / "t.h5", [Trajectory(np.zeros((8, 3, 2), np.float32), np.zeros(3, np.int64))],
+                       {"dim": 2, "bounds": [[0, 1], [0, 1]]})
+    with pytest.raises(ValueError, match="t.h5: metadata lacks default_connectivity_radius \\(DeepMind"):
+        PositionWindows(tmp_path / "t.h5")
