@@ -1,7 +1,6 @@
 """What the hep domain offers the front door: its datasets, recipes, commands and demo step."""
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 from hep.calo import data as calo_data
@@ -29,7 +28,7 @@ def demo(out: Path, seed: int = 0) -> list[DemoRow]:
     jet tagging (ParticleNet-Lite against jet substructure on the committed jet sample)."""
     tracking_data.generate_tracking(out / "data" / "tracking", seed=seed, events=16, particles=500)
     run = tracking_model.TrackingRun(data_dir=str(out / "data" / "tracking"))
-    run.trainer = replace(run.trainer, run_dir=str(out / "tracking"), steps=300, seed=seed, overwrite=True)
+    run.trainer = run.trainer.for_demo(str(out / "tracking"), 300, seed)
     train(tracking_model.RECIPE, run)
     report = tracking_evaluate.evaluate(str(out / "tracking"))
     gnn, hough = report["gnn"], report["hough"]
@@ -42,8 +41,7 @@ def demo(out: Path, seed: int = 0) -> list[DemoRow]:
     calo_data.generate_calo(out / "data" / "calo", seed=seed, train=800, test=128)
     run = calo_model.CaloRun(data_dir=str(out / "data" / "calo"),
                              model=calo_model.CaloDiffusionConfig(channels=(8, 16)))
-    run.trainer = replace(run.trainer, run_dir=str(out / "calo"), steps=150, batch_size=16, warmup_steps=10, seed=seed,
-                          overwrite=True)
+    run.trainer = run.trainer.for_demo(str(out / "calo"), 150, seed, batch_size=16, warmup_steps=10)
     train(calo_model.RECIPE, run)
     report = calo_evaluate.evaluate(str(out / "calo"), showers=128, samplers=("ddim:10", "edm:5"), seed=seed,
                                     classifier_hidden=64, gflash_batches=(1, 100))
@@ -55,8 +53,7 @@ def demo(out: Path, seed: int = 0) -> list[DemoRow]:
                      ddim["seconds_per_shower_b100"], f"GFlash {floor['seconds_per_shower_b100']:.5f}", fmt=".4f")]
 
     run = jets_train.JetRun(data_dir=str(SAMPLE_DIR))
-    run.trainer = replace(run.trainer, run_dir=str(out / "jets" / "particlenet-lite"), steps=300, warmup_steps=30,
-                          seed=seed, overwrite=True)
+    run.trainer = run.trainer.for_demo(str(out / "jets" / "particlenet-lite"), 300, seed, warmup_steps=30)
     train(jets_train.RECIPE, run)
     report = jets_evaluate.evaluate([run.trainer.run_dir], out=str(out / "jets" / "eval"))
     tagger, cut = report["particlenet-lite"], report["cut"]

@@ -1,7 +1,6 @@
 """What the sims domain offers the front door: its datasets, recipes, commands and demo step."""
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 from sims import data, evaluate, learned_forces, mesh_data, mesh_evaluate, train_gns, train_mgn
@@ -21,7 +20,7 @@ def demo(out: Path, seed: int = 0) -> list[DemoRow]:
     rows = []
     data.generate_soft_disks(out / "data" / "soft_disks", seed=seed, trajectories=8, frames=50, particles=120)
     forces = learned_forces.LearnedForcesRun(data_dir=str(out / "data" / "soft_disks"))
-    forces.trainer = replace(forces.trainer, run_dir=str(out / "learned_forces"), steps=1500, seed=seed, overwrite=True)
+    forces.trainer = forces.trainer.for_demo(str(out / "learned_forces"), 1500, seed)
     metrics = train(learned_forces.RECIPE, forces)
     rows.append(DemoRow("sims", "learned forces (EPD) on soft-disk solver", "explained variance of acceleration, "
                         "held-out", metrics["explained_variance"], "0 (mean acceleration)",
@@ -29,7 +28,7 @@ def demo(out: Path, seed: int = 0) -> list[DemoRow]:
 
     data.generate_waterdrop(out / "data" / "waterdrop", seed=seed, trajectories=8, frames=100, spacing=0.03)
     gns = train_gns.GNSRun(data_dir=str(out / "data" / "waterdrop"))
-    gns.trainer = replace(gns.trainer, run_dir=str(out / "gns"), steps=1500, seed=seed, overwrite=True)
+    gns.trainer = gns.trainer.for_demo(str(out / "gns"), 1500, seed)
     train(train_gns.RECIPE, gns)
     report = evaluate.evaluate_gns(out / "gns", out / "data" / "waterdrop" / "test.h5", out / "gns" / "eval",
                                    max_trajectories=1, max_steps=60)
@@ -42,7 +41,7 @@ def demo(out: Path, seed: int = 0) -> list[DemoRow]:
 
     mesh_data.generate_flag(out / "data" / "flag", seed=seed, trajectories=4, frames=60, nx=11, ny=7, progress=False)
     mgn = train_mgn.MGNRun(data_dir=str(out / "data" / "flag"), mgn=MeshGraphNetConfig(latent=32, n_steps=4))
-    mgn.trainer = replace(mgn.trainer, run_dir=str(out / "mgn_flag"), steps=400, seed=seed, overwrite=True)
+    mgn.trainer = mgn.trainer.for_demo(str(out / "mgn_flag"), 400, seed)
     train(train_mgn.RECIPE, mgn)
     report = mesh_evaluate.evaluate(out / "mgn_flag", out / "data" / "flag" / "test.h5", out / "mgn_flag" / "eval",
                                     max_trajectories=1, max_steps=40)

@@ -59,6 +59,12 @@ class TrainerConfig:
     device: str = "auto"           # auto (cuda if available), cpu, cuda or cuda:N
     progress: bool = True          # show a progress bar
 
+    def for_demo(self, run_dir: str, steps: int, seed: int, **changes) -> TrainerConfig:
+        """This configuration for a short demonstration run: ``steps`` steps into ``run_dir`` (replacing an
+        earlier demo there), evaluated once at the end."""
+        return dataclasses.replace(self, run_dir=run_dir, steps=steps, seed=seed, overwrite=True, eval_every=0,
+                                   **changes)
+
     def resolved(self) -> TrainerConfig:
         """This configuration with every cadence left to its default (None) set from ``steps``."""
         return dataclasses.replace(

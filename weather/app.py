@@ -1,7 +1,6 @@
 """What the weather domain offers the front door: the radar dataset, recipes, commands and demo step."""
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 from training.recipe import Command, train
@@ -23,8 +22,7 @@ def demo(out: Path, seed: int = 0) -> list[DemoRow]:
     synthetic.generate_radar(data, seed=seed, events=8, frames=30, size=64, progress=False)
     runs = [DGMRRun(data_dir=str(data)), UNetRun(data_dir=str(data))]
     for run, recipe, steps in zip(runs, RECIPES, (40, 300)):
-        run.trainer = replace(run.trainer, run_dir=str(out / "weather" / recipe.name), steps=steps, seed=seed,
-                              overwrite=True, progress=False)
+        run.trainer = run.trainer.for_demo(str(out / "weather" / recipe.name), steps, seed, progress=False)
         train(recipe, run)
     report = evaluate.evaluate([r.trainer.run_dir for r in runs], str(data), str(out / "weather" / "eval"), crops=8,
                                members=4, seed=seed, progress=False)
