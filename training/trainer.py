@@ -61,9 +61,9 @@ class TrainerConfig:
 
     def for_demo(self, run_dir: str, steps: int, seed: int, **changes) -> TrainerConfig:
         """This configuration for a short demonstration run: ``steps`` steps into ``run_dir`` (replacing an
-        earlier demo there), evaluated once at the end."""
+        earlier demo there), evaluated and checkpointed once, at the end."""
         return dataclasses.replace(self, run_dir=run_dir, steps=steps, seed=seed, overwrite=True, eval_every=0,
-                                   **changes)
+                                   checkpoint_every=steps, **changes)
 
     def resolved(self) -> TrainerConfig:
         """This configuration with every cadence left to its default (None) set from ``steps``."""
