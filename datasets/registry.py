@@ -32,6 +32,17 @@ def register(spec: DatasetSpec) -> DatasetSpec:
     return spec
 
 
+def require_at_least(**limits: tuple[float, float]) -> None:
+    """Refuse generator options below their minimum before any work is done.
+
+    Args:
+        limits: ``option=(value, minimum)``, e.g. ``frames=(frames, 3)``.
+    """
+    for name, (value, minimum) in limits.items():
+        if not value >= minimum:  # NaN fails too
+            raise ValueError(f"{name}: must be at least {minimum}, got {value}")
+
+
 def get(name: str) -> DatasetSpec:
     try:
         return _REGISTRY[name]

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from datasets.registry import DatasetSpec
+from datasets.registry import DatasetSpec, require_at_least
 from datasets.trajectories import DISK, WATER, Trajectory, write_trajectories
 from sims import scenes
 from sims.solvers.soft_disks import SoftDisks, random_state, simulate
@@ -59,6 +59,7 @@ def generate_soft_disks(out_dir: str | Path, seed: int = 0, trajectories: int = 
     Each trajectory starts from its own random packing and velocities (seeded by ``seed``). Positions in
     metres; the metadata's velocity/acceleration statistics are per frame, as in DeepMind's datasets.
     """
+    require_at_least(trajectories=(trajectories, 1), frames=(frames, 3), particles=(particles, 2))
     system = SoftDisks()
     counts = {"train": trajectories, "valid": max(1, trajectories // 4), "test": max(1, trajectories // 4)}
     rng = np.random.default_rng(seed)
@@ -86,6 +87,8 @@ def sph_trajectory(cfg: SPHConfig, fluid: np.ndarray, velocity: np.ndarray, fram
 def generate_sph(scene: str, out_dir: str | Path, seed: int, trajectories: int, frames: int, spacing: float,
                  frame_dt: float, progress: bool) -> list[Path]:
     """SPH trajectories of ``scene`` ('waterdrop' or 'dambreak') in the particle-trajectory schema."""
+    require_at_least(trajectories=(trajectories, 1), frames=(frames, 3), spacing=(spacing, 0.005),
+                     frame_dt=(frame_dt, 1e-4))
     cfg = SPHConfig(dim=2, box=(0.8, 0.8), spacing=spacing)
     make = {"waterdrop": scenes.water_drops, "dambreak": scenes.dam_break}[scene]
     counts = {"train": trajectories, "valid": max(1, trajectories // 8), "test": max(1, trajectories // 8)}

@@ -15,6 +15,7 @@ from datasets.trajectories import TrajectoryReader
 from sims import mesh_evaluate, plots, train_gns, train_mgn
 from sims.data import WATER_OFFSET
 from sims.rollout import Rollout, constant_velocity, export_rollout, learned_rollout, summary
+from sims.solvers.soft_disks import SoftDisks, Verlet
 from sims.solvers.sph import SPH, SPHConfig
 from training.config import to_dict
 from training.recipe import load, read_run
@@ -65,18 +66,32 @@ def _dispatch(run_dir: str, data: str | None, out: str, trajectories: int, max_s
     return module(run_dir, data_file, out, trajectories, max_steps, with_solver)
 
 
+SOLVERS = ("sph", "soft_disks")  # the ``solver`` names in dataset metadata that evaluation can restart
+
+
+def _restart(metadata: dict, start: np.ndarray, velocity: np.ndarray) -> tuple[SPH | Verlet, np.ndarray]:
+    """The dataset's solver at positions ``start`` [N, D] (dataset frame) and velocities [N, D] in m/s, and
+    the offset of the dataset frame from the solver's."""
+    params = {k: tuple(v) if isinstance(v, list) else v for k, v in metadata["solver_params"].items()}
+    if metadata["solver"] == "sph":
+        cfg = SPHConfig(**params)
+        start = np.clip(start - WATER_OFFSET, 0.0, np.asarray(cfg.box))
+        return SPH(cfg, start, velocity), np.full(start.shape[1], WATER_OFFSET)
+    return Verlet(SoftDisks(**params), start, velocity), np.zeros(start.shape[1])
+
+
 def solver_rollout(metadata: dict, positions: np.ndarray, particle_type: np.ndarray, history: int,
                    substeps: int | None) -> Rollout:
-    """The SPH solver restarted from frame ``history - 1`` (velocity from the last two frames).
+    """The dataset's solver (one of :data:`SOLVERS`) restarted from frame ``history - 1`` (velocity from the
+    last two frames).
 
-    ``substeps=None`` lets the solver take its CFL-limited steps (its real cost per frame); ``substeps=1``
-    forces one step per frame, the learned model's frame rate.
+    ``substeps=None`` lets the solver take its own steps (its real cost per frame); ``substeps=1`` forces one
+    step per frame, the learned model's frame rate.
     """
-    cfg = SPHConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in metadata["solver_params"].items()})
     dt = float(metadata["dt"])
-    start = positions[history - 1] - WATER_OFFSET
     velocity = (positions[history - 1] - positions[history - 2]) / dt
-    sph = SPH(cfg, np.clip(start, 0.0, np.asarray(cfg.box)), velocity)
+    solver, offset = _restart(metadata, positions[history - 1], velocity)
+    start = positions[history - 1]
     steps = positions.shape[0] - history
     out = np.full((steps,) + start.shape, np.nan)
     diverged = None
@@ -84,11 +99,11 @@ def solver_rollout(metadata: dict, positions: np.ndarray, particle_type: np.ndar
     with np.errstate(all="ignore"):
         for t in range(steps):
             if substeps is None:
-                sph.advance(dt)
+                solver.advance(dt)
             else:
                 for _ in range(substeps):
-                    sph.step(dt / substeps)
-            x = sph.fluid_positions + WATER_OFFSET
+                    solver.step(dt / substeps)
+            x = solver.x[: len(start)] + offset
             if not np.isfinite(x).all() or np.abs(x).max() > 1e3:
                 diverged = t
                 break
@@ -114,7 +129,7 @@ def evaluate_gns(run_dir: str | Path, data_file: str | Path, out_dir: str | Path
             learned = learned_rollout(model, positions, traj.particle_type, history)
             results["gns"].append(learned)
             results["constant_velocity"].append(constant_velocity(positions, traj.particle_type, history))
-            if with_solver and "solver_params" in metadata:
+            if with_solver and metadata.get("solver") in SOLVERS:
                 results["solver_one_step"].append(
                     solver_rollout(metadata, positions, traj.particle_type, history, substeps=1))
                 results["solver"].append(

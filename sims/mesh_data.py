@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from datasets.meshes import MeshTrajectory, write_mesh_trajectories
-from datasets.registry import DatasetSpec
+from datasets.registry import DatasetSpec, require_at_least
 from sims.data import SPLITS, simulate_splits
 from sims.solvers.cylinder_flow import Channel, simulate_cylinder_flow, substeps_per_frame
 from sims.solvers.flag import FlagConfig, flag_trajectory, make_flag
@@ -45,6 +45,8 @@ def generate_cylinder_flow(out_dir: str | Path, seed: int = 0, trajectories: int
     """Flow past a cylinder (P2/P1 finite elements): ``train.h5`` (``trajectories``), ``valid.h5`` and
     ``test.h5`` (a quarter each, at least one). Every trajectory has its own cylinder, inflow and mesh; the
     first frame is ``warmup`` s after an impulsive start. Lengths in m, times in s."""
+    require_at_least(trajectories=(trajectories, 1), frames=(frames, 2), frame_dt=(frame_dt, 1e-4),
+                     warmup=(warmup, 0.0), h_cylinder=(h_cylinder, 0.002), h_far=(h_far, h_cylinder))
     counts = {"train": trajectories, "valid": max(1, trajectories // 4), "test": max(1, trajectories // 4)}
     rng = np.random.default_rng(seed)
     channels: list[Channel] = []
@@ -64,6 +66,7 @@ def generate_flag(out_dir: str | Path, seed: int = 0, trajectories: int = 8, fra
                   ny: int = 13, progress: bool = True) -> list[Path]:
     """A flag in gusting wind (mass-spring cloth), splits as for cylinder_flow. Every trajectory draws its mean
     wind (4-8 m/s) and gusts (1-3 m/s, random frequencies); the mesh is the same. Positions in m."""
+    require_at_least(trajectories=(trajectories, 1), frames=(frames, 3), nx=(nx, 2), ny=(ny, 2))
     counts = {"train": trajectories, "valid": max(1, trajectories // 4), "test": max(1, trajectories // 4)}
     rng = np.random.default_rng(seed)
     configs: list[FlagConfig] = []

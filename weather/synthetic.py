@@ -31,7 +31,7 @@ from scipy.special import ndtri
 from tqdm.auto import tqdm
 
 from datasets.radar import radar_dataset, write_radar
-from datasets.registry import DatasetSpec
+from datasets.registry import DatasetSpec, require_at_least
 
 SPLITS = ("train", "valid", "test")
 
@@ -143,8 +143,7 @@ def generate_radar(out_dir: str | os.PathLike, seed: int = 0, events: int = 16, 
     statistics; events of one seed are independent of each other and of the process count."""
     if file_format not in ("nc", "zarr"):
         raise ValueError(f"--file-format must be nc or zarr, got {file_format!r}")
-    if frames < 1 or size < 8:
-        raise ValueError(f"need frames >= 1 and size >= 8, got {frames} and {size}")
+    require_at_least(events=(events, 1), frames=(frames, 1), size=(size, 8))
     counts = {"train": events, "valid": max(1, events // 4), "test": max(1, events // 4)}
     streams = np.random.SeedSequence(seed).spawn(len(SPLITS))
     jobs = [(split, i, np.random.default_rng(s)) for split, stream in zip(SPLITS, streams)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from datasets.registry import DatasetSpec
+from datasets.registry import DatasetSpec, require_at_least
 from datasets.showers import CaloGeometry, write_showers
 from hep.calo.gflash import TUNGSTEN, simulate_showers
 
@@ -25,8 +25,7 @@ def generate_calo(out_dir: str | Path, seed: int = 0, train: int = 10_000, test:
     """Write ``train.h5`` and ``test.h5``: electrons with log-uniform energies between the given bounds,
     GFlash showers in tungsten (X0 3.5 mm, R_M 9.3 mm) voxelised as CaloChallenge dataset 2
     (45 layers x 16 alpha x 9 radial bins of 0.8 X0 x 0.5 R_M), energies in MeV."""
-    if train < 1 or test < 1:
-        raise ValueError(f"need at least one shower per split, got train={train}, test={test}")
+    require_at_least(train=(train, 1), test=(test, 1))
     if not 0 < min_energy_gev < max_energy_gev:
         raise ValueError(f"need 0 < min_energy_gev < max_energy_gev, got {min_energy_gev}, {max_energy_gev}")
     geometry = CaloGeometry()

@@ -19,7 +19,7 @@ import awkward as ak
 import numpy as np
 from tqdm.auto import tqdm
 
-from datasets.registry import DatasetSpec
+from datasets.registry import DatasetSpec, require_at_least
 from datasets.root import RootWriter
 from gnn.optional import require
 
@@ -145,8 +145,7 @@ def generate_jets(out_dir: str | Path, seed: int = 0, jets: int = 2000, chunk: i
     """Write balanced chunks ``jets_{k:04d}.root`` (``chunk`` jets each, half top, half QCD, shuffled) until
     ``jets`` are written; existing chunks are kept, so an interrupted run resumes where it stopped. Each chunk
     is seeded by its index, so ``workers`` processes write the same files as one."""
-    if jets < 2 or chunk < 2:
-        raise ValueError(f"need at least 2 jets per file and in total, got jets={jets}, chunk={chunk}")
+    require_at_least(jets=(jets, 2), chunk=(chunk, 2), batch=(batch, 1), workers=(workers, 1))
     out_dir = Path(out_dir)
     sizes = {out_dir / f"jets_{k:04d}.root": min(chunk, jets - k * chunk) for k in range((jets + chunk - 1) // chunk)}
     missing = [(path, seed, k, size, batch) for k, (path, size) in enumerate(sizes.items()) if not path.exists()]

@@ -14,7 +14,7 @@ import awkward as ak
 import numpy as np
 from tqdm.auto import tqdm
 
-from datasets.registry import DatasetSpec
+from datasets.registry import DatasetSpec, require_at_least
 from datasets.root import RootWriter
 from hep.tracking.detector import Detector, Hits, Particles, sample_particles, simulate_event
 
@@ -80,8 +80,8 @@ def generate_tracking(out_dir: str | Path, seed: int = 0, events: int = 40, part
     TrackML-like barrel (2 T, 10 layers). ``generator=parametric``: ``particles`` is the mean number per event
     (the pile-up knob); ``generator=pythia`` (gen extra): ``pileup`` minimum-bias pp interactions per event.
     Noise hits per layer are Poisson with mean ``noise_per_layer``."""
-    if events < 1 or particles < 1:
-        raise ValueError(f"need events >= 1 and particles >= 1, got {events} and {particles}")
+    require_at_least(events=(events, 1), particles=(particles, 1), noise_per_layer=(noise_per_layer, 0.0),
+                     pt_min=(pt_min, 0.0), pileup=(pileup, 0.0))
     detector = Detector(noise_per_layer=noise_per_layer)
     rng = np.random.default_rng(seed)
     source = particle_source(generator, particles, pileup, pt_min, rng, seed)

@@ -62,19 +62,37 @@ def energy(system: SoftDisks, x: np.ndarray, v: np.ndarray) -> float:
     return float(kinetic + contact + wall + system.mass * system.gravity * np.sum(x[:, 1]))
 
 
+class Verlet:
+    """The disks' state ``x``, ``v`` [N, 2], advanced by velocity Verlet (the interface of :class:`SPH`)."""
+
+    def __init__(self, system: SoftDisks, x0: np.ndarray, v0: np.ndarray):
+        self.system = system
+        self.x, self.v = x0.astype(np.float64).copy(), v0.astype(np.float64).copy()
+        self.a = forces(system, self.x) / system.mass
+
+    def step(self, dt: float) -> None:
+        """One velocity-Verlet step of ``dt`` seconds."""
+        self.v += 0.5 * dt * self.a
+        self.x += dt * self.v
+        self.a = forces(self.system, self.x) / self.system.mass
+        self.v += 0.5 * dt * self.a
+
+    def advance(self, duration: float) -> int:
+        """Integrate for ``duration`` seconds in steps of at most ``system.dt``; returns how many were taken."""
+        steps = max(1, round(duration / self.system.dt))
+        for _ in range(steps):
+            self.step(duration / steps)
+        return steps
+
+
 def simulate(system: SoftDisks, x0: np.ndarray, v0: np.ndarray, frames: int) -> np.ndarray:
     """Positions at ``frames`` output times, starting with ``x0``: ``[frames, N, 2]``."""
-    x, v = x0.astype(np.float64).copy(), v0.astype(np.float64).copy()
-    a = forces(system, x) / system.mass
-    out = np.empty((frames,) + x.shape)
-    out[0] = x
+    state = Verlet(system, x0, v0)
+    out = np.empty((frames,) + state.x.shape)
+    out[0] = state.x
     for t in range(1, frames):
-        for _ in range(system.substeps):
-            v += 0.5 * system.dt * a
-            x += system.dt * v
-            a = forces(system, x) / system.mass
-            v += 0.5 * system.dt * a
-        out[t] = x
+        state.advance(system.frame_dt)
+        out[t] = state.x
     return out
 
 

@@ -2,6 +2,10 @@
 import numpy as np
 import pytest
 
+from datasets.trajectories import TrajectoryReader
+from sims.data import generate_soft_disks
+from sims.evaluate import solver_rollout
+from sims.rollout import constant_velocity
 from sims.solvers.soft_disks import SoftDisks, energy, forces, random_state, simulate
 
 
@@ -54,3 +58,22 @@ def test_pair_forces_conserve_momentum_exactly():
 def test_overfull_box_is_rejected():
     with pytest.raises(ValueError, match="do not fit"):
         random_state(SoftDisks(), 10_000, np.random.default_rng(0))
+
+
+def test_evaluation_restarts_the_soft_disks_solver(tmp_path):
+    """``sims evaluate`` of a GNS trained on soft_disks restarts the dataset's own solver (it assumed SPH)."""
+    generate_soft_disks(tmp_path, seed=2, trajectories=1, frames=30, particles=40, progress=False)
+    with TrajectoryReader(tmp_path / "test.h5") as reader:
+        metadata, traj = reader.metadata, reader[0]
+    positions = traj.position.astype(np.float64)
+    solver = solver_rollout(metadata, positions, traj.particle_type, history=6, substeps=None)
+    baseline = constant_velocity(positions, traj.particle_type, history=6)
+    assert solver.diverged_at is None and solver.predicted.shape == (24, 40, 2)
+    assert solver.errors["position_mse"].mean() < 0.2 * baseline.errors["position_mse"].mean()
+
+
+@pytest.mark.parametrize("option", [{"frames": 2}, {"trajectories": 0}, {"particles": 1}])
+def test_generation_refuses_too_few_frames_before_simulating(tmp_path, option):
+    with pytest.raises(ValueError, match=f"{next(iter(option))}: must be at least"):
+        generate_soft_disks(tmp_path, progress=False, **option)
+    assert not list(tmp_path.iterdir())
