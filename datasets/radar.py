@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
+import zarr
 
 from datasets.atomic import atomic_path
 from datasets.hdf5 import corruption_as_value_error
@@ -150,7 +151,8 @@ def write_radar(ds: xr.Dataset, path: str | os.PathLike) -> Path:
     tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        ds.chunk({"time": 1}).to_zarr(tmp, mode="w", consolidated=False)
+        # every chunk written, even one of fill values, so that a missing chunk means a damaged store
+        ds.chunk({"time": 1}).to_zarr(tmp, mode="w", consolidated=False, write_empty_chunks=True)
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)
@@ -173,6 +175,7 @@ def open_radar(path: str | os.PathLike, chunks: dict | None = None, check_data: 
         raise ValueError(f"{path}: radar files end in {' or '.join(SUFFIXES)}")
     with corruption_as_value_error(path):
         if path.suffix == ".zarr":
+            _check_chunks(path)
             ds = xr.open_zarr(path, chunks=chunks, consolidated=False)
         else:
             ds = xr.open_dataset(path, engine="h5netcdf", chunks=chunks)
@@ -183,6 +186,15 @@ def open_radar(path: str | os.PathLike, chunks: dict | None = None, check_data: 
                              f"{SCHEMA_VERSION}")
         check_radar(ds, str(path), data=check_data)
     return ds
+
+
+def _check_chunks(path: Path) -> None:
+    """A Zarr store reads a missing chunk as fill values; physml writes every chunk, so one missing is damage."""
+    for name, array in zarr.open_group(path, mode="r").arrays():
+        missing = array.nchunks - array.nchunks_initialized
+        if missing:
+            raise ValueError(f"{path}: {name}: {missing} of {array.nchunks} chunks missing (a damaged or "
+                             "partly copied store)")
 
 
 def radar_files(folder: str | os.PathLike) -> list[Path]:

@@ -37,7 +37,7 @@ def nowcast(source: str, *, out: str, run_dir: str | None = None,
     if (run_dir is None) == (baseline is None):
         raise ValueError("give exactly one of a run folder (--run-dir) or a baseline (--baseline)")
     refuse_overwriting_inputs(out, [source] + ([run_dir] if run_dir else []))
-    ds = open_radar(source)
+    ds = open_radar(source, check_data=True)
     if run_dir is not None:
         model, run = load_nowcaster(run_dir)
         context, leads = run.sampling.context, run.sampling.leads

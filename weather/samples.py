@@ -86,7 +86,7 @@ class RadarSamples(Dataset):
 
     def __init__(self, folder: str | os.PathLike, cfg: SamplingConfig = SamplingConfig(), seed: int = 0) -> None:
         self.files = radar_files(folder)
-        self.datasets = [open_radar(p) for p in self.files]
+        self.datasets = [open_radar(p, check_data=True) for p in self.files]
         check_same_grid(self.datasets, [str(p) for p in self.files])
         self.cfg = cfg
         self.crops = sample_crops(self.datasets, cfg, seed)

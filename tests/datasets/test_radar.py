@@ -137,3 +137,15 @@ def test_read_odim_gap_is_named(tmp_path):
         _write_odim(paths[-1], frames[i], f"2026050112{minute:02d}00")
     with pytest.raises(ValueError, match="not equally spaced in time"):
         radar.read_odim(paths)
+
+
+def test_deleted_zarr_chunk_is_named(tmp_path):
+    valid = np.zeros((16, 16), bool)  # no coverage: every frame is all fill values, and still written
+    precip = np.full((5, 16, 16), np.nan, np.float32)
+    path = radar.write_radar(radar.radar_dataset(precip, "2026-05-01T12:00", valid=valid), tmp_path / "z.zarr")
+    radar.open_radar(path, check_data=True)
+    chunk = path / radar.VARIABLE / "c" / "2" / "0" / "0"
+    chunk.unlink()
+    with pytest.raises(ValueError, match=r"z\.zarr: precip_intensity: 1 of 5 chunks missing"):
+        radar.open_radar(path)
+

@@ -1,6 +1,8 @@
+import h5py
 import numpy as np
 import pytest
 
+from datasets import radar
 from weather import samples, synthetic
 
 
@@ -45,3 +47,12 @@ def test_crop_larger_than_grid_is_an_error(archive):
         samples.RadarSamples(archive / "train", samples.SamplingConfig(crop=96))
     with pytest.raises(FileNotFoundError, match="physml data generate radar"):
         samples.split_folder(archive, "nope")
+
+
+def test_training_samples_refuse_nan_inside_the_coverage(tmp_path):
+    path = radar.write_radar(radar.radar_dataset(np.ones((8, 32, 32), np.float32), "2026-05-01T12:00"),
+                             tmp_path / "e.nc")
+    with h5py.File(path, "r+") as fh:
+        fh[radar.VARIABLE][6, 5, 5] = np.nan  # a late frame: a check of the first frames would miss it
+    with pytest.raises(ValueError, match=r"e\.nc: precip_intensity has NaN inside the radar coverage"):
+        samples.RadarSamples(tmp_path, samples.SamplingConfig(crop=16, context=2, leads=2))
