@@ -90,6 +90,20 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _changes(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """``"gns.latent: 16 -> 32"`` for every setting outside the trainer's that differs between two saved runs."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if key == "trainer" and not prefix:
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _changes(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}: {a} -> {b}")
+    return out
+
+
 def move_to(batch: object, device: torch.device) -> object:
     """Move tensors, objects with ``.to`` (e.g. GraphBatch), and dicts/lists/tuples of them."""
     if isinstance(batch, dict):
@@ -199,7 +213,13 @@ class Trainer:
         if len(state["rng"]) != self.ctx.world_size:
             raise ValueError(f"{found[-1]}: saved by {len(state['rng'])} processes, resuming with "
                              f"{self.ctx.world_size}; resume with the same process count")
-        self.model.load_state_dict(state["model"])
+        try:
+            self.model.load_state_dict(state["model"])
+        except RuntimeError:
+            changed = _changes(state.get("config", {}).get("run", {}), self.resolved.get("run", {}))
+            raise ValueError(f"{found[-1]}: does not fit the network of this run"
+                             f"{' (changed since: ' + '; '.join(changed) + ')' if changed else ''}; resume with "
+                             f"the settings in {self.run_dir / 'config.json'} or train a new run") from None
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self._load_extra_state(state)

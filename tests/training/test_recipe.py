@@ -63,3 +63,32 @@ def test_load_refuses_other_models_and_old_folders(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"recipe": "line", "run": {"points": "many"}}))
     with pytest.raises(ValueError, match="points: expected int"):
         read_run(tmp_path, [LINE])
+
+
+@dataclass
+class MLPRun(LineRun):
+    hidden: int = 3               # hidden units
+
+
+def mlp(run: MLPRun) -> nn.Module:
+    return nn.Sequential(nn.Linear(run.width, run.hidden), nn.Tanh(), nn.Linear(run.hidden, 1))
+
+
+def build_mlp(run: MLPRun) -> Built:
+    built = build(run)
+    built.model = mlp(run)
+    return built
+
+
+def test_resume_with_another_network_names_what_changed(tmp_path):
+    recipe = Recipe("mlp", "a small MLP", MLPRun, build_mlp, mlp)
+    run = MLPRun()
+    run.trainer.run_dir, run.trainer.steps = str(tmp_path), 4
+    train(recipe, run)
+    before = (tmp_path / "config.json").read_text()
+    wider = MLPRun(hidden=5)
+    wider.trainer.run_dir, wider.trainer.steps, wider.trainer.resume = str(tmp_path), 8, True
+    with pytest.raises(ValueError, match=r"step_00000004.pt: does not fit the network of this run \(changed since: "
+                                         r"hidden: 3 -> 5\); resume with the settings in"):
+        train(recipe, wider)
+    assert (tmp_path / "config.json").read_text() == before
