@@ -64,11 +64,11 @@ class TrajectoryReader(SchemaReader):
 
     def __init__(self, path: str | os.PathLike) -> None:
         super().__init__(path)
-        for key in ("vel_std", "acc_std", "default_connectivity_radius"):
-            if key in self.metadata and not _positive(self.metadata[key]):
-                self.close()
-                raise ValueError(f"{self.path}: metadata '{key}' is {self.metadata[key]!r}, expected positive "
-                                 "finite numbers (statistics of at least three frames)")
+        try:
+            check_metadata(self.path, self.metadata)
+        except ValueError:
+            self.close()
+            raise
 
     def __getitem__(self, index: int) -> Trajectory:
         with corruption_as_value_error(self.path):
@@ -94,9 +94,31 @@ def require_metadata(path: str | os.PathLike, metadata: dict, keys: Iterable[str
                          "to build the simulator's graphs and normalise its inputs)")
 
 
-def _positive(value: object) -> bool:
-    try:
-        values = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        return False
-    return values.size > 0 and bool(np.isfinite(values).all() and (values > 0).all())
+def check_metadata(path: str | os.PathLike, metadata: dict) -> None:
+    """Raise ``ValueError`` naming the file and key if a present simulator metadata value has the wrong kind,
+    shape or domain: ``dim`` 1-3, ``bounds`` ``[dim, 2]`` with low < high, positive ``dt`` and connectivity
+    radius, ``dim`` finite means and positive stds (statistics of at least three frames)."""
+    dim = metadata.get("dim")
+    if dim is not None and dim not in (1, 2, 3):
+        raise ValueError(f"{path}: metadata 'dim' is {dim!r}, expected 1, 2 or 3")
+    shapes = {"bounds": (dim, 2), "default_connectivity_radius": (), "dt": (),
+              "vel_mean": (dim,), "acc_mean": (dim,), "vel_std": (dim,), "acc_std": (dim,)}
+    for key, shape in shapes.items():
+        if key not in metadata:
+            continue
+        try:
+            values = np.asarray(metadata[key], dtype=np.float64)
+        except (TypeError, ValueError):
+            values = None
+        positive = key not in ("bounds", "vel_mean", "acc_mean")
+        ok = (values is not None and values.ndim == len(shape)
+              and (dim is None or values.shape == tuple(dim if s is None else s for s in shape))
+              and values.size > 0 and np.isfinite(values).all() and (not positive or (values > 0).all())
+              and (key != "bounds" or (values.shape[1] == 2 and (values[:, 0] < values[:, 1]).all()))
+              and not isinstance(metadata[key], str))
+        if not ok:
+            expected = {"bounds": f"[{dim}, 2] finite [low, high] pairs with low < high"}.get(
+                key, f"{'a' if not shape else dim} {'positive finite' if positive else 'finite'} "
+                     f"number{'s' if shape else ''}")
+            raise ValueError(f"{path}: metadata '{key}' is {metadata[key]!r}, expected {expected}"
+                             f"{' (statistics of at least three frames)' if key.endswith('_std') else ''}")

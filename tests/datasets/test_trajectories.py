@@ -70,8 +70,20 @@ def test_broken_values_anywhere_are_refused_by_file_trajectory_and_field(tmp_pat
     with TrajectoryReader(path) as reader, pytest.raises(ValueError, match="dtype int64, expected floating-point"):
         reader[1]
     write_trajectories(path, _trajectories(), {"dim": 2, "acc_std": [0.0, 1e-4]})
-    with pytest.raises(ValueError, match="metadata 'acc_std' is .*expected positive finite"):
+    with pytest.raises(ValueError, match="metadata 'acc_std' is .*expected 2 positive finite numbers"):
         TrajectoryReader(path)
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("dt", "0.01", "a positive finite number"), ("dt", -0.01, "a positive finite number"),
+    ("default_connectivity_radius", "one", "a positive finite number"),
+    ("bounds", [[0.0, 1.0]], r"\[2, 2\] finite \[low, high\] pairs"),
+    ("bounds", [[0.0, 1.0], [1.0, 0.0]], r"\[2, 2\] .* with low < high"), ("vel_mean", [0.0, None], "2 finite numbers"),
+    ("vel_std", ["a", "b"], "2 positive finite numbers"), ("dim", 4, "1, 2 or 3")])
+def test_simulator_metadata_of_the_wrong_kind_is_named(tmp_path, key, value, expected):
+    write_trajectories(tmp_path / "m.h5", _trajectories(), {"dim": 2, key: value})
+    with pytest.raises(ValueError, match=rf"m\.h5: metadata '{key}' is .*expected {expected}"):
+        TrajectoryReader(tmp_path / "m.h5")
 
 
 def test_a_corrupted_chunk_fails_its_checksum(tmp_path):
