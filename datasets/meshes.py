@@ -106,6 +106,18 @@ class MeshTrajectoryReader(SchemaReader):
 
     schema, version, what = SCHEMA, SCHEMA_VERSION, "mesh trajectory file"
 
+    def __init__(self, path: str | os.PathLike) -> None:
+        super().__init__(path)
+        dt, units = self.metadata.get("dt"), self.metadata.get("fields")
+        problem = None
+        if not (isinstance(dt, (int, float)) and np.isfinite(dt) and dt > 0):
+            problem = f"metadata 'dt' is {dt!r}, expected seconds between frames (a positive number)"
+        elif not (isinstance(units, dict) and all(isinstance(u, str) and u for u in units.values())):
+            problem = f"metadata 'fields' is {units!r}, expected {{field name: units}}"
+        if problem:
+            self.close()
+            raise ValueError(f"{self.path}: {problem}")
+
     def __getitem__(self, index: int) -> MeshTrajectory:
         with corruption_as_value_error(self.path):
             key, group = self.group(index)
@@ -114,6 +126,11 @@ class MeshTrajectoryReader(SchemaReader):
                 raise ValueError(f"{self.path}: trajectory {key} has no {', '.join(missing)} dataset")
             where = f"trajectory {key}"
             fields = {k: read_array(self.path, group[k], f"{where}: '{k}'") for k in group if k not in MESH_KEYS}
+            for k in fields:
+                units = group[k].attrs.get("units")
+                if units != self.metadata["fields"].get(k):
+                    raise ValueError(f"{self.path}: {where}: '{k}' has units {units!r}, metadata 'fields' says "
+                                     f"{self.metadata['fields'].get(k)!r} (the schema requires both, equal)")
             traj = MeshTrajectory(read_array(self.path, group["mesh_pos"], f"{where}: 'mesh_pos'"),
                                   read_array(self.path, group["cells"], f"{where}: 'cells'", kind="i").astype(np.int64),
                                   read_array(self.path, group["node_type"], f"{where}: 'node_type'", kind="i")

@@ -1,4 +1,6 @@
 """Mesh-trajectory HDF5: exact round trip, units, and bad input named without leaving a partial file."""
+import json
+
 import h5py
 import numpy as np
 import pytest
@@ -57,3 +59,19 @@ def test_reader_names_the_file_for_a_corrupted_mesh(tmp_path):
         reader[0]
     with pytest.raises(FileNotFoundError, match="nothing.h5"):
         MeshTrajectoryReader(tmp_path / "nothing.h5")
+
+
+def test_fields_without_units_and_bad_frame_intervals_are_named(tmp_path):
+    path = tmp_path / "u.h5"
+    write_mesh_trajectories(path, [square()], {"dt": 0.02, "fields": {"world_pos": "m"}})
+    with h5py.File(path, "r+") as f:
+        del f["00000/world_pos"].attrs["units"]
+    with MeshTrajectoryReader(path) as reader, pytest.raises(
+            ValueError, match=r"u\.h5: trajectory 00000: 'world_pos' has units None, metadata 'fields' says 'm'"):
+        reader[0]
+    for metadata, message in [({"dt": "0.02", "fields": {"world_pos": "m"}}, "metadata 'dt' is '0.02'"),
+                              ({"dt": 0.02, "fields": ["m"]}, r"metadata 'fields' is \['m'\]")]:
+        with h5py.File(path, "r+") as f:
+            f.attrs["metadata"] = json.dumps(metadata)
+        with pytest.raises(ValueError, match=rf"u\.h5: {message}"):
+            MeshTrajectoryReader(path)
