@@ -6,9 +6,14 @@ Writers produce ``name.tmp`` in the destination folder, flush it to disk, then `
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+
+# what a write raises when the disk, the quota or the file-size limit is reached
+FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 @contextlib.contextmanager
@@ -22,6 +27,14 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, final)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        if err.errno in FULL:
+            full = OSError(f"{final}: {os.strerror(err.errno).lower()} while writing it; nothing was written "
+                           "(free some space or choose another output folder)")
+            full.errno = err.errno
+            raise full from None
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

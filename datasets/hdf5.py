@@ -3,6 +3,7 @@ metadata, a reader that checks them, and :func:`read_array`, the one checked way
 size against free memory, checksum, finite values)."""
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from datasets.atomic import atomic_path
+from datasets.atomic import atomic_open
 
 # written with every float dataset of our stores: a corrupted chunk then fails to read instead of reading as noise
 CHECKSUM = {"fletcher32": True}
@@ -69,9 +70,24 @@ def read_array(path: str | os.PathLike, dataset: h5py.Dataset, where: str, kind:
 
 
 @contextmanager
+def atomic_hdf5(path: str | os.PathLike) -> Iterator[h5py.File]:
+    """An HDF5 file built in memory and published at ``path`` (atomically) only when the block succeeds.
+
+    HDF5 writes through its own cache and h5py loses the errors of a failed flush (a full disk: the write goes
+    on, then the process can crash); built in memory, the file reaches the disk in one ordinary write whose
+    failure is a clear ``OSError`` and leaves no file.
+    """
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        yield f
+    with atomic_open(path, "wb") as fh:
+        fh.write(buffer.getbuffer())
+
+
+@contextmanager
 def schema_file(path: str | os.PathLike, schema: str, version: int, metadata: dict) -> Iterator[h5py.File]:
     """An HDF5 file open for writing, published at ``path`` only if the block succeeds."""
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    with atomic_hdf5(path) as f:
         f.attrs["schema"] = schema
         f.attrs["schema_version"] = version
         f.attrs["metadata"] = json.dumps(metadata)

@@ -17,8 +17,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from datasets.atomic import atomic_path
-from datasets.hdf5 import corruption_as_value_error
+from datasets.hdf5 import atomic_hdf5, corruption_as_value_error
 
 PARTICLE_SCHEMA, MESH_SCHEMA, SCHEMA_VERSION = "particle-rollout", "mesh-rollout", 1
 
@@ -78,7 +77,7 @@ def _provenance(f: h5py.File, schema: str, r: ParticleRolloutFile | MeshRolloutF
 
 def write_particle_rollout(path: str | os.PathLike, rollout: ParticleRolloutFile) -> Path:
     """Write ``rollout`` atomically as a ``particle-rollout`` file."""
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    with atomic_hdf5(path) as f:
         _provenance(f, PARTICLE_SCHEMA, rollout)
         for name, data in (("initial_positions", rollout.initial_positions), ("predicted_rollout", rollout.predicted),
                            ("ground_truth_rollout", rollout.ground_truth)):
@@ -91,7 +90,7 @@ def write_particle_rollout(path: str | os.PathLike, rollout: ParticleRolloutFile
 
 def write_mesh_rollout(path: str | os.PathLike, rollout: MeshRolloutFile) -> Path:
     """Write ``rollout`` atomically as a ``mesh-rollout`` file."""
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    with atomic_hdf5(path) as f:
         _provenance(f, MESH_SCHEMA, rollout)
         f.attrs.update({"field": rollout.field, "start_frame": rollout.start_frame})
         f.create_dataset("mesh_pos", data=rollout.mesh_pos.astype(np.float32)).attrs["units"] = "m"

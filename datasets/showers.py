@@ -20,8 +20,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from datasets.atomic import atomic_path
-from datasets.hdf5 import corruption_as_value_error
+from datasets.hdf5 import atomic_hdf5, corruption_as_value_error
 
 SCHEMA = "calo-showers"
 SCHEMA_VERSION = 1
@@ -60,7 +59,7 @@ def write_showers(path: str | os.PathLike, incident_energies: np.ndarray, shower
                   geometry: CaloGeometry, metadata: dict | None = None) -> Path:
     """Write showers atomically after the same checks :func:`read_showers` applies."""
     energies, showers = _checked(np.asarray(incident_energies), np.asarray(showers), geometry, str(path))
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+    with atomic_hdf5(path) as f:
         f.attrs["schema"] = SCHEMA
         f.attrs["schema_version"] = SCHEMA_VERSION
         f.attrs["geometry"] = json.dumps(asdict(geometry))

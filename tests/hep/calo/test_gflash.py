@@ -73,5 +73,5 @@ def test_generated_dataset_is_seeded_and_in_range(tmp_path):
     energy, deposits = read_showers(a[0])
     assert energy.shape == (30, 1) and deposits.shape == (30, 6480)
     assert (energy >= 1e3).all() and (energy <= 1e6).all()
-    with pytest.raises(ValueError, match="at least one shower"):
+    with pytest.raises(ValueError, match="train: must be at least 1, got 0"):
         generate_calo(tmp_path / "c", train=0)
