@@ -37,6 +37,20 @@ def corruption_as_value_error(path: str | os.PathLike) -> Iterator[None]:
                          f"{str(err).strip(chr(39))})") from None
 
 
+def check_version(path: str | os.PathLike, value: object, newest: int) -> int:
+    """A file's ``schema_version`` attribute as an int, refused if it is not one or is newer than ``newest``
+    (the reader's); errors name the file."""
+    try:
+        version = int(value)
+        if version != value and str(version) != str(value).strip():
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ValueError(f"{path}: attribute 'schema_version' is {value!r}, expected an integer") from None
+    if version > newest:
+        raise ValueError(f"{path}: schema_version {version} is newer than this reader ({newest}); upgrade physml")
+    return version
+
+
 def available_memory() -> int:
     """Bytes of memory available now (Linux: free + reclaimable pages), or a large number if unknown."""
     try:
@@ -118,9 +132,7 @@ class SchemaReader:
                 if attrs.get("schema") != self.schema:
                     raise ValueError(f"{self.path}: attribute 'schema' is {attrs.get('schema')!r}, expected "
                                      f"{self.schema!r}")
-                if int(attrs.get("schema_version", -1)) > self.version:
-                    raise ValueError(f"{self.path}: schema_version {attrs['schema_version']} is newer than this "
-                                     f"reader ({self.version}); upgrade physml")
+                check_version(self.path, attrs.get("schema_version", -1), self.version)
                 if "metadata" not in attrs:
                     raise ValueError(f"{self.path}: no 'metadata' attribute")
                 self.metadata: dict = json.loads(str(attrs["metadata"]))

@@ -26,7 +26,7 @@ import xarray as xr
 import zarr
 
 from datasets.atomic import atomic_path
-from datasets.hdf5 import corruption_as_value_error
+from datasets.hdf5 import check_version, corruption_as_value_error
 
 SCHEMA_VERSION = 1
 VARIABLE = "precip_intensity"
@@ -181,9 +181,7 @@ def open_radar(path: str | os.PathLike, chunks: dict | None = None, check_data: 
             ds = xr.open_dataset(path, engine="h5netcdf", chunks=chunks)
         if ds.attrs.get("schema") != "radar":
             raise ValueError(f"{path}: not a physml radar file (schema attribute {ds.attrs.get('schema')!r})")
-        if int(ds.attrs.get("schema_version", -1)) > SCHEMA_VERSION:
-            raise ValueError(f"{path}: schema_version {ds.attrs['schema_version']} is newer than this reader's "
-                             f"{SCHEMA_VERSION}")
+        check_version(path, ds.attrs.get("schema_version", -1), SCHEMA_VERSION)
         check_radar(ds, str(path), data=check_data)
     return ds
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from datasets.hdf5 import atomic_hdf5, corruption_as_value_error
+from datasets.hdf5 import atomic_hdf5, check_version, corruption_as_value_error
 
 PARTICLE_SCHEMA, MESH_SCHEMA, SCHEMA_VERSION = "particle-rollout", "mesh-rollout", 1
 
@@ -112,14 +112,15 @@ def _open(path: str | os.PathLike, schema: str) -> h5py.File:
         f = h5py.File(path, "r")
     except OSError as err:
         raise ValueError(f"{path}: not a readable HDF5 file ({err})") from None
-    with corruption_as_value_error(path):
-        found, version = f.attrs.get("schema"), int(f.attrs.get("schema_version", -1))
-    if found != schema:
+    try:
+        with corruption_as_value_error(path):
+            found = f.attrs.get("schema")
+            if found != schema:
+                raise ValueError(f"{path}: attribute 'schema' is {found!r}, expected {schema!r}")
+            check_version(path, f.attrs.get("schema_version", -1), SCHEMA_VERSION)
+    except ValueError:
         f.close()
-        raise ValueError(f"{path}: attribute 'schema' is {found!r}, expected {schema!r}")
-    if version > SCHEMA_VERSION:
-        f.close()
-        raise ValueError(f"{path}: schema_version is newer than this reader ({SCHEMA_VERSION}); upgrade physml")
+        raise
     return f
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from datasets.hdf5 import atomic_hdf5, corruption_as_value_error
+from datasets.hdf5 import atomic_hdf5, check_version, corruption_as_value_error
 
 SCHEMA = "calo-showers"
 SCHEMA_VERSION = 1
@@ -89,10 +89,10 @@ def read_showers(path: str | os.PathLike, geometry: CaloGeometry | None = None,
         raise FileNotFoundError(f"{path}: no such shower file")
     geometry = geometry or read_geometry(path)
     with corruption_as_value_error(path), h5py.File(path, "r") as f:
-        schema, version = f.attrs.get("schema", SCHEMA), int(f.attrs.get("schema_version", SCHEMA_VERSION))
-        if schema != SCHEMA or version > SCHEMA_VERSION:  # CaloChallenge's own files carry no attributes
-            raise ValueError(f"{path}: schema {schema!r} version {version}, expected {SCHEMA!r} version <= "
-                             f"{SCHEMA_VERSION}")
+        schema = f.attrs.get("schema", SCHEMA)  # CaloChallenge's own files carry no attributes
+        if schema != SCHEMA:
+            raise ValueError(f"{path}: attribute 'schema' is {schema!r}, expected {SCHEMA!r}")
+        check_version(path, f.attrs.get("schema_version", SCHEMA_VERSION), SCHEMA_VERSION)
         missing = [k for k in ("incident_energies", "showers") if k not in f]
         if missing:
             raise ValueError(f"{path}: not a CaloChallenge shower file, missing dataset(s) {', '.join(missing)} "

@@ -65,8 +65,9 @@ def test_a_rejected_write_leaves_no_file(tmp_path):
 
 def test_a_foreign_schema_or_newer_version_is_refused(tmp_path):
     write_showers(tmp_path / "s.h5", *showers(4), SMALL)
-    for attrs, message in (({"schema": "particle-trajectories"}, "schema 'particle-trajectories'"),
-                           ({"schema_version": 99}, "version 99")):
+    for attrs, message in (({"schema": "particle-trajectories"}, "'schema' is 'particle-trajectories'"),
+                           ({"schema_version": 99}, "schema_version 99 is newer"),
+                           ({"schema_version": "one"}, "attribute 'schema_version' is 'one', expected an integer")):
         with h5py.File(tmp_path / "s.h5", "a") as f:
             f.attrs.update({"schema": "calo-showers", "schema_version": 1, **attrs})
         with pytest.raises(ValueError, match=message):
