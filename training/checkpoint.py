@@ -55,8 +55,19 @@ def list_checkpoints(run_dir: str | os.PathLike) -> list[Path]:
     return sorted(p for p in folder.glob("step_*.pt") if _NAME.search(p.name)) if folder.exists() else []
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
-    """Load a checkpoint without unpickling arbitrary objects, after verifying its checksum."""
+# what a checkpoint must hold to be resumed (``load`` needs only the model)
+RESUMABLE = ("model", "optimizer", "scheduler", "rng", "step")
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu",
+                    required: tuple[str, ...] = ("model",)) -> dict:
+    """Load a checkpoint without unpickling arbitrary objects, after verifying its checksum.
+
+    Args:
+        path: a ``step_XXXXXXXX.pt`` file.
+        map_location: where tensors go.
+        required: entries the checkpoint must have (:data:`RESUMABLE` to resume training).
+    """
     path = Path(path)
     if not path.is_file():  # a pipe or device would block torch.load forever
         raise ValueError(f"{path}: not a regular file; expected a physml checkpoint")
@@ -66,7 +77,13 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
         if _sha256(path) != expected:
             raise ValueError(f"{path}: its bytes do not match {checksum.name}; the checkpoint is corrupted")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # zip, pickle and unpickling-policy errors alike: the file is not ours
         raise ValueError(f"{path}: not a readable physml checkpoint ({type(err).__name__}: "
                          f"{str(err).splitlines()[0] if str(err) else ''})") from None
+    missing = [key for key in required if not isinstance(state, dict) or key not in state]
+    if missing:
+        need = "load the model" if "model" in missing else "resume training"
+        raise ValueError(f"{path}: the checkpoint has no {', '.join(repr(k) for k in missing)} entry, needed to "
+                         f"{need} (expected a checkpoint written by physml training)")
+    return state

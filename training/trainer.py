@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from datasets.atomic import atomic_open
 from training import distributed, schedules
-from training.checkpoint import list_checkpoints, load_checkpoint, save_checkpoint
+from training.checkpoint import RESUMABLE, list_checkpoints, load_checkpoint, save_checkpoint
 from training.metrics import MetricLog
 from training.seeding import rng_state, seed_everything, set_rng_state
 
@@ -209,7 +209,8 @@ class Trainer:
         found = list_checkpoints(self.run_dir)
         if not found:
             return None
-        state = load_checkpoint(found[-1])  # on the CPU: RNG states must be; load_state_dict moves the rest
+        # on the CPU: RNG states must be; load_state_dict moves the rest
+        state = load_checkpoint(found[-1], required=RESUMABLE)
         if len(state["rng"]) != self.ctx.world_size:
             raise ValueError(f"{found[-1]}: saved by {len(state['rng'])} processes, resuming with "
                              f"{self.ctx.world_size}; resume with the same process count")

@@ -137,3 +137,18 @@ def test_corrupted_foreign_and_special_checkpoint_files_are_refused(tmp_path):
     os.mkfifo(tmp_path / "pipe.pt")
     with pytest.raises(ValueError, match="not a regular file"):
         load_checkpoint(tmp_path / "pipe.pt")
+
+
+def test_a_foreign_state_dict_in_the_run_folder_is_named_on_resume(tmp_path):
+    trainer = make_trainer(tmp_path / "run", steps=10)
+    trainer.fit()
+    path = list_checkpoints(tmp_path / "run")[-1]
+    torch.save({"model": trainer.model.state_dict()}, path)  # weights alone, as another tool saves them
+    path.with_name(path.name + ".sha256").unlink()
+    assert set(load_checkpoint(path)) == {"model"}  # enough to load the model
+    with pytest.raises(ValueError, match=r"step_00000010.pt: the checkpoint has no 'optimizer', 'scheduler', 'rng', "
+                                         r"'step' entry, needed to resume training"):
+        make_trainer(tmp_path / "run", steps=20, resume=True).fit()
+    torch.save(trainer.model.state_dict(), path)
+    with pytest.raises(ValueError, match="has no 'model' entry, needed to load the model"):
+        load_checkpoint(path)
