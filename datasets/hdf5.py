@@ -60,21 +60,23 @@ def available_memory() -> int:
 
 
 def read_array(path: str | os.PathLike, dataset: h5py.Dataset, where: str, kind: str = "f",
-               finite: bool = True) -> np.ndarray:
-    """``dataset`` read whole, after checking it: ``kind`` ``"f"`` (floats) or ``"i"`` (integers), a declared
-    size that fits in the free memory, a chunk checksum that matches (when the file has one), and (floats,
-    ``finite``) no NaN or inf. Errors name the file and ``where`` (``"trajectory 00003: 'position'"``)."""
+               finite: bool = True, rows: int | None = None) -> np.ndarray:
+    """``dataset`` read whole (or its first ``rows``), after checking it: ``kind`` ``"f"`` (floats) or ``"i"``
+    (integers), a declared size that fits in the free memory, a chunk checksum that matches (when the file has
+    one), and (floats, ``finite``) no NaN or inf. Errors name the file and ``where``
+    (``"trajectory 00003: 'position'"``)."""
     if not isinstance(dataset, h5py.Dataset):
         raise ValueError(f"{path}: {where} is not a dataset")
     if dataset.dtype.kind != kind and not (kind == "i" and dataset.dtype.kind == "u"):
         expected = "floating-point" if kind == "f" else "integer"
         raise ValueError(f"{path}: {where} has dtype {dataset.dtype}, expected {expected} values")
-    size = int(np.prod(dataset.shape, dtype=np.float64)) * dataset.dtype.itemsize
+    shape = dataset.shape if rows is None or not dataset.shape else (min(rows, dataset.shape[0]),) + dataset.shape[1:]
+    size = int(np.prod(shape, dtype=np.float64)) * dataset.dtype.itemsize
     if size > available_memory():
-        raise ValueError(f"{path}: {where} declares shape {dataset.shape} ({size / 2**30:.1f} GiB), more than the "
+        raise ValueError(f"{path}: {where} declares shape {shape} ({size / 2**30:.1f} GiB), more than the "
                          "free memory; the file is corrupted or too large to read whole")
     try:
-        values = dataset[()]
+        values = dataset[()] if rows is None or not dataset.shape else dataset[:rows]
     except (OSError, KeyError, RuntimeError) as err:
         raise ValueError(f"{path}: {where} cannot be read, the file is corrupted ({err})") from None
     if finite and kind == "f" and not np.isfinite(values).all():

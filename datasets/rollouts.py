@@ -17,7 +17,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from datasets.hdf5 import atomic_hdf5, check_version, corruption_as_value_error
+from datasets.hdf5 import atomic_hdf5, check_version, corruption_as_value_error, read_array
 
 PARTICLE_SCHEMA, MESH_SCHEMA, SCHEMA_VERSION = "particle-rollout", "mesh-rollout", 1
 
@@ -131,14 +131,22 @@ def _common(f: h5py.File) -> dict:
             "code_version": str(f.attrs["code_version"])}
 
 
+def _reader(path: str | os.PathLike, f: h5py.File):
+    """``read(key, kind="f", finite=True)``: a dataset of ``f`` through the checked :func:`read_array`."""
+    def read(key: str, kind: str = "f", finite: bool = True) -> np.ndarray:
+        return read_array(path, f[key], repr(key), kind, finite)
+    return read
+
+
 def read_particle_rollout(path: str | os.PathLike) -> ParticleRolloutFile:
     """A ``particle-rollout`` file; errors name the file and what was wrong."""
     with _open(path, PARTICLE_SCHEMA) as f, corruption_as_value_error(path):
         try:
-            return ParticleRolloutFile(
-                initial_positions=f["initial_positions"][()], predicted=f["predicted_rollout"][()],
-                ground_truth=f["ground_truth_rollout"][()], particle_type=f["particle_types"][()],
-                errors={k: v[()] for k, v in f["errors"].items()}, **_common(f))
+            read = _reader(path, f)
+            return ParticleRolloutFile(  # a diverged rollout holds NaN from its divergence on
+                initial_positions=read("initial_positions"), predicted=read("predicted_rollout", finite=False),
+                ground_truth=read("ground_truth_rollout"), particle_type=read("particle_types", "i"),
+                errors={k: read(f"errors/{k}", finite=False) for k in f["errors"]}, **_common(f))
         except KeyError as err:
             raise ValueError(f"{path}: missing {err} of the {PARTICLE_SCHEMA} schema") from None
 
@@ -147,10 +155,11 @@ def read_mesh_rollout(path: str | os.PathLike) -> MeshRolloutFile:
     """A ``mesh-rollout`` file; errors name the file and what was wrong."""
     with _open(path, MESH_SCHEMA) as f, corruption_as_value_error(path):
         try:
+            read = _reader(path, f)
             return MeshRolloutFile(
                 field=str(f.attrs["field"]), units=str(f["predicted_rollout"].attrs["units"]),
-                start_frame=int(f.attrs["start_frame"]), predicted=f["predicted_rollout"][()],
-                ground_truth=f["ground_truth_rollout"][()], squared_error=f["errors/squared_error"][()],
-                mesh_pos=f["mesh_pos"][()], cells=f["cells"][()], node_type=f["node_type"][()], **_common(f))
+                start_frame=int(f.attrs["start_frame"]), predicted=read("predicted_rollout", finite=False),
+                ground_truth=read("ground_truth_rollout"), squared_error=read("errors/squared_error", finite=False),
+                mesh_pos=read("mesh_pos"), cells=read("cells", "i"), node_type=read("node_type", "i"), **_common(f))
         except KeyError as err:
             raise ValueError(f"{path}: missing {err} of the {MESH_SCHEMA} schema") from None

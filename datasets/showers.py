@@ -20,7 +20,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from datasets.hdf5 import atomic_hdf5, check_version, corruption_as_value_error
+from datasets.hdf5 import atomic_hdf5, check_version, corruption_as_value_error, read_array
 
 SCHEMA = "calo-showers"
 SCHEMA_VERSION = 1
@@ -97,11 +97,9 @@ def read_showers(path: str | os.PathLike, geometry: CaloGeometry | None = None,
         if missing:
             raise ValueError(f"{path}: not a CaloChallenge shower file, missing dataset(s) {', '.join(missing)} "
                              "(expected incident_energies [N, 1] and showers [N, V] in MeV)")
-        n = len(f["showers"]) if limit is None else min(limit, len(f["showers"]))
-        try:
-            energies, showers = f["incident_energies"][:n], f["showers"][:n]
-        except OSError as err:
-            raise ValueError(f"{path}: the showers cannot be read, the file is corrupted ({err})") from None
+        # values are checked below, with the geometry
+        energies, showers = (read_array(path, f[key], repr(key), finite=False, rows=limit)
+                             for key in ("incident_energies", "showers"))
         if len(f["incident_energies"]) != len(f["showers"]):
             raise ValueError(f"{path}: {len(f['incident_energies'])} incident energies but "
                              f"{len(f['showers'])} showers")
