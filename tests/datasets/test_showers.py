@@ -72,3 +72,12 @@ def test_a_foreign_schema_or_newer_version_is_refused(tmp_path):
             f.attrs.update({"schema": "calo-showers", "schema_version": 1, **attrs})
         with pytest.raises(ValueError, match=message):
             read_showers(tmp_path / "s.h5")
+
+
+def test_a_petabyte_shape_is_refused_before_allocating(tmp_path):
+    with h5py.File(tmp_path / "huge.h5", "w") as f:  # HDF5 stores unwritten chunks as nothing: the file is tiny
+        f.create_dataset("incident_energies", shape=(10 ** 11, 1), dtype="f4", chunks=(1024, 1))
+        f.create_dataset("showers", shape=(10 ** 11, SMALL.n_voxels), dtype="f4", chunks=(16, SMALL.n_voxels))
+    with pytest.raises(ValueError, match=r"huge.h5: 'incident_energies' declares shape \(100000000000, 1\) .* more "
+                                         "than the free memory"):
+        read_showers(tmp_path / "huge.h5", SMALL)
