@@ -33,7 +33,7 @@ def register(spec: DatasetSpec) -> DatasetSpec:
 
 
 def require_at_least(**limits: tuple[float, float]) -> None:
-    """Refuse generator options below their minimum before any work is done.
+    """Refuse options (of a generator, a trainer, a model) below their minimum before any work is done.
 
     Args:
         limits: ``option=(value, minimum)``, e.g. ``frames=(frames, 3)``.

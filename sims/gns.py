@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from datasets.registry import require_at_least
 from datasets.trajectories import KINEMATIC
 from gnn.encode_process_decode import EncodeProcessDecode, EncodeProcessDecodeConfig
 from gnn.graph import GraphBatch
@@ -32,6 +33,10 @@ class GNSConfig:
     embedding: int = 16       # particle-type embedding size
     history: int = 6          # C: input positions, giving C - 1 velocities
     noise_std: float = 6.7e-4  # random-walk noise on the last velocity, in position units per frame
+
+    def __post_init__(self) -> None:
+        require_at_least(latent=(self.latent, 1), n_steps=(self.n_steps, 1), hidden_layers=(self.hidden_layers, 0),
+                         embedding=(self.embedding, 1), history=(self.history, 2), noise_std=(self.noise_std, 0.0))
 
 
 class GNS(nn.Module):

@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
 from datasets.atomic import atomic_open
+from datasets.registry import require_at_least
 from training import distributed, schedules
 from training.checkpoint import RESUMABLE, list_checkpoints, load_checkpoint, save_checkpoint
 from training.metrics import MetricLog
@@ -66,7 +67,16 @@ class TrainerConfig:
                                    checkpoint_every=steps, **changes)
 
     def resolved(self) -> TrainerConfig:
-        """This configuration with every cadence left to its default (None) set from ``steps``."""
+        """This configuration, checked, with every cadence left to its default (None) set from ``steps``."""
+        optional = {name: (value, minimum) for name, value, minimum in (
+            ("decay_steps", self.decay_steps, 1), ("eval_every", self.eval_every, 0),
+            ("checkpoint_every", self.checkpoint_every, 1), ("keep_checkpoints", self.keep_checkpoints, 1),
+            ("grad_clip", self.grad_clip, 1e-12)) if value is not None}
+        require_at_least(steps=(self.steps, 1), batch_size=(self.batch_size, 1), lr=(self.lr, 1e-12),
+                         lr_final=(self.lr_final, 0.0), warmup_steps=(self.warmup_steps, 0),
+                         weight_decay=(self.weight_decay, 0.0), log_every=(self.log_every, 1), **optional)
+        if not all(0.0 <= beta < 1.0 for beta in self.betas):
+            raise ValueError(f"betas: each must be in [0, 1), got {self.betas}")
         return dataclasses.replace(
             self, decay_steps=self.steps if self.decay_steps is None else self.decay_steps,
             eval_every=max(1, self.steps // 5) if self.eval_every is None else self.eval_every,

@@ -61,6 +61,11 @@ def test_bad_config_is_rejected(tmp_path):
         make_trainer(tmp_path, schedule="linear")
     with pytest.raises(ValueError, match="fewer than one batch"):
         make_trainer(tmp_path, batch_size=512)
+    for bad, message in [({"steps": 0}, "steps: must be at least 1, got 0"), ({"lr": -1.0}, "lr: must be at least"),
+                         ({"batch_size": 0}, "batch_size: must be at least 1"), ({"betas": (0.9, 1.5)}, "betas"),
+                         ({"checkpoint_every": 0}, "checkpoint_every: must be at least 1")]:
+        with pytest.raises(ValueError, match=message):
+            make_trainer(tmp_path, **bad)
 
 
 @requires_cuda
