@@ -41,10 +41,8 @@ def check_version(path: str | os.PathLike, value: object, newest: int) -> int:
     """A file's ``schema_version`` attribute as an int, refused if it is not one or is newer than ``newest``
     (the reader's); errors name the file."""
     try:
-        version = int(value)
-        if version != value and str(version) != str(value).strip():
-            raise ValueError
-    except (TypeError, ValueError):
+        version = int(str(value).strip())  # an integer, a numpy integer or its digits, never a float
+    except ValueError:
         raise ValueError(f"{path}: attribute 'schema_version' is {value!r}, expected an integer") from None
     if version > newest:
         raise ValueError(f"{path}: schema_version {version} is newer than this reader ({newest}); upgrade physml")
@@ -140,10 +138,14 @@ class SchemaReader:
                 self.metadata: dict = json.loads(str(attrs["metadata"]))
                 if not isinstance(self.metadata, dict):
                     raise ValueError(f"{self.path}: attribute 'metadata' is not a JSON object")
+                self.check_metadata()
                 self._keys = sorted(self._file.keys())
         except ValueError:
             self._file.close()
             raise
+
+    def check_metadata(self) -> None:
+        """Raise ``ValueError`` naming the file and key if ``self.metadata`` breaks the schema (per schema)."""
 
     def __len__(self) -> int:
         return len(self._keys)

@@ -106,17 +106,13 @@ class MeshTrajectoryReader(SchemaReader):
 
     schema, version, what = SCHEMA, SCHEMA_VERSION, "mesh trajectory file"
 
-    def __init__(self, path: str | os.PathLike) -> None:
-        super().__init__(path)
+    def check_metadata(self) -> None:
         dt, units = self.metadata.get("dt"), self.metadata.get("fields")
-        problem = None
         if not (isinstance(dt, (int, float)) and np.isfinite(dt) and dt > 0):
-            problem = f"metadata 'dt' is {dt!r}, expected seconds between frames (a positive number)"
-        elif not (isinstance(units, dict) and all(isinstance(u, str) and u for u in units.values())):
-            problem = f"metadata 'fields' is {units!r}, expected {{field name: units}}"
-        if problem:
-            self.close()
-            raise ValueError(f"{self.path}: {problem}")
+            raise ValueError(f"{self.path}: metadata 'dt' is {dt!r}, expected seconds between frames (a positive "
+                             "number)")
+        if not (isinstance(units, dict) and all(isinstance(u, str) and u for u in units.values())):
+            raise ValueError(f"{self.path}: metadata 'fields' is {units!r}, expected {{field name: units}}")
 
     def __getitem__(self, index: int) -> MeshTrajectory:
         with corruption_as_value_error(self.path):

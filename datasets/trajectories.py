@@ -62,13 +62,8 @@ class TrajectoryReader(SchemaReader):
 
     schema, version, what = SCHEMA, SCHEMA_VERSION, "trajectory file"
 
-    def __init__(self, path: str | os.PathLike) -> None:
-        super().__init__(path)
-        try:
-            check_metadata(self.path, self.metadata)
-        except ValueError:
-            self.close()
-            raise
+    def check_metadata(self) -> None:
+        check_metadata(self.path, self.metadata)
 
     def __getitem__(self, index: int) -> Trajectory:
         with corruption_as_value_error(self.path):
