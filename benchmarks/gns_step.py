@@ -16,34 +16,11 @@ import math
 
 import numpy as np
 import torch
+from timing import count_flops, matmul_peak  # benchmarks/timing.py
 
 from physml.demo import best_of
 from sims.gns import GNS, GNSConfig
 from sims.solvers.sph import SPH, SPHConfig, lattice
-
-
-def matmul_peak(device: torch.device, n: int = 2048, repeats: int = 5) -> float:
-    """float32 GFLOP/s of a large square matrix product on ``device``."""
-    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
-
-    def product():
-        out = a @ b
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        return out
-
-    product()
-    seconds, _ = best_of(repeats, product)
-    return 2 * n ** 3 / seconds / 1e9
-
-
-def count_flops(run) -> float:
-    """Matrix-multiply FLOPs of ``run()``, counted by torch's FlopCounterMode."""
-    from torch.utils.flop_counter import FlopCounterMode
-
-    with FlopCounterMode(display=False) as counter:
-        run()
-    return float(counter.get_total_flops())
 
 
 def scene(n: int) -> tuple[SPHConfig, SPH, dict]:

@@ -61,11 +61,15 @@ class EdgeBlock(nn.Module):
         width = sum(x.shape[1] for x, _ in parts)
         if width != first.in_features:
             raise ValueError(f"edge MLP expects {first.in_features} input features, the graph gives {width}")
-        hidden, col = first.bias, 0
-        for x, index in parts:
-            product = x @ first.weight[:, col: col + x.shape[1]].T
-            hidden = hidden + (product if index is None else product[index])
+        hidden, col = None, 0
+        for x, index in parts:  # in-place sums: no autograd node here needs its output
+            weight = first.weight[:, col: col + x.shape[1]]
             col += x.shape[1]
+            if index is None:
+                hidden = torch.addmm(first.bias, x, weight.T)
+                continue
+            gathered = (x @ weight.T).index_select(0, index)  # backward: index_add_, not index_put_
+            hidden = gathered.add_(first.bias) if hidden is None else hidden.add_(gathered)
         for layer in itertools.islice(self.phi, 1, None):
             hidden = layer(hidden)
         return graph.replace(edges=hidden)

@@ -79,12 +79,14 @@ class AdversarialTrainer(Trainer):
         batch = move_to(batch, self.ctx.device)
         d_metrics: dict[str, float] = {}
         for _ in range(self.cfg.d_steps):  # d_steps = 0 trains the generator alone
-            d_loss, d_metrics = self.d_loss_fn(self.model.generator, self.discriminator, batch)
+            with self.autocast():
+                d_loss, d_metrics = self.d_loss_fn(self.model.generator, self.discriminator, batch)
             d_norm = self._update(d_loss, self.d_optimizer, self.model.discriminator.parameters())
             d_metrics = {**d_metrics, "d_loss": float(d_loss.detach()), "d_grad_norm": d_norm}
         self.model.discriminator.requires_grad_(False).eval()  # frozen, and batch norm on its running stats
         try:
-            g_loss, g_metrics = self.g_loss_fn(self.generator, self.model.discriminator, batch)
+            with self.autocast():
+                g_loss, g_metrics = self.g_loss_fn(self.generator, self.model.discriminator, batch)
             lr = self.optimizer.param_groups[0]["lr"]
             g_norm = self._update(g_loss, self.optimizer, self.model.generator.parameters())
         finally:

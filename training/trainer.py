@@ -29,7 +29,9 @@ from datasets.atomic import atomic_open
 from datasets.registry import require_at_least
 from training import distributed, schedules
 from training.checkpoint import RESUMABLE, list_checkpoints, load_checkpoint, save_checkpoint
+from training.allocator import retain_freed_memory
 from training.metrics import MetricLog
+from training.precision import autocast, resolve_precision
 from training.seeding import rng_state, seed_everything, set_rng_state
 
 LossFn = Callable[[nn.Module, object], tuple[torch.Tensor, dict[str, float]]]
@@ -58,6 +60,7 @@ class TrainerConfig:
     resume: bool = False           # continue from the newest checkpoint in run_dir
     overwrite: bool = False        # replace an earlier run in run_dir (without it or resume, such a run_dir is refused)
     device: str = "auto"           # auto (cuda if available), cpu, cuda or cuda:N
+    precision: str = "auto"        # auto (bf16 where the device multiplies it fast, else fp32), fp32 or bf16
     progress: bool = True          # show a progress bar
 
     def for_demo(self, run_dir: str, steps: int, seed: int, **changes) -> TrainerConfig:
@@ -78,7 +81,8 @@ class TrainerConfig:
         if not all(0.0 <= beta < 1.0 for beta in self.betas):
             raise ValueError(f"betas: each must be in [0, 1), got {self.betas}")
         return dataclasses.replace(
-            self, decay_steps=self.steps if self.decay_steps is None else self.decay_steps,
+            self, precision=resolve_precision(self.precision, self.device),
+            decay_steps=self.steps if self.decay_steps is None else self.decay_steps,
             eval_every=max(1, self.steps // 5) if self.eval_every is None else self.eval_every,
             checkpoint_every=max(1, self.steps // 10) if self.checkpoint_every is None else self.checkpoint_every)
 
@@ -147,6 +151,7 @@ class Trainer:
                  collate_fn: Callable | None = None, eval_data: Dataset | None = None,
                  run_config: dict | None = None) -> None:
         config = config.resolved()
+        retain_freed_memory()  # large activations reused, not page-faulted in every step (training/allocator.py)
         self.cfg, self.loss_fn, self.collate_fn = config, loss_fn, collate_fn
         self.train_data, self.eval_data = train_data, eval_data
         self.ctx = distributed.setup(config.device)
@@ -165,6 +170,10 @@ class Trainer:
         # what config.json holds: a recipe's run (which includes this config), or this config alone
         self.resolved = {**(run_config or {"trainer": dataclasses.asdict(config)}), "world_size": self.ctx.world_size}
         self.step = 0
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The precision region of the forward passes and losses (a no-op in fp32); backward runs outside."""
+        return autocast(self.cfg.precision, self.ctx.device)
 
     def _wrap(self, module: nn.Module) -> nn.Module:
         """``module`` under DistributedDataParallel when running under torchrun."""
@@ -284,7 +293,8 @@ class Trainer:
 
     def _train_step(self, batch: object) -> dict[str, float]:
         self.module.train()
-        loss, metrics = self.loss_fn(self.module, move_to(batch, self.ctx.device))
+        with self.autocast():
+            loss, metrics = self.loss_fn(self.module, move_to(batch, self.ctx.device))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.cfg.grad_clip is not None:
@@ -320,7 +330,8 @@ class Trainer:
         count = 0
         for batch in loader:
             n = _batch_len(batch)
-            loss, metrics = self.loss_fn(self.model, move_to(batch, self.ctx.device))
+            with self.autocast():
+                loss, metrics = self.loss_fn(self.model, move_to(batch, self.ctx.device))
             for k, v in {"loss": float(loss), **metrics}.items():
                 sums[k] = sums.get(k, 0.0) + float(v) * n
             count += n

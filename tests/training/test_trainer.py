@@ -29,18 +29,20 @@ def test_checkpoint_loads_with_weights_only_and_holds_everything(tmp_path):
     torch.load(list_checkpoints(tmp_path / "run")[0], weights_only=True)
 
 
-def test_resumed_run_gives_the_same_losses_as_an_uninterrupted_one(tmp_path):
-    make_trainer(tmp_path / "full").fit()
+@pytest.mark.parametrize("dtype, precision", [(torch.float64, "fp32"), (torch.float32, "fp32"),
+                                              (torch.float32, "bf16")])
+def test_resumed_run_gives_the_same_losses_as_an_uninterrupted_one(tmp_path, dtype, precision):
+    make_trainer(tmp_path / "full", dtype=dtype, precision=precision).fit()
     full = losses(tmp_path / "full")
     # the interrupted run: the state of the full run as it stood just after the step-10 checkpoint,
     # including metric rows logged after that checkpoint, which the resume must drop
     shutil.copytree(tmp_path / "full", tmp_path / "resumed")
     for ckpt in list_checkpoints(tmp_path / "resumed")[1:]:
         ckpt.unlink()
-    make_trainer(tmp_path / "resumed", resume=True).fit()
+    make_trainer(tmp_path / "resumed", resume=True, dtype=dtype, precision=precision).fit()
     resumed = losses(tmp_path / "resumed")
     assert [s for s, _ in resumed] == [s for s, _ in full]
-    assert [l for _, l in resumed] == pytest.approx([l for _, l in full], rel=1e-12)
+    assert [l for _, l in resumed] == [l for _, l in full]  # bit-exact
 
 
 def test_resume_without_checkpoint_starts_fresh(tmp_path):

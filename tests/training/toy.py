@@ -8,10 +8,10 @@ from torch.utils.data import TensorDataset
 from training import Trainer, TrainerConfig, seed_everything
 
 
-def make_data(n: int = 96) -> TensorDataset:
+def make_data(n: int = 96, dtype: torch.dtype = torch.float64) -> TensorDataset:
     g = torch.Generator().manual_seed(123)
-    x = torch.randn(n, 4, generator=g, dtype=torch.float64)
-    y = torch.tanh(0.5 * x @ torch.tensor([1.0, -2.0, 0.5, 1.5], dtype=torch.float64))[:, None]
+    x = torch.randn(n, 4, generator=g, dtype=dtype)
+    y = torch.tanh(0.5 * x @ torch.tensor([1.0, -2.0, 0.5, 1.5], dtype=dtype))[:, None]
     return TensorDataset(x, y)
 
 
@@ -28,14 +28,16 @@ def mse(model: nn.Module, batch) -> tuple[torch.Tensor, dict[str, float]]:
     return nn.functional.mse_loss(model(x), y), {}
 
 
-def make_trainer(run_dir, loss_fn=noisy_mse, dropout: float = 0.1, **overrides) -> Trainer:
-    """Dropout and input noise (the default loss) draw from the RNGs; the DDP check turns both off."""
+def make_trainer(run_dir, loss_fn=noisy_mse, dropout: float = 0.1, dtype: torch.dtype = torch.float64,
+                 **overrides) -> Trainer:
+    """Dropout and input noise (the default loss) draw from the RNGs; the DDP check turns both off. The model
+    and data are float64 unless ``dtype`` says otherwise (autocast to bf16 acts on float32 only)."""
     seed_everything(0)
-    model = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Dropout(dropout), nn.Linear(16, 1)).double()
+    model = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Dropout(dropout), nn.Linear(16, 1)).to(dtype)
     settings = dict(steps=30, batch_size=8, lr=1e-2, schedule="cosine", log_every=1, checkpoint_every=10,
                     keep_checkpoints=None, progress=False, device="cpu")
     cfg = TrainerConfig(run_dir=str(run_dir), **{**settings, **overrides})
-    return Trainer(model, loss_fn, make_data(), cfg, eval_data=make_data(20))
+    return Trainer(model, loss_fn, make_data(dtype=dtype), cfg, eval_data=make_data(20, dtype))
 
 
 def losses(run_dir) -> list[tuple[int, float]]:
