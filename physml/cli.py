@@ -21,6 +21,7 @@ from physml import domains
 from physml.flags import add_call_flags, add_run_flags
 from training import distributed
 from training.recipe import Command, Recipe, train
+from training.allocator import retain_freed_memory
 from training.report import Report
 
 _FORMAT = argparse.RawDescriptionHelpFormatter
@@ -157,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     checkpoint); anything else is a bug: the traceback, a request to report it, exit 1."""
     parser = build_parser()
     args = parser.parse_args(_model_flag(list(sys.argv[1:] if argv is None else argv)))
+    retain_freed_memory()  # training, rollouts and evaluation reuse large tensors (training/allocator.py)
     try:
         args.run(args)
     except (ValueError, OSError, ImportError) as err:

@@ -18,6 +18,7 @@ from sims.rollout import Rollout, constant_velocity, export_rollout, learned_rol
 from sims.solvers.soft_disks import SoftDisks, Verlet
 from sims.solvers.sph import SPH, SPHConfig
 from training.config import to_dict
+from training.inference import compile_network
 from training.recipe import load, read_run
 from training.report import Column, Report
 
@@ -29,7 +30,7 @@ LABELS = {"gns": "learned (GNS)", "constant_velocity": "constant velocity",
 
 
 def evaluate(run_dir: str = "runs/gns", data: str | None = None, out: str | None = None, trajectories: int = 4,
-             max_steps: int | None = None) -> Report:
+             max_steps: int | None = None, precision: str = "auto", compile: str = "auto") -> Report:
     """Roll a trained GNS or MeshGraphNet out on held-out trajectories and score it against its baselines
     and its solver; rollouts (HDF5), pictures, table.md and metrics.json go to ``out``.
 
@@ -39,12 +40,15 @@ def evaluate(run_dir: str = "runs/gns", data: str | None = None, out: str | None
         out: output folder (default: RUN_DIR/eval).
         trajectories: how many trajectories to roll out.
         max_steps: limit the rollout length.
+        precision: the network's precision: auto (bf16 where fast), fp32 or bf16.
+        compile: torch.compile the network: auto (on CUDA only), on or off.
     """
-    return _dispatch(run_dir, data, out or str(Path(run_dir) / "eval"), trajectories, max_steps, True)
+    return _dispatch(run_dir, data, out or str(Path(run_dir) / "eval"), trajectories, max_steps, True, precision,
+                     compile)
 
 
 def rollout(run_dir: str = "runs/gns", data: str | None = None, out: str | None = None, trajectories: int = 1,
-            max_steps: int | None = None) -> Report:
+            max_steps: int | None = None, precision: str = "auto", compile: str = "auto") -> Report:
     """Roll a trained GNS or MeshGraphNet out and export the rollouts to HDF5 (no solver runs).
 
     Args:
@@ -53,17 +57,20 @@ def rollout(run_dir: str = "runs/gns", data: str | None = None, out: str | None 
         out: output folder (default: RUN_DIR/rollouts).
         trajectories: how many trajectories to roll out.
         max_steps: limit the rollout length.
+        precision: the network's precision: auto (bf16 where fast), fp32 or bf16.
+        compile: torch.compile the network: auto (on CUDA only), on or off.
     """
-    return _dispatch(run_dir, data, out or str(Path(run_dir) / "rollouts"), trajectories, max_steps, False)
+    return _dispatch(run_dir, data, out or str(Path(run_dir) / "rollouts"), trajectories, max_steps, False,
+                     precision, compile)
 
 
 def _dispatch(run_dir: str, data: str | None, out: str, trajectories: int, max_steps: int | None,
-              with_solver: bool) -> Report:
+              with_solver: bool, precision: str, compile: str) -> Report:
     recipe, run = read_run(run_dir, [train_gns.RECIPE, train_mgn.RECIPE])
     data_file = data or str(Path(run.data_dir) / "test.h5")
     refuse_overwriting_inputs(out, [data_file, run.data_dir])
     module = evaluate_gns if recipe is train_gns.RECIPE else mesh_evaluate.evaluate
-    return module(run_dir, data_file, out, trajectories, max_steps, with_solver)
+    return module(run_dir, data_file, out, trajectories, max_steps, with_solver, precision, compile)
 
 
 SOLVERS = ("sph", "soft_disks")  # the ``solver`` names in dataset metadata that evaluation can restart
@@ -113,10 +120,12 @@ def solver_rollout(metadata: dict, positions: np.ndarray, particle_type: np.ndar
 
 
 def evaluate_gns(run_dir: str | Path, data_file: str | Path, out_dir: str | Path, max_trajectories: int = 4,
-                 max_steps: int | None = None, with_solver: bool = True) -> Report:
+                 max_steps: int | None = None, with_solver: bool = True, precision: str = "auto",
+                 compile: str = "auto") -> Report:
     """Roll out every method on the first ``max_trajectories`` of ``data_file``; write rollouts, the report
-    and pictures to ``out_dir``."""
+    and pictures to ``out_dir``. ``precision`` and ``compile`` as in :func:`evaluate`."""
     model, run = load(run_dir, [train_gns.RECIPE])
+    compile_network(model.net, compile, "cpu")
     history = model.cfg.history
     out_dir = Path(out_dir)
     results: dict[str, list[Rollout]] = {key: [] for key in LABELS}
@@ -126,7 +135,7 @@ def evaluate_gns(run_dir: str | Path, data_file: str | Path, out_dir: str | Path
         for k in tqdm(range(count), desc="evaluate"):
             traj = reader[k]
             positions = traj.position[: (history + max_steps) if max_steps else None].astype(np.float64)
-            learned = learned_rollout(model, positions, traj.particle_type, history)
+            learned = learned_rollout(model, positions, traj.particle_type, history, precision=precision)
             results["gns"].append(learned)
             results["constant_velocity"].append(constant_velocity(positions, traj.particle_type, history))
             if with_solver and metadata.get("solver") in SOLVERS:

@@ -23,6 +23,8 @@ from sims.solvers.cylinder_flow import Channel, CylinderFlow
 from sims.solvers.flag import FlagConfig, make_flag, simulate_flag
 from sims.train_mgn import RECIPE
 from training.config import to_dict
+from training.inference import compile_network
+from training.precision import autocast
 from training.recipe import load
 from training.report import Column, Report
 
@@ -53,9 +55,11 @@ class MeshRollout:
 
 
 @torch.no_grad()
-def mgn_rollout(model: MeshGraphNet, traj: MeshTrajectory, steps: int | None = None) -> MeshRollout:
+def mgn_rollout(model: MeshGraphNet, traj: MeshTrajectory, steps: int | None = None,
+                precision: str = "auto") -> MeshRollout:
     """Roll the model out from the first frame it can start from; nodes outside its loss mask (walls,
-    inflow, obstacle, the flag's pole) follow the ground truth. A NaN stops it; later frames stay NaN."""
+    inflow, obstacle, the flag's pole) follow the ground truth. A NaN stops it; later frames stay NaN.
+    The network runs in ``precision`` (auto, fp32, bf16); the fields and their update stay float32."""
     kind = model.cfg.kind
     truth = traj.fields[FIELDS[kind]]
     start = 0 if kind == "flow" else 1
@@ -66,7 +70,8 @@ def mgn_rollout(model: MeshGraphNet, traj: MeshTrajectory, steps: int | None = N
     diverged = None
     t0 = time.perf_counter()
     for t in range(steps):
-        nxt = model.advance(state)
+        with autocast(precision, "cpu"):
+            nxt = model.advance(state).float()
         nxt[prescribed] = torch.as_tensor(truth[start + t + 1][prescribed.numpy()], dtype=nxt.dtype)
         if not torch.isfinite(nxt).all():
             diverged = t
@@ -117,9 +122,12 @@ def export_mesh_rollout(path: Path, traj: MeshTrajectory, rollout: MeshRollout, 
 
 
 def evaluate(run_dir: str | Path, data_file: str | Path, out_dir: str | Path, max_trajectories: int = 4,
-             max_steps: int | None = None, with_solver: bool = True) -> Report:
-    """Roll out on ``data_file``, export and draw; returns and writes a report with one row per method."""
+             max_steps: int | None = None, with_solver: bool = True, precision: str = "auto",
+             compile: str = "auto") -> Report:
+    """Roll out on ``data_file``, export and draw; returns and writes a report with one row per method.
+    ``precision`` and ``compile`` as in :func:`sims.evaluate.evaluate`."""
     model, run = load(run_dir, [RECIPE])
+    compile_network(model.net, compile, "cpu")
     out_dir = Path(out_dir)
     kind, field = model.cfg.kind, FIELDS[model.cfg.kind]
     rows: dict[str, list[dict]] = {"mgn": [], "frozen": []}
@@ -128,7 +136,7 @@ def evaluate(run_dir: str | Path, data_file: str | Path, out_dir: str | Path, ma
         count = min(max_trajectories, len(reader))
         for i in tqdm(range(count), desc="mesh rollouts"):
             traj = reader[i]
-            learned = mgn_rollout(model, traj, max_steps)
+            learned = mgn_rollout(model, traj, max_steps, precision)
             frozen = frozen_rollout(kind, traj, len(learned.predicted))
             export_mesh_rollout(out_dir / f"rollout_{i:03d}.h5", traj, learned, field, reader.metadata, to_dict(run))
             rows["mgn"].append({**learned.rmse(), "seconds_per_frame": learned.seconds_per_frame,

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from datasets.rollouts import ParticleRolloutFile, code_version, write_particle_rollout
+from training.precision import autocast
 
 
 @dataclass
@@ -43,11 +44,12 @@ def per_step_errors(predicted: np.ndarray, truth: np.ndarray) -> dict[str, np.nd
 
 @torch.no_grad()
 def learned_rollout(model: torch.nn.Module, positions: np.ndarray, particle_type: np.ndarray,
-                    history: int = 6, device: str = "cpu") -> Rollout:
+                    history: int = 6, device: str = "cpu", precision: str = "auto") -> Rollout:
     """Roll ``model`` out from the first ``history`` frames of ``positions [T, N, D]`` to frame T - 1.
 
     Kinematic particles (type 3) follow the ground truth. A NaN/inf stops the rollout; the remaining
-    frames are NaN and ``diverged_at`` names the step.
+    frames are NaN and ``diverged_at`` names the step. The network runs in ``precision`` (auto, fp32, bf16);
+    positions and the integration stay float32.
     """
     model.eval()
     truth = torch.from_numpy(positions.astype(np.float32)).to(device)
@@ -60,7 +62,9 @@ def learned_rollout(model: torch.nn.Module, positions: np.ndarray, particle_type
     diverged = None
     t0 = time.perf_counter()
     for t in range(steps):
-        nxt = model.next_position(window, model(window, types, batch))
+        with autocast(precision, device):
+            acc = model(window, types, batch)
+        nxt = model.next_position(window, acc.float())
         nxt = torch.where(kinematic[:, None], truth[history + t], nxt)
         if not torch.isfinite(nxt).all():
             diverged = t

@@ -18,6 +18,8 @@ from hep.classification import roc_auc
 from hep.jets.inputs import JetBatch, load_jets
 from hep.jets.train import RECIPE, SPLIT, jet_files, split
 from training.figures import pyplot, save_figure
+from training.inference import compile_network
+from training.precision import autocast
 from training.recipe import load, read_run
 from training.report import Column, Report
 
@@ -59,7 +61,8 @@ def baselines(files: list[Path], limit: int | None) -> tuple[dict[str, np.ndarra
     return {"cut": cut, "gbdt": gbdt.predict_proba(x[b:])[:, 1]}, y[b:]
 
 
-def evaluate(run_dirs: list[str], data: str | None = None, out: str = "runs/jets/eval") -> Report:
+def evaluate(run_dirs: list[str], data: str | None = None, out: str = "runs/jets/eval", precision: str = "auto",
+             compile: str = "auto") -> Report:
     """Every trained tagger and the substructure baselines on the same test jets; table.md, metrics.json and
     roc.png go to ``out``.
 
@@ -67,6 +70,8 @@ def evaluate(run_dirs: list[str], data: str | None = None, out: str = "runs/jets
         run_dirs: ``train jets`` run folders.
         data: jet folder (default: the first run's).
         out: output folder.
+        precision: the taggers' precision: auto (bf16 where fast), fp32 or bf16.
+        compile: torch.compile the taggers: auto (on CUDA only), on or off.
     """
     data_dir = data or read_run(run_dirs[0], [RECIPE])[1].data_dir
     files = jet_files(data_dir)
@@ -77,12 +82,13 @@ def evaluate(run_dirs: list[str], data: str | None = None, out: str = "runs/jets
     test = labels = max_jets = None
     for run_dir in run_dirs:
         model, run = load(run_dir, [RECIPE])
+        compile_network(model, compile, "cpu")
         if test is None:
             max_jets = run.max_jets
             test = split(load_jets(files, limit=max_jets))["test"]
             labels = test.label.numpy()
-        with torch.no_grad():
-            probs = torch.cat([torch.softmax(model(test_chunk), 1)[:, 1] for test_chunk in _chunks(test)]).numpy()
+        with torch.no_grad(), autocast(precision, "cpu"):
+            probs = torch.cat([torch.softmax(model(chunk).float(), 1)[:, 1] for chunk in _chunks(test)]).numpy()
         accuracy = float(np.mean((probs > 0.5) == labels))
         report.add(Path(run_dir).name, f"{run.model} ({Path(run_dir).name})", summarise(labels, probs, accuracy))
         curves[run.model] = probs
