@@ -5,9 +5,10 @@ with ``munmap`` when freed. A message-passing step allocates tens of ``[E, 128]`
 layer, so each one costs a page fault per 4 KiB page, every step; on the project's 2-core virtual machines
 that was half the training step (GNS-size processor at N = 4,000: fwd+bwd 13.9 s -> 6.4 s, forward
 5.1 s -> 2.5 s, ``benchmarks/message_passing.py``). :func:`retain_freed_memory` tells glibc (``mallopt``) to
-serve large blocks from its heap and to keep up to 1 GiB of freed memory at the top of it, which is what
-jemalloc and tcmalloc (the allocators PyTorch's CPU tuning guides recommend preloading) do by default. The
-cost is that the process keeps its peak memory until it exits. Other C libraries are left alone.
+serve large blocks from its heap and never to trim it (a 1 GiB trim threshold was not enough: a backward pass
+frees more than that at once, and the next step faulted it all in again), which is what jemalloc and tcmalloc
+(the allocators PyTorch's CPU tuning guides recommend preloading) do in effect. The cost is that the process
+keeps its peak memory until it exits. Other C libraries are left alone.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import platform
 from functools import lru_cache
 
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_MAX = -1, -2, -4
-_KEEP_BYTES = 1 << 30
+_KEEP_BYTES = -1  # never trim the heap
 _TOP_PAD_BYTES = 64 << 20
 
 
