@@ -20,8 +20,8 @@ from datasets import registry
 from physml import domains
 from physml.flags import add_call_flags, add_run_flags
 from training import distributed
-from training.recipe import Command, Recipe, train
 from training.allocator import retain_freed_memory
+from training.recipe import Command, Recipe, train
 from training.report import Report
 
 _FORMAT = argparse.RawDescriptionHelpFormatter

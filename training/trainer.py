@@ -28,8 +28,8 @@ from tqdm.auto import tqdm
 from datasets.atomic import atomic_open
 from datasets.registry import require_at_least
 from training import distributed, schedules
-from training.checkpoint import RESUMABLE, list_checkpoints, load_checkpoint, save_checkpoint
 from training.allocator import retain_freed_memory
+from training.checkpoint import RESUMABLE, list_checkpoints, load_checkpoint, save_checkpoint
 from training.metrics import MetricLog
 from training.precision import autocast, resolve_precision
 from training.seeding import rng_state, seed_everything, set_rng_state
