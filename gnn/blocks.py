@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from gnn.graph import GraphBatch
-from gnn.mlp import MLP
+from gnn.mlp import MLP, NormedMLP
 from gnn.neighbours import knn_graph
 from gnn.scatter import Reduce, scatter
 
@@ -183,13 +183,15 @@ class EdgeConv(nn.Module):
 
     Args:
         in_features, out_features: node widths; hidden: hidden widths of h; reduce: "max" (DGCNN) or
-        "mean" (ParticleNet).
+        "mean" (ParticleNet); batch_norm: h as ParticleNet's (every layer Linear, BatchNorm over the edges,
+        ReLU, the output included) instead of a plain MLP with a linear output.
     """
 
     def __init__(self, in_features: int, out_features: int, hidden: Sequence[int] = (), k: int | None = None,
-                 reduce: Reduce = "max") -> None:
+                 reduce: Reduce = "max", batch_norm: bool = False) -> None:
         super().__init__()
-        self.h = MLP(2 * in_features, hidden, out_features)
+        self.h = NormedMLP(2 * in_features, [*hidden, out_features]) if batch_norm \
+            else MLP(2 * in_features, hidden, out_features)
         self.k, self.reduce = k, reduce
 
     def forward(self, graph: GraphBatch, coordinates: torch.Tensor | None = None) -> GraphBatch:

@@ -31,3 +31,21 @@ class MLP(nn.Sequential):
         if layer_norm:
             layers.append(nn.LayerNorm(out_features))
         super().__init__(*layers)
+
+
+class NormedMLP(nn.Sequential):
+    """Linear (no bias), BatchNorm1d and activation for every layer, the last one included: ParticleNet's
+    edge and fusion layers (weaver-core's 1x1 convolutions with batch norm) on ``[N, F]`` rows.
+
+    Args:
+        in_features: input width.
+        widths: width of each layer (e.g. ``(32, 32, 32)``).
+        activation: activation module class after each BatchNorm.
+    """
+
+    def __init__(self, in_features: int, widths: Sequence[int], activation: type[nn.Module] = nn.ReLU) -> None:
+        layers: list[nn.Module] = []
+        for width in widths:
+            layers += [nn.Linear(in_features, width, bias=False), nn.BatchNorm1d(width), activation()]
+            in_features = width
+        super().__init__(*layers)

@@ -53,7 +53,7 @@ class AdversarialTrainer(Trainer):
         self.g_loss_fn, self.d_loss_fn = losses.generator, losses.discriminator
         self.generator = super()._wrap(self.model.generator)
         self.discriminator = super()._wrap(self.model.discriminator)
-        self.d_optimizer = self._adam(self.model.discriminator.parameters(), config.d_lr)
+        self.d_optimizer = self._optimizer(self.model.discriminator.parameters(), config.d_lr)
 
     def _wrap(self, module: nn.Module) -> nn.Module:
         return module  # the parts are wrapped one by one

@@ -34,14 +34,45 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def save_checkpoint(run_dir: str | os.PathLike, step: int, state: dict, keep: int | None = None) -> Path:
-    """Write ``state`` atomically as the checkpoint of ``step``, then its checksum; keep only the newest
-    ``keep`` checkpoints."""
-    path = checkpoint_path(run_dir, step)
+def best_path(run_dir: str | os.PathLike) -> Path:
+    """Where the selected weights go (``TrainerConfig.select_by``)."""
+    return Path(run_dir) / "checkpoints" / "best.pt"
+
+
+def _write(path: Path, state: dict) -> None:
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
     with atomic_open(_checksum_path(path)) as fh:
         fh.write(f"{_sha256(path)}  {path.name}\n")
+
+
+def save_best(run_dir: str | os.PathLike, state: dict) -> Path:
+    """Write ``state`` (the selected model) atomically as ``checkpoints/best.pt``, then its checksum."""
+    path = best_path(run_dir)
+    _write(path, state)
+    return path
+
+
+def remove_best(run_dir: str | os.PathLike) -> None:
+    path = best_path(run_dir)
+    path.unlink(missing_ok=True)
+    _checksum_path(path).unlink(missing_ok=True)
+
+
+def model_checkpoint(run_dir: str | os.PathLike) -> Path | None:
+    """The checkpoint evaluation loads: ``best.pt`` when the run selected one, else the newest."""
+    best = best_path(run_dir)
+    if best.is_file():
+        return best
+    found = list_checkpoints(run_dir)
+    return found[-1] if found else None
+
+
+def save_checkpoint(run_dir: str | os.PathLike, step: int, state: dict, keep: int | None = None) -> Path:
+    """Write ``state`` atomically as the checkpoint of ``step``, then its checksum; keep only the newest
+    ``keep`` checkpoints."""
+    path = checkpoint_path(run_dir, step)
+    _write(path, state)
     if keep is not None:
         for old in list_checkpoints(run_dir)[:-keep]:
             old.unlink()

@@ -12,7 +12,7 @@ geometry, the model kind of a mesh dataset): the run saved in ``config.json`` is
 network without the data. ``train(recipe, run)`` seeds, builds, fits on the shared :class:`Trainer` (or the
 :class:`AdversarialTrainer` when the loss is a :class:`GanLosses`) and writes
 ``config.json = {"recipe": NAME, "run": {...}, "world_size": N}``; ``load(run_dir, recipes)`` reads it back
-into the run dataclass and the newest checkpoint into the network.
+into the run dataclass and the checkpoint (the selected one, else the newest) into the network.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from training.adversarial import AdversarialConfig, AdversarialTrainer, GanLosses
-from training.checkpoint import list_checkpoints, load_checkpoint
+from training.checkpoint import load_checkpoint, model_checkpoint
 from training.config import from_dict, to_dict
 from training.seeding import seed_everything
 from training.trainer import LossFn, Trainer
@@ -139,7 +139,8 @@ def read_run(run_dir: str | os.PathLike, recipes: Iterable[Recipe]) -> tuple[Rec
 
 
 def load(run_dir: str | os.PathLike, recipes: Iterable[Recipe], device: str = "cpu") -> tuple[nn.Module, Any]:
-    """The trained network of ``run_dir`` (newest checkpoint, eval mode, on ``device``) and its run.
+    """The trained network of ``run_dir`` (its selected checkpoint, else the newest; eval mode, on ``device``)
+    and its run.
 
     Args:
         run_dir: a folder written by :func:`train`.
@@ -147,13 +148,13 @@ def load(run_dir: str | os.PathLike, recipes: Iterable[Recipe], device: str = "c
         device: where the network goes.
     """
     recipe, run = read_run(run_dir, recipes)
-    found = list_checkpoints(run_dir)
-    if not found:
+    path = model_checkpoint(run_dir)
+    if path is None:
         raise FileNotFoundError(f"{run_dir}/checkpoints: no checkpoint in this {recipe.name} run folder")
     model = recipe.model(run)
     try:
-        model.load_state_dict(load_checkpoint(found[-1])["model"])
+        model.load_state_dict(load_checkpoint(path)["model"])
     except RuntimeError as err:
-        raise ValueError(f"{found[-1]}: does not fit the {recipe.name} network of its config.json ({err})") from None
+        raise ValueError(f"{path}: does not fit the {recipe.name} network of its config.json ({err})") from None
     return model.to(device).eval(), run
 

@@ -27,3 +27,16 @@ def cosine(total_steps: int, warmup_steps: int = 0, final_factor: float = 0.0) -
         progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
         return final_factor + (1 - final_factor) * 0.5 * (1 + math.cos(math.pi * progress))
     return factor
+
+
+def flat_decay(total_steps: int, decay_fraction: float = 0.3, final_factor: float = 0.01) -> Factor:
+    """weaver-core's ``flat+decay``: 1 for the first ``1 - decay_fraction`` of the steps, then an exponential
+    decay reaching ``final_factor`` at ``total_steps`` (weaver steps it per epoch; this is continuous)."""
+    if not 0 < decay_fraction <= 1 or not 0 < final_factor <= 1:
+        raise ValueError("flat_decay needs 0 < decay_fraction <= 1 and 0 < final_factor <= 1")
+    start = total_steps * (1 - decay_fraction)
+
+    def factor(step: int) -> float:
+        progress = min(1.0, max(0.0, step - start) / max(1.0, total_steps - start))
+        return final_factor ** progress
+    return factor

@@ -15,8 +15,9 @@ import dataclasses
 import json
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -29,8 +30,9 @@ from datasets.atomic import atomic_open
 from datasets.registry import require_at_least
 from training import distributed, schedules
 from training.allocator import retain_freed_memory
-from training.checkpoint import RESUMABLE, list_checkpoints, load_checkpoint, save_checkpoint
+from training.checkpoint import RESUMABLE, list_checkpoints, load_checkpoint, remove_best, save_best, save_checkpoint
 from training.metrics import MetricLog
+from training.optimizers import OPTIMIZERS, make_optimizer
 from training.precision import autocast, resolve_precision
 from training.seeding import rng_state, seed_everything, set_rng_state
 
@@ -45,18 +47,21 @@ class TrainerConfig:
     steps: int = 1000              # optimiser steps
     batch_size: int = 8            # global: split evenly over torchrun processes
     lr: float = 1e-3               # peak learning rate
-    schedule: str = "constant"     # constant | exponential (GNS) | cosine
+    schedule: str = "constant"     # constant | exponential (GNS) | cosine | flat_decay (weaver: flat, then to lr/100)
     lr_final: float = 1e-6         # exponential: asymptote; cosine: final lr
     decay_steps: int | None = None  # exponential: steps per factor-10 decay (None: the run's steps)
     warmup_steps: int = 0          # linear warm-up steps
-    weight_decay: float = 0.0      # AdamW weight decay
-    betas: tuple[float, float] = (0.9, 0.999)   # Adam(W) moment decay rates
+    optimizer: str = field(default="adamw", metadata={"choices": OPTIMIZERS})  # ranger: weaver-core's
+    weight_decay: float = 0.0      # decoupled weight decay
+    betas: tuple[float, float] = (0.9, 0.999)   # Adam moment decay rates
     grad_clip: float | None = 1.0  # max global gradient norm; None disables
     seed: int = 0                  # seeds the model, the data order and every sampler
     log_every: int = 10            # steps between logged training metrics
     eval_every: int | None = None  # steps between evaluations (None: a fifth of the steps; 0: only at the end)
     checkpoint_every: int | None = None  # steps between checkpoints (None: a tenth of the steps)
     keep_checkpoints: int | None = 3     # newest checkpoints kept (None: all)
+    select_by: str | None = None   # an evaluation metric: checkpoints/best.pt keeps the weights where it was lowest,
+    #                                and evaluation commands load them (None: they load the newest checkpoint)
     resume: bool = False           # continue from the newest checkpoint in run_dir
     overwrite: bool = False        # replace an earlier run in run_dir (without it or resume, such a run_dir is refused)
     device: str = "auto"           # auto (cuda if available), cpu, cuda or cuda:N
@@ -164,12 +169,14 @@ class Trainer:
                              f"{config.batch_size}")
         self.model = model.to(self.ctx.device)
         self.module = self._wrap(self.model)
-        self.optimizer = self._adam(self._trained_parameters(), config.lr)
+        self.optimizer = self._optimizer(self._trained_parameters(), config.lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._schedule())
         self.run_dir = Path(config.run_dir)
         # what config.json holds: a recipe's run (which includes this config), or this config alone
         self.resolved = {**(run_config or {"trainer": dataclasses.asdict(config)}), "world_size": self.ctx.world_size}
         self.step = 0
+        self.best: tuple[float, int] | None = None  # (lowest select_by value, its step)
+        self.train_seconds, self._step_started = 0.0, time.perf_counter()
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """The precision region of the forward passes and losses (a no-op in fp32); backward runs outside."""
@@ -182,8 +189,8 @@ class Trainer:
     def _trained_parameters(self) -> Iterator[nn.Parameter]:
         return self.model.parameters()
 
-    def _adam(self, parameters: Iterator[nn.Parameter], lr: float) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(parameters, lr=lr, betas=tuple(self.cfg.betas), weight_decay=self.cfg.weight_decay)
+    def _optimizer(self, parameters: Iterator[nn.Parameter], lr: float) -> torch.optim.Optimizer:
+        return make_optimizer(self.cfg.optimizer, parameters, lr, tuple(self.cfg.betas), self.cfg.weight_decay)
 
     def _schedule(self) -> schedules.Factor:
         c = self.cfg
@@ -193,7 +200,9 @@ class Trainer:
             return schedules.exponential_decay(c.lr, c.lr_final, c.decay_steps)
         if c.schedule == "cosine":
             return schedules.cosine(c.steps, c.warmup_steps, c.lr_final / c.lr)
-        raise ValueError(f"schedule must be constant, exponential or cosine, got {c.schedule!r}")
+        if c.schedule == "flat_decay":
+            return schedules.flat_decay(c.steps)
+        raise ValueError(f"schedule must be constant, exponential, cosine or flat_decay, got {c.schedule!r}")
 
     def _loader(self, epoch: int, skip_batches: int) -> DataLoader:
         sampler = DistributedSampler(self.train_data, num_replicas=self.ctx.world_size, rank=self.ctx.rank,
@@ -208,7 +217,8 @@ class Trainer:
     def _state(self) -> dict:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "step": self.step,
-                "rng": distributed.all_gather(rng_state()), "config": self.resolved, **self._extra_state()}
+                "rng": distributed.all_gather(rng_state()), "config": self.resolved, **self._extra_state(),
+                **({"best": list(self.best)} if self.best else {})}
 
     def _extra_state(self) -> dict:
         """More checkpoint entries of a subclass (e.g. a second optimiser)."""
@@ -244,6 +254,7 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self._load_extra_state(state)
         set_rng_state(state["rng"][self.ctx.rank])
+        self.best = (float(state["best"][0]), int(state["best"][1])) if "best" in state else None
         self.step = state["step"]
         return self.step
 
@@ -260,6 +271,7 @@ class Trainer:
             if resumed is None:  # an overwritten run leaves none of its checkpoints
                 for stale in list_checkpoints(self.run_dir):
                     stale.unlink()
+                remove_best(self.run_dir)
             with atomic_open(self.run_dir / "config.json") as fh:
                 json.dump(self.resolved, fh, indent=2, default=str)
             self.log = MetricLog(self.run_dir, resume_step=resumed if resumed is not None else -1)
@@ -271,6 +283,7 @@ class Trainer:
                 while self.step < self.cfg.steps:
                     epoch, skip = divmod(self.step, self.steps_per_epoch)
                     for batch in self._loader(epoch, skip):
+                        self._step_started = time.perf_counter()
                         last = self._train_step(batch)
                         bar.update(1)
                         bar.set_postfix(loss=f"{last['loss']:.4g}", lr=f"{last['lr']:.2e}")
@@ -307,14 +320,16 @@ class Trainer:
         return self._record(loss, metrics, lr)
 
     def _record(self, loss: torch.Tensor, metrics: dict[str, float], lr: float) -> dict[str, float]:
-        """Average a step's loss and metrics over processes and log them every ``log_every`` steps."""
+        """Average a step's loss and metrics over processes and log them every ``log_every`` steps, with the
+        seconds this process has spent in training steps (not evaluation or checkpoints) since it started."""
+        self.train_seconds += time.perf_counter() - self._step_started
         names = ["loss", *metrics]
         local = torch.tensor([float(loss.detach()), *map(float, metrics.values())], dtype=torch.float64,
                              device=self.ctx.device)  # on the device: nccl reduces GPU tensors only
         mean = distributed.all_reduce_sum(local).cpu() / self.ctx.world_size
         row = {**{k: float(v) for k, v in zip(names, mean)}, "lr": lr}
         if self.ctx.is_main and (self.step % self.cfg.log_every == 0 or self.step == 1):
-            self.log.log({"step": self.step, "split": "train", **row})
+            self.log.log({"step": self.step, "split": "train", **row, "train_seconds": self.train_seconds})
         return row
 
     @torch.no_grad()
@@ -341,4 +356,16 @@ class Trainer:
         result = {k: float(v / totals[0]) for k, v in zip(names, totals[1:])}
         if self.ctx.is_main:
             self.log.log({"step": self.step, "split": "eval", **result})
+        if self.cfg.select_by is not None:
+            self._select(result)
         return result
+
+    def _select(self, result: dict[str, float]) -> None:
+        """Keep the weights in ``checkpoints/best.pt`` when ``select_by`` reached a new low."""
+        name = self.cfg.select_by
+        if name not in result:
+            raise ValueError(f"select_by: the evaluation has no metric {name!r}; it has {', '.join(sorted(result))}")
+        if self.best is None or result[name] < self.best[0]:
+            self.best = (result[name], self.step)
+            if self.ctx.is_main:
+                save_best(self.run_dir, {"model": self.model.state_dict(), "step": self.step, name: result[name]})

@@ -2,9 +2,11 @@
 constituents and blind to padding.
 
 - Particle Flow Network (Komiske et al. 2019): per-particle MLP, masked sum, MLP: the deep-sets baseline.
-- ParticleNet (Qu & Gouskos 2020): EdgeConv blocks (``gnn.blocks.EdgeConv``, mean aggregation, a linear
-  shortcut) on k nearest neighbours in (d_eta, d_phi), then in feature space; global average pooling; FC with
-  dropout. ``lite`` is ParticleNet-Lite (k = 7, two blocks of 32 and 64).
+- ParticleNet (Qu & Gouskos 2020), as weaver-core builds it: EdgeConv blocks (``gnn.blocks.EdgeConv``, every
+  edge layer Linear-BatchNorm-ReLU, mean aggregation, a Linear-BatchNorm shortcut, ReLU of the sum) on k
+  nearest neighbours in (d_eta, d_phi), then in feature space; a fusion layer over the concatenated block
+  outputs; global average pooling; FC with dropout. ``lite`` is ParticleNet-Lite (k = 7, blocks of 32 and
+  64). Batch statistics cover the real particles and their edges only.
 - Particle Transformer (Qu, Li & Qian 2022): particle embedding, pair features of real pairs embedded to one
   attention bias per head, shared by the layers; ``backbones.transformer.SetTransformer`` (blocks + class
   attention).
@@ -21,7 +23,7 @@ from backbones.perceiver import PerceiverIO
 from backbones.transformer import SetTransformer, TransformerConfig
 from gnn.blocks import EdgeConv
 from gnn.graph import GraphBatch
-from gnn.mlp import MLP
+from gnn.mlp import MLP, NormedMLP
 from gnn.scatter import scatter
 from hep.jets.inputs import JetBatch, real_pairs
 
@@ -63,7 +65,8 @@ class ParticleFlowNetwork(nn.Module):
 
 
 class ParticleNet(nn.Module):
-    """Full: k = 16, blocks (64,64,64), (128,128,128), (256,256,256), FC 256; lite: k = 7, (32,)*3, (64,)*3, FC 128."""
+    """Full: k = 16, blocks (64,64,64), (128,128,128), (256,256,256), fusion 384, FC 256; lite: k = 7, (32,)*3,
+    (64,)*3, fusion 128, FC 128."""
 
     def __init__(self, lite: bool = False, dropout: float = 0.1) -> None:
         super().__init__()
@@ -71,22 +74,28 @@ class ParticleNet(nn.Module):
         self.input_norm = MaskedBatchNorm(N_FEATURES)
         self.convs, self.shortcuts = nn.ModuleList(), nn.ModuleList()
         width = N_FEATURES
-        for i, channels in enumerate(blocks):
-            self.convs.append(EdgeConv(width, channels[-1], hidden=channels[:-1], k=k, reduce="mean"))
-            self.shortcuts.append(nn.Linear(width, channels[-1]))
+        for channels in blocks:
+            self.convs.append(EdgeConv(width, channels[-1], hidden=channels[:-1], k=k, reduce="mean",
+                                       batch_norm=True))
+            self.shortcuts.append(nn.Sequential(nn.Linear(width, channels[-1], bias=False),
+                                                nn.BatchNorm1d(channels[-1])))
             width = channels[-1]
-        self.head = nn.Sequential(nn.Linear(width, fc), nn.ReLU(), nn.Dropout(dropout), nn.Linear(fc, 2))
+        concatenated = sum(channels[-1] for channels in blocks)
+        self.fusion = NormedMLP(concatenated, [min(max(concatenated // 128 * 128, 128), 1024)])
+        self.head = nn.Sequential(nn.Linear(self.fusion[0].out_features, fc), nn.ReLU(), nn.Dropout(dropout),
+                                  nn.Linear(fc, 2))
 
     def forward(self, jets: JetBatch) -> torch.Tensor:
         graph, points = _as_graph(jets, self.input_norm(jets.features, jets.mask).transpose(1, 2))
-        coordinates = points
+        coordinates, outputs = points, []
         for conv, shortcut in zip(self.convs, self.shortcuts):
             out = conv(graph, coordinates)
             nodes = torch.relu(out.nodes + shortcut(graph.nodes))
             graph = out.replace(nodes=nodes)
             coordinates = nodes  # later blocks find neighbours in feature space
-        pooled = scatter(graph.nodes, graph.node_graph, graph.num_graphs, "mean")
-        return self.head(pooled)
+            outputs.append(nodes)
+        fused = self.fusion(torch.cat(outputs, dim=-1))
+        return self.head(scatter(fused, graph.node_graph, graph.num_graphs, "mean"))
 
 
 def _as_graph(jets: JetBatch, per_particle: torch.Tensor) -> tuple[GraphBatch, torch.Tensor]:

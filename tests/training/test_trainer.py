@@ -1,12 +1,14 @@
+import json
 import shutil
 
 import pytest
 import torch
 
 from tests.conftest import requires_cuda
-from tests.training.toy import losses, make_trainer
-from training.checkpoint import list_checkpoints, load_checkpoint
-from training.schedules import cosine, exponential_decay
+from tests.training.toy import losses, make_trainer, mse
+from training.checkpoint import best_path, list_checkpoints, load_checkpoint, model_checkpoint
+from training.optimizers import Lookahead
+from training.schedules import cosine, exponential_decay, flat_decay
 
 
 def test_training_reduces_loss_and_writes_run_folder(tmp_path):
@@ -29,20 +31,57 @@ def test_checkpoint_loads_with_weights_only_and_holds_everything(tmp_path):
     torch.load(list_checkpoints(tmp_path / "run")[0], weights_only=True)
 
 
-@pytest.mark.parametrize("dtype, precision", [(torch.float64, "fp32"), (torch.float32, "fp32"),
-                                              (torch.float32, "bf16")])
-def test_resumed_run_gives_the_same_losses_as_an_uninterrupted_one(tmp_path, dtype, precision):
-    make_trainer(tmp_path / "full", dtype=dtype, precision=precision).fit()
+@pytest.mark.parametrize("dtype, precision, options", [
+    (torch.float64, "fp32", {}), (torch.float32, "fp32", {}), (torch.float32, "bf16", {}),
+    (torch.float64, "fp32", {"optimizer": "ranger", "schedule": "flat_decay", "select_by": "loss", "eval_every": 4})])
+def test_resumed_run_gives_the_same_losses_as_an_uninterrupted_one(tmp_path, dtype, precision, options):
+    make_trainer(tmp_path / "full", dtype=dtype, precision=precision, **options).fit()
     full = losses(tmp_path / "full")
     # the interrupted run: the state of the full run as it stood just after the step-10 checkpoint,
     # including metric rows logged after that checkpoint, which the resume must drop
     shutil.copytree(tmp_path / "full", tmp_path / "resumed")
     for ckpt in list_checkpoints(tmp_path / "resumed")[1:]:
         ckpt.unlink()
-    make_trainer(tmp_path / "resumed", resume=True, dtype=dtype, precision=precision).fit()
+    make_trainer(tmp_path / "resumed", resume=True, dtype=dtype, precision=precision, **options).fit()
     resumed = losses(tmp_path / "resumed")
     assert [s for s, _ in resumed] == [s for s, _ in full]
     assert [l for _, l in resumed] == [l for _, l in full]  # bit-exact
+    if "select_by" in options:
+        assert load_checkpoint(best_path(tmp_path / "resumed"))["step"] == load_checkpoint(
+            best_path(tmp_path / "full"))["step"]
+
+
+def test_select_by_keeps_the_weights_of_the_lowest_evaluation(tmp_path):
+    trainer = make_trainer(tmp_path / "run", mse, select_by="loss", eval_every=3, lr=0.2, schedule="constant")
+    trainer.fit()
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    evaluations = [(r["loss"], r["step"]) for r in rows if r["split"] == "eval"]
+    best = load_checkpoint(best_path(tmp_path / "run"))
+    assert (best["loss"], best["step"]) == min(evaluations) and model_checkpoint(tmp_path / "run") == best_path(
+        tmp_path / "run")
+    trainer.model.load_state_dict(best["model"])
+    assert trainer.evaluate()["loss"] == pytest.approx(best["loss"], rel=1e-12)
+    with pytest.raises(ValueError, match="no metric 'accuracy'"):
+        make_trainer(tmp_path / "other", select_by="accuracy", steps=3, eval_every=3).fit()
+
+
+def test_lookahead_moves_the_slow_weights_alpha_of_the_way_every_k_steps():
+    def run(optimizer_of, steps):
+        torch.manual_seed(0)
+        layer = torch.nn.Linear(3, 1)
+        optimizer = optimizer_of(layer.parameters())
+        for step in range(steps):
+            optimizer.zero_grad()
+            layer(torch.full((4, 3), float(step + 1))).pow(2).mean().backward()
+            optimizer.step()
+        return torch.cat([p.detach().flatten() for p in layer.parameters()])
+
+    def radam(params):
+        return torch.optim.RAdam(params, lr=0.05, eps=1e-5)
+
+    start = run(radam, 0)
+    assert torch.equal(run(lambda p: Lookahead(radam(p), alpha=1.0, k=2), 6), run(radam, 6))
+    assert torch.allclose(run(lambda p: Lookahead(radam(p), alpha=0.5, k=2), 2), start + 0.5 * (run(radam, 2) - start))
 
 
 def test_resume_without_checkpoint_starts_fresh(tmp_path):
@@ -51,6 +90,8 @@ def test_resume_without_checkpoint_starts_fresh(tmp_path):
 
 
 def test_schedules():
+    d = flat_decay(100, decay_fraction=0.3, final_factor=0.01)
+    assert d(0) == d(70) == 1.0 and d(85) == pytest.approx(0.1) and d(100) == pytest.approx(0.01) == d(150)
     f = exponential_decay(1e-4, 1e-6, 5_000_000)
     assert f(0) == pytest.approx(1.0) and f(5_000_000) * 1e-4 == pytest.approx(1e-6 + 0.1 * (1e-4 - 1e-6))
     c = cosine(100, warmup_steps=10, final_factor=0.1)

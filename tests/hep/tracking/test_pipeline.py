@@ -1,13 +1,16 @@
 """Graph building against brute force, track metrics against hand-made cases, Hough and GNN end to end."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
 
 from gnn.graph import GraphBatch
-from hep.tracking.detector import Detector, sample_particles, simulate_event
+from hep.tracking.detector import Detector, Particles, sample_particles, simulate_event
+from hep.tracking.evaluate import region_report
 from hep.tracking.graph import GraphCuts, build_graph, efficiency_purity, features
-from hep.tracking.hough import hough_tracks
+from hep.tracking.hough import HoughConfig, hough_tracks, tune_hough
 from hep.tracking.model import EdgeClassifier, EdgeClassifierConfig
 from hep.tracking.tracks import build_tracks, order_weight, pooled, tracking_metrics
 from physml.cli import main
@@ -63,6 +66,29 @@ def test_perfect_track_labels_score_one_and_metrics_count_correctly():
     assert order_weight(3).sum() == 0 and order_weight(9)[0] > order_weight(9)[4] and order_weight(9).sum() == 1
 
 
+def test_split_particles_count_as_duplicates():
+    """Particle 0 (six hits) split into two pure tracks: one duplicate, no double-majority match; particle 1 whole."""
+    layer, particle_id = np.array([0, 1, 2, 3, 4, 5, 0, 1, 2, 3]), np.array([0] * 6 + [1] * 4)
+    labels = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2, 2])
+    m = pooled([tracking_metrics(labels, layer, particle_id, np.array([2.0, 2.0]))])
+    assert m["duplicate_rate"] == pytest.approx(1 / 3) and m["efficiency"] == 0.5
+    assert m["fake_rate"] == pytest.approx(2 / 3)
+
+
+def test_region_table_counts_by_hand():
+    particles = {"pt": np.array([1.5, 3.0, 7.0, 1.2, 0.8]), "eta_proxy": np.array([0.5, -1.2, 2.2, -0.3, 0.1]),
+                 "layers": np.array([10, 6, 4, 9, 10]), "wanted": np.array([True, True, True, True, True]),
+                 "gnn": np.array([True, False, True, False, True]), "hough": np.array([True, True, False, True, True])}
+    tracks = {"gnn_eta": np.array([0.5, 2.2, 0.2]), "gnn_fake": np.array([False, False, True]),
+              "hough_eta": np.array([0.5, -1.2]), "hough_fake": np.array([False, False])}
+    report = region_report(particles, tracks, {})
+    gnn, hough = report["gnn"], report["hough"]
+    assert gnn["eff_eta_0_1"] == 0.5 and hough["eff_eta_0_1"] == 1.0  # the 0.8 GeV particle is not counted
+    assert gnn["eff_eta_1_1.5"] == 0.0 and gnn["eff_eta_2_2.5"] == 1.0 and hough["eff_eta_2_2.5"] == 0.0
+    assert gnn["eff_pt_1_2"] == 0.5 and gnn["eff_pt_5_inf"] == 1.0 and hough["eff_5_layers"] == 1.0
+    assert gnn["fake_eta_0_1"] == 0.5 and np.isnan(hough["fake_eta_2_2.5"]) and hough["fake_eta_1_1.5"] == 0.0
+
+
 def test_tracks_are_the_connected_components_of_kept_edges():
     senders, receivers = np.array([0, 1, 3, 4, 6]), np.array([1, 2, 4, 5, 7])
     labels = build_tracks(9, senders, receivers, np.array([True, True, True, True, False]), min_hits=3)
@@ -74,6 +100,39 @@ def test_hough_finds_isolated_tracks():
     m = pooled([tracking_metrics(hough_tracks(hits.position, hits.layer), hits.layer, hits.particle_id,
                                  particles.pt)])
     assert m["efficiency"] > 0.9 and m["fake_rate"] < 0.25
+
+
+def test_hough_threshold_follows_the_layers_a_track_crosses():
+    needed = HoughConfig(min_layers=5, max_missing=1).threshold(np.zeros(1), np.array([0.0, 2.0, 10.0]), Detector())
+    assert needed.tolist() == [[5, 5, 3]]  # crosses 10, 7 (strips end at |z| 1 m) and 1 layer
+
+
+def test_hough_finds_forward_tracks_that_leave_the_barrel():
+    """Particles at 1.7 < |eta| < 2.4 cross 4-6 layers: a fixed 5-layer threshold misses most of them."""
+    rng = np.random.default_rng(4)
+    sampled = sample_particles(400, rng, pt_min=1.0)
+    forward = np.flatnonzero((np.abs(sampled.eta) > 1.7) & (np.abs(sampled.eta) < 2.4))[:30]
+    particles = Particles(sampled.vertex[forward], sampled.momentum[forward], sampled.charge[forward])
+    hits = simulate_event(particles, Detector(smearing=False, scattering=False, efficiency=1.0), rng)
+
+    def efficiency(cfg):
+        labels = hough_tracks(hits.position, hits.layer, cfg=cfg)
+        return pooled([tracking_metrics(labels, hits.layer, hits.particle_id, particles.pt)])["efficiency"]
+
+    assert efficiency(HoughConfig()) > 0.75 and efficiency(HoughConfig(max_missing=-10)) < 0.25  # 0.79 and 0.16
+
+
+def test_tune_hough_returns_the_best_scoring_configuration():
+    events = []
+    for seed in (5, 6):
+        particles, hits = event(60, seed=seed, noise_per_layer=2)
+        events.append(SimpleNamespace(position=hits.position, layer=hits.layer, particle_id=hits.particle_id,
+                                      particle_pt=particles.pt))
+    best, scored = tune_hough(events, grid={"min_layers": (4, 6), "max_missing": (0, 2)})
+    assert len(scored) == 4 and max(score for _, score in scored) == dict(scored)[best]
+    rescored = np.mean([tracking_metrics(hough_tracks(e.position, e.layer, cfg=best), e.layer, e.particle_id,
+                                         e.particle_pt)["trackml_score"] for e in events])
+    assert rescored == pytest.approx(dict(scored)[best])
 
 
 def test_edge_classifier_is_invariant_to_the_order_of_hits_and_edges():
