@@ -42,8 +42,10 @@ from hep.jets.inputs import DEFAULT_CONFIG, load_jets
 from hep.jets.train import RECIPE, SPLIT, jet_files, split
 from training.recipe import load
 
-FEATURES = ["part_logpt", "part_logenergy", "part_logptrel", "part_logerel", "part_deta", "part_dphi",
-            "part_deltaR"]
+# weaver standardises each feature automatically (median, 16-84% half width, clip +-5), except d_eta and d_phi,
+# which also serve as the first block's coordinates and stay as they are (as in weaver's own jet configs)
+FEATURES = ["part_logpt", "part_logenergy", "part_logptrel", "part_logerel", ["part_deta", None],
+            ["part_dphi", None], "part_deltaR"]
 
 NETWORK = textwrap.dedent('''\
     """weaver-core's ParticleNet-Lite for two classes (written by physml's benchmarks/weaver_jets.py)."""
@@ -105,8 +107,10 @@ def write_splits(files: list[Path], out: Path) -> dict[str, int]:
     return sizes
 
 
-def run_weaver(folder: Path, epochs: int, batch: int, threads: int) -> tuple[np.ndarray, np.ndarray, float]:
+def run_weaver(folder: Path, epochs: int, batch: int, sizes: dict[str, int], threads: int
+               ) -> tuple[np.ndarray, np.ndarray, float]:
     """Train and test weaver-core; its test labels, top scores and mean training jets/s."""
+    folder = folder.resolve()
     (folder / "jets.yaml").write_text(yaml.safe_dump(data_config(), sort_keys=False))
     (folder / "particlenet_lite.py").write_text(NETWORK)
     command = [shutil.which("weaver") or "weaver",
@@ -114,7 +118,9 @@ def run_weaver(folder: Path, epochs: int, batch: int, threads: int) -> tuple[np.
                "--data-test", str(folder / "test.root"), "--data-config", str(folder / "jets.yaml"),
                "--network-config", str(folder / "particlenet_lite.py"),
                "--model-prefix", str(folder / "model" / "net"), "--num-epochs", str(epochs),
-               "--batch-size", str(batch), "--start-lr", "5e-3", "--optimizer", "ranger", "--gpus", "",
+               "--batch-size", str(batch), "--steps-per-epoch", str(sizes["train"] // batch),
+               "--steps-per-epoch-val", str(-(-sizes["valid"] // batch)), "--start-lr", "5e-3",
+               "--optimizer", "ranger", "--gpus", "",
                "--num-workers", "0", "--in-memory", "--fetch-step", "1", "--log", str(folder / "weaver.log"),
                "--predict-output", str(folder / "predict.root")]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
@@ -178,7 +184,7 @@ def main() -> None:
     print(f"jets: {sizes['train']} train, {sizes['valid']} validation, {sizes['test']} test; "
           f"{args.epochs} epochs of batch {args.batch}, {args.threads} threads", flush=True)
     start = time.perf_counter()
-    ref_labels, ref_scores, ref_speed = run_weaver(out / "weaver", args.epochs, args.batch, args.threads)
+    ref_labels, ref_scores, ref_speed = run_weaver(out / "weaver", args.epochs, args.batch, sizes, args.threads)
     ref_minutes = (time.perf_counter() - start) / 60
     start = time.perf_counter()
     labels, scores, speed = run_physml(Path(args.data), out / "physml", args.epochs, args.batch, sizes["train"],
