@@ -104,23 +104,22 @@ def synthetic_jets(n: int, particles: int) -> JetBatch:
 
 
 class DenseEdgeConv(nn.Module):
-    """weaver-core's EdgeConv block: topk kNN on padded tensors, gathered ``[B, 2C, N, k]``, 1x1 convs, mean."""
+    """weaver-core's EdgeConv block: topk kNN on padded tensors, gathered ``[B, 2C, N, k]``, 1x1 convs each with
+    BatchNorm and ReLU, mean, a 1x1-conv + BatchNorm shortcut."""
 
     def __init__(self, k: int, in_channels: int, channels: tuple[int, ...]) -> None:
         super().__init__()
         self.k = k
         widths = (2 * in_channels, *channels)
-        self.convs = nn.ModuleList(nn.Conv2d(a, b, 1) for a, b in zip(widths[:-1], widths[1:]))
-        self.shortcut = nn.Conv1d(in_channels, channels[-1], 1)
+        self.convs = nn.Sequential(*(layer for a, b in zip(widths[:-1], widths[1:])
+                                     for layer in (nn.Conv2d(a, b, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU())))
+        self.shortcut = nn.Sequential(nn.Conv1d(in_channels, channels[-1], 1, bias=False),
+                                      nn.BatchNorm1d(channels[-1]))
 
     def forward(self, points: torch.Tensor, features: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         shifted = points + (~mask[:, None, :]) * 1e9  # padding never becomes a neighbour
         idx = dense_knn(shifted, self.k)
-        x = edge_features(features, idx)
-        for i, conv in enumerate(self.convs):
-            x = conv(x)
-            if i < len(self.convs) - 1:
-                x = torch.relu(x)
+        x = self.convs(edge_features(features, idx))
         return torch.relu(x.mean(-1) + self.shortcut(features)) * mask[:, None, :]
 
 
@@ -148,13 +147,18 @@ class DenseParticleNet(nn.Module):
         self.norm = MaskedBatchNorm(N_FEATURES)
         widths = (N_FEATURES, *(c[-1] for c in blocks))
         self.blocks = nn.ModuleList(DenseEdgeConv(k, w, c) for w, c in zip(widths[:-1], blocks))
-        self.head = nn.Sequential(nn.Linear(widths[-1], fc), nn.ReLU(), nn.Dropout(0.1), nn.Linear(fc, 2))
+        concatenated = sum(widths[1:])
+        fused = min(max(concatenated // 128 * 128, 128), 1024)
+        self.fusion = nn.Sequential(nn.Conv1d(concatenated, fused, 1, bias=False), nn.BatchNorm1d(fused), nn.ReLU())
+        self.head = nn.Sequential(nn.Linear(fused, fc), nn.ReLU(), nn.Dropout(0.1), nn.Linear(fc, 2))
 
     def forward(self, jets: JetBatch) -> torch.Tensor:
-        x, points = self.norm(jets.features, jets.mask), jets.points
+        x, points, outputs = self.norm(jets.features, jets.mask), jets.points, []
         for block in self.blocks:
             x = block(points, x, jets.mask)
             points = x
+            outputs.append(x)
+        x = self.fusion(torch.cat(outputs, 1)) * jets.mask[:, None, :]
         pooled = x.sum(-1) / jets.mask.sum(1, keepdim=True)
         return self.head(pooled)
 
