@@ -1,5 +1,6 @@
-"""Evaluate a trained learned simulator on held-out trajectories: a GNS against constant velocity, the
-solver at the model's frame rate and the solver's own cost per frame; a MeshGraphNet through
+"""Evaluate a trained learned simulator on held-out trajectories: a GNS against constant velocity, ballistic
+motion with walls (gravity from the dataset's solver parameters), the solver at the model's frame rate and
+the solver's own cost per frame (10 frames: its 20-step column stays empty); a MeshGraphNet through
 :mod:`sims.mesh_evaluate`. Rollouts are exported to HDF5, with pictures and a :class:`Report`."""
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from datasets.atomic import refuse_overwriting_inputs
 from datasets.trajectories import TrajectoryReader
 from sims import mesh_evaluate, plots, train_gns, train_mgn
 from sims.data import WATER_OFFSET
-from sims.rollout import Rollout, constant_velocity, export_rollout, learned_rollout, summary
+from sims.rollout import Rollout, ballistic, constant_velocity, export_rollout, learned_rollout, summary
 from sims.solvers.soft_disks import SoftDisks, Verlet
 from sims.solvers.sph import SPH, SPHConfig
 from training.config import to_dict
@@ -25,7 +26,7 @@ from training.report import Column, Report
 COLUMNS = [Column("one_step_mse", "one-step MSE", "m^2"), Column("mse_at_20", "MSE at 20 steps", "m^2"),
            Column("rollout_mse", "rollout MSE", "m^2"), Column("kinetic_energy_error", "rel. KE error"),
            Column("seconds_per_frame", "time per frame", "s"), Column("diverged", "diverged", format=".0f")]
-LABELS = {"gns": "learned (GNS)", "constant_velocity": "constant velocity",
+LABELS = {"gns": "learned (GNS)", "constant_velocity": "constant velocity", "ballistic": "ballistic + walls",
           "solver_one_step": "solver, 1 step per frame", "solver": "solver (reference cost)"}
 
 
@@ -138,6 +139,10 @@ def evaluate_gns(run_dir: str | Path, data_file: str | Path, out_dir: str | Path
             learned = learned_rollout(model, positions, traj.particle_type, history, precision=precision)
             results["gns"].append(learned)
             results["constant_velocity"].append(constant_velocity(positions, traj.particle_type, history))
+            if "gravity" in metadata.get("solver_params", {}):
+                results["ballistic"].append(ballistic(positions, traj.particle_type, np.asarray(metadata["bounds"]),
+                                                      float(metadata["solver_params"]["gravity"]),
+                                                      float(metadata["dt"]), history))
             if with_solver and metadata.get("solver") in SOLVERS:
                 results["solver_one_step"].append(
                     solver_rollout(metadata, positions, traj.particle_type, history, substeps=1))
@@ -161,7 +166,6 @@ def evaluate_gns(run_dir: str | Path, data_file: str | Path, out_dir: str | Path
     plots.error_curves(out_dir / "kinetic_energy_error_vs_step.png", curves, ylabel="relative kinetic-energy error")
     report.write(out_dir)
     return report
-
 
 
 def mean_curves(results: dict[str, list[Rollout]], error: str) -> dict[str, np.ndarray]:

@@ -10,7 +10,7 @@ from datasets.rollouts import read_particle_rollout
 from physml.cli import main
 from sims.evaluate import evaluate_gns
 from sims.gns import GNS, GNSConfig
-from sims.rollout import constant_velocity, export_rollout, learned_rollout
+from sims.rollout import ballistic, constant_velocity, export_rollout, learned_rollout, summary
 from sims.train_gns import GNSRun
 from training.report import read_report
 
@@ -21,6 +21,29 @@ def test_constant_velocity_is_exact_for_uniform_motion():
     rollout = constant_velocity(positions, np.full(4, 5), history=6)
     assert rollout.predicted.shape == (14, 4, 2)
     assert np.allclose(rollout.errors["position_mse"], 0.0)
+
+
+def test_ballistic_is_exact_in_free_fall_and_stops_at_the_floor():
+    """Parabolas x(t) = x0 + v0 t - g t^2 / 2 sampled every dt: exact until a drop reaches the floor (y = 0.1),
+    where it stays, inside the tank, with no vertical motion."""
+    g, dt, t = 9.81, 0.0025, np.arange(60, dtype=np.float64)[:, None] * 0.0025
+    start = np.array([[0.3, 0.8], [0.5, 0.6], [0.7, 0.15]])
+    velocity = np.array([[0.2, 0.0], [-0.1, 0.3], [0.0, -0.5]])
+    positions = start[None] + velocity[None] * t[..., None] - 0.5 * g * np.array([0.0, 1.0]) * t[..., None] ** 2
+    bounds = np.array([[0.1, 0.9], [0.1, 0.9]])
+    rollout = ballistic(positions, np.full(3, 5), bounds, g, dt, history=6)
+    landed = positions[6:, :, 1] < 0.1
+    free = ~landed.any(0)  # the first two drops never land
+    assert np.abs(rollout.predicted[:, free] - positions[6:, free]).max() < 1e-12
+    assert landed[:, 2].any() and np.all(rollout.predicted[:, 2, 1] >= 0.1)
+    assert np.allclose(rollout.predicted[landed[:, 2], 2, 1], 0.1)
+    assert np.ptp(rollout.predicted[-5:, 2, 1]) == 0.0
+
+
+def test_the_20_step_column_stays_empty_for_shorter_rollouts():
+    positions = np.random.default_rng(2).random((16, 3, 2))
+    short = summary([constant_velocity(positions, np.full(3, 5))])
+    assert np.isnan(short["mse_at_20"]) and np.isfinite(short["rollout_mse"])
 
 
 class Exploding(torch.nn.Module):
@@ -71,7 +94,7 @@ def test_train_then_evaluate_end_to_end(tiny_waterdrop, tmp_path):
     exported = read_particle_rollout(run / "rollouts" / "rollout_000.h5")
     assert exported.predicted.shape[0] == 5 and exported.model_config["gns"]["latent"] == 16
     report = evaluate_gns(run, tiny_waterdrop / "test.h5", tmp_path / "eval", max_trajectories=1)
-    assert {"gns", "constant_velocity", "solver_one_step"} <= {r.key for r in report.rows}
-    assert read_report(tmp_path / "eval") == report
+    assert {"gns", "constant_velocity", "ballistic", "solver_one_step"} <= {r.key for r in report.rows}
+    assert read_report(tmp_path / "eval").to_json() == report.to_json()  # NaN cells (20-step column) read as null
     for name in ("rollout_000.h5", "rollout_000.png", "rollout_000.gif", "error_vs_step.png", "table.md"):
         assert (tmp_path / "eval" / name).stat().st_size > 0
