@@ -49,7 +49,8 @@ class TrainerConfig:
     lr: float = 1e-3               # peak learning rate
     schedule: str = "constant"     # constant | exponential (GNS) | cosine | flat_decay (weaver: flat, then to lr/100)
     lr_final: float = 1e-6         # exponential: asymptote; cosine: final lr
-    decay_steps: int | None = None  # exponential: steps per factor-10 decay (None: the run's steps)
+    decay_steps: int | None = None  # exponential: steps per factor-10 decay (None: a quarter of the run's steps,
+    #                                 GNS's 5M of 20M, so the last lr is lr_final + 1e-4 (lr - lr_final))
     warmup_steps: int = 0          # linear warm-up steps
     optimizer: str = field(default="adamw", metadata={"choices": OPTIMIZERS})  # ranger: weaver-core's
     weight_decay: float = 0.0      # decoupled weight decay
@@ -87,7 +88,7 @@ class TrainerConfig:
             raise ValueError(f"betas: each must be in [0, 1), got {self.betas}")
         return dataclasses.replace(
             self, precision=resolve_precision(self.precision, self.device),
-            decay_steps=self.steps if self.decay_steps is None else self.decay_steps,
+            decay_steps=max(1, self.steps // 4) if self.decay_steps is None else self.decay_steps,
             eval_every=max(1, self.steps // 5) if self.eval_every is None else self.eval_every,
             checkpoint_every=max(1, self.steps // 10) if self.checkpoint_every is None else self.checkpoint_every)
 

@@ -84,6 +84,13 @@ def test_lookahead_moves_the_slow_weights_alpha_of_the_way_every_k_steps():
     assert torch.allclose(run(lambda p: Lookahead(radam(p), alpha=0.5, k=2), 2), start + 0.5 * (run(radam, 2) - start))
 
 
+def test_the_exponential_schedule_ends_at_lr_final_by_default(tmp_path):
+    trainer = make_trainer(tmp_path / "run", steps=40, lr=1e-3, lr_final=1e-5, schedule="exponential")
+    trainer.fit()
+    last = trainer.optimizer.param_groups[0]["lr"]  # the learning rate after the last step
+    assert trainer.cfg.decay_steps == 10 and last == pytest.approx(1e-5 + 1e-4 * (1e-3 - 1e-5), rel=1e-9)
+
+
 def test_resume_without_checkpoint_starts_fresh(tmp_path):
     make_trainer(tmp_path / "a", resume=True, steps=10).fit()
     assert losses(tmp_path / "a")[-1][0] == 10
