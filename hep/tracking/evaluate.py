@@ -101,13 +101,13 @@ def evaluate(run_dir: str = "runs/tracking", data: str | None = None, out: str |
         hough_seconds += dt
         gnn_labels.append(labels)
         particles["pt"].append(event.particle_pt)
-        particles["eta_proxy"].append(_particle_eta(event, n_particles))
+        particles["eta_proxy"].append(_outermost_eta(event, event.particle_id, n_particles))
         particles["layers"].append(_particle_layers(event, n_particles))
         particles["wanted"].append(reconstructable(event.particle_id, event.particle_pt, pt_min=0.0))
         for method, method_labels in (("gnn", labels), ("hough", hough)):
             rows[method].append(tracking_metrics(method_labels, event.layer, event.particle_id, event.particle_pt))
             particles[method].append(matched_particles(method_labels, event.particle_id, n_particles))
-            tracks[f"{method}_eta"].append(_track_eta(event, method_labels))
+            tracks[f"{method}_eta"].append(_outermost_eta(event, method_labels, int(method_labels.max(initial=-1)) + 1))
             tracks[f"{method}_fake"].append(~match_tracks(method_labels, event.particle_id)[2])
     y = np.concatenate([e.y.numpy() for e in test_events]).astype(bool)
     s = np.concatenate(scores)
@@ -189,23 +189,13 @@ def _particle_layers(event: Event, n_particles: int) -> np.ndarray:
     return np.bincount(pairs[:, 0], minlength=n_particles)
 
 
-def _track_eta(event: Event, labels: np.ndarray) -> np.ndarray:
-    """Each track's eta, from its outermost hit seen from the beam line."""
-    n_tracks = int(labels.max()) + 1 if len(labels) and labels.max() >= 0 else 0
-    eta = np.full(n_tracks, np.nan)
-    on = np.flatnonzero(labels >= 0)
+def _outermost_eta(event: Event, owner: np.ndarray, count: int) -> np.ndarray:
+    """Eta, seen from the beam line, of the outermost hit of each of ``count`` owners (particles or tracks:
+    ``owner`` is each hit's particle id or track label, ``-1`` for none); NaN for owners without hits. The
+    files carry each particle's pT only, so its eta comes from its hits too."""
+    eta = np.full(count, np.nan)
+    on = np.flatnonzero(owner >= 0)
     r = np.hypot(event.position[on, 0], event.position[on, 1])
     order = np.argsort(r)
-    eta[labels[on][order]] = np.arcsinh(event.position[on, 2] / r)[order]  # the outermost hit writes last
-    return eta
-
-
-def _particle_eta(event: Event, n_particles: int) -> np.ndarray:
-    """Each particle's eta from its outermost hit seen from the beam line (the file carries pT only)."""
-    eta = np.full(n_particles, np.nan)
-    real = event.particle_id >= 0
-    r = np.hypot(event.position[real, 0], event.position[real, 1])
-    values = np.arcsinh(event.position[real, 2] / r)
-    order = np.argsort(r)
-    eta[event.particle_id[real][order]] = values[order]  # the outermost hit writes last
+    eta[owner[on][order]] = np.arcsinh(event.position[on, 2] / r)[order]  # the outermost hit writes last
     return eta
