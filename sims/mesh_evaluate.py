@@ -7,7 +7,6 @@ pictures: the speed field on the mesh or the cloth surface, solver against model
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,81 +16,15 @@ from tqdm.auto import tqdm
 from datasets.meshes import MeshTrajectory, MeshTrajectoryReader
 from datasets.rollouts import MeshRolloutFile, code_version, write_mesh_rollout
 from sims import plots
-from sims.mesh_samples import FIELDS, frame_state
-from sims.meshgraphnet import MeshGraphNet
+from sims.mesh_rollout import HORIZONS, MeshRollout, frozen_rollout, mgn_rollouts
+from sims.mesh_samples import FIELDS
 from sims.solvers.cylinder_flow import Channel, CylinderFlow
 from sims.solvers.flag import FlagConfig, make_flag, simulate_flag
 from sims.train_mgn import RECIPE
 from training.config import to_dict
 from training.inference import compile_network
-from training.precision import autocast
 from training.recipe import load
-from training.report import Column, Report
-
-HORIZONS = (1, 10, 20, 50, 100, 200)
-
-
-@dataclass
-class MeshRollout:
-    """``predicted`` and ``ground_truth`` ``[T, N, F]`` from the frame after ``start`` on."""
-
-    start: int
-    predicted: np.ndarray
-    ground_truth: np.ndarray
-    seconds_per_frame: float
-    diverged_at: int | None = None
-
-    @property
-    def squared_error(self) -> np.ndarray:
-        """``[T]``: mean over nodes and components of the squared error."""
-        return ((self.predicted - self.ground_truth) ** 2).mean(axis=(1, 2))
-
-    def rmse(self) -> dict[str, float]:
-        """RMSE over the first h steps for each horizon the rollout reaches, and over all steps."""
-        err = self.squared_error
-        out = {f"rmse_{h}": float(np.sqrt(err[:h].mean())) for h in HORIZONS if h <= len(err)}
-        out["rmse_all"] = float(np.sqrt(err.mean()))
-        return out
-
-
-@torch.no_grad()
-def mgn_rollout(model: MeshGraphNet, traj: MeshTrajectory, steps: int | None = None,
-                precision: str = "auto") -> MeshRollout:
-    """Roll the model out from the first frame it can start from; nodes outside its loss mask (walls,
-    inflow, obstacle, the flag's pole) follow the ground truth. A NaN stops it; later frames stay NaN.
-    The network runs in ``precision`` (auto, fp32, bf16); the fields and their update stay float32."""
-    kind = model.cfg.kind
-    truth = traj.fields[FIELDS[kind]]
-    start = 0 if kind == "flow" else 1
-    steps = min(steps or len(truth), len(truth) - 1 - start)
-    state = frame_state(traj, start, kind)
-    prescribed = ~model.loss_mask(state)
-    out = np.full((steps, *truth.shape[1:]), np.nan)
-    diverged = None
-    t0 = time.perf_counter()
-    for t in range(steps):
-        with autocast(precision, "cpu"):
-            nxt = model.advance(state).float()
-        nxt[prescribed] = torch.as_tensor(truth[start + t + 1][prescribed.numpy()], dtype=nxt.dtype)
-        if not torch.isfinite(nxt).all():
-            diverged = t
-            break
-        out[t] = nxt.numpy()
-        state = state.replace(velocity=nxt) if kind == "flow" else \
-            state.replace(prev_world_pos=state.world_pos, world_pos=nxt)
-    elapsed = (time.perf_counter() - t0) / max(1, steps if diverged is None else diverged)
-    return MeshRollout(start, out, truth[start + 1:start + 1 + steps], elapsed, diverged)
-
-
-def frozen_rollout(kind: str, traj: MeshTrajectory, steps: int) -> MeshRollout:
-    """The baseline: the velocity field stays as it is (flow); every node keeps its velocity (cloth)."""
-    truth = traj.fields[FIELDS[kind]]
-    start = 0 if kind == "flow" else 1
-    n = np.arange(1, steps + 1)[:, None, None]
-    predicted = np.repeat(truth[start][None], steps, 0) if kind == "flow" else \
-        truth[start][None] + n * (truth[start] - truth[start - 1])[None]
-    return MeshRollout(start, predicted, truth[start + 1:start + 1 + steps], 0.0)
-
+from training.report import Column, Report, mean_and_spread
 
 def solver_seconds_per_frame(metadata: dict, index: int, traj: MeshTrajectory, frames: int = 10) -> float:
     """Wall-clock of our solver per output frame on this trajectory's mesh and parameters."""
@@ -136,7 +69,7 @@ def evaluate(run_dir: str | Path, data_file: str | Path, out_dir: str | Path, ma
         count = min(max_trajectories, len(reader))
         for i in tqdm(range(count), desc="mesh rollouts"):
             traj = reader[i]
-            learned = mgn_rollout(model, traj, max_steps, precision)
+            learned, = mgn_rollouts(model, [traj], max_steps, precision)
             frozen = frozen_rollout(kind, traj, len(learned.predicted))
             export_mesh_rollout(out_dir / f"rollout_{i:03d}.h5", traj, learned, field, reader.metadata, to_dict(run))
             rows["mgn"].append({**learned.rmse(), "seconds_per_frame": learned.seconds_per_frame,
@@ -148,14 +81,16 @@ def evaluate(run_dir: str | Path, data_file: str | Path, out_dir: str | Path, ma
                 _draw(out_dir, traj, learned, kind)
     unit = "m/s" if kind == "flow" else "m"
     reached = [h for h in HORIZONS if f"rmse_{h}" in rows["mgn"][0]]
-    columns = [Column(f"rmse_{h}", f"RMSE {h} step{'s' * (h > 1)}", unit, ".4g") for h in reached]
-    columns += [Column("rmse_all", "RMSE all steps", unit, ".4g"), Column("seconds_per_frame", "time per frame", "s")]
+    columns = [Column(f"rmse_{h}", f"RMSE {h} step{'s' * (h > 1)}", unit, ".3g", spread=f"rmse_{h}_std")
+               for h in reached]
+    columns += [Column("rmse_all", "RMSE all steps", unit, ".3g", spread="rmse_all_std"),
+                Column("seconds_per_frame", "time per frame", "s")]
     report = Report(f"MeshGraphNet ({kind}) rollouts of {field} on {Path(data_file).name}", columns,
                     info={"run_dir": str(run_dir), "data_file": str(data_file), "trajectories": count,
                           "out": str(out_dir)})
     frozen_label = "frozen (no change)" if kind == "flow" else "constant velocity"
     for key, label in (("mgn", "MeshGraphNet"), ("frozen", frozen_label)):
-        report.add(key, label, {k: float(np.mean([r[k] for r in rows[key]])) for k in rows[key][0]})
+        report.add(key, label, mean_and_spread(rows[key]))
     if solver_times:
         report.add("solver", "solver (reference cost)", {"seconds_per_frame": float(np.mean(solver_times))})
     report.write(out_dir)

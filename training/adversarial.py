@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from training.trainer import LossFn, Trainer, TrainerConfig, move_to
+from training.trainer import EvalMetrics, LossFn, Trainer, TrainerConfig, move_to
 
 GanLossFn = Callable[[nn.Module, nn.Module, object], tuple[torch.Tensor, dict[str, float]]]
 
@@ -48,8 +48,9 @@ class AdversarialTrainer(Trainer):
 
     def __init__(self, model: nn.Module, losses: GanLosses, train_data: Dataset, config: AdversarialConfig,
                  collate_fn: Callable | None = None, eval_data: Dataset | None = None,
-                 run_config: dict | None = None) -> None:
-        super().__init__(model, losses.evaluation, train_data, config, collate_fn, eval_data, run_config)
+                 run_config: dict | None = None, eval_metrics: EvalMetrics | None = None) -> None:
+        super().__init__(model, losses.evaluation, train_data, config, collate_fn, eval_data, run_config,
+                         eval_metrics)
         self.g_loss_fn, self.d_loss_fn = losses.generator, losses.discriminator
         self.generator = super()._wrap(self.model.generator)
         self.discriminator = super()._wrap(self.model.discriminator)

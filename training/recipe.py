@@ -4,7 +4,7 @@ line are the same for all of them.
 A recipe names a *run* dataclass (everything the run needs, with a ``trainer: TrainerConfig`` field) and two
 functions:
 
-    build(run) -> Built(model, train_set, eval_set, collate, loss)
+    build(run) -> Built(model, train_set, eval_set, collate, loss[, eval_metrics])
     model(run) -> nn.Module      # the network alone, for load()
 
 ``build`` may fill fields of the run that follow from the data (particle metadata, a calorimeter's
@@ -30,7 +30,7 @@ from training.adversarial import AdversarialConfig, AdversarialTrainer, GanLosse
 from training.checkpoint import load_checkpoint, model_checkpoint
 from training.config import from_dict, to_dict
 from training.seeding import seed_everything
-from training.trainer import LossFn, Trainer
+from training.trainer import EvalMetrics, LossFn, Trainer
 
 
 @dataclass
@@ -42,6 +42,7 @@ class Built:
     eval_set: Dataset | None
     collate: Callable | None
     loss: LossFn | GanLosses
+    eval_metrics: EvalMetrics | None = None  # metrics of the whole model at each evaluation (a validation rollout)
 
 
 @dataclass(frozen=True)
@@ -99,10 +100,10 @@ def train(recipe: Recipe, run: Any) -> dict[str, float]:
         if not isinstance(run.trainer, AdversarialConfig):
             raise TypeError(f"recipe {recipe.name!r}: adversarial losses need an AdversarialConfig trainer")
         trainer: Trainer = AdversarialTrainer(built.model, built.loss, built.train_set, run.trainer, built.collate,
-                                              built.eval_set, saved)
+                                              built.eval_set, saved, built.eval_metrics)
     else:
         trainer = Trainer(built.model, built.loss, built.train_set, run.trainer, built.collate, built.eval_set,
-                          saved)
+                          saved, built.eval_metrics)
     metrics = trainer.fit()
     if recipe.after_fit is not None and trainer.ctx.is_main:
         recipe.after_fit(built.model, built, run)

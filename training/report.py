@@ -22,6 +22,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from datasets.atomic import atomic_open
 
 
@@ -34,12 +36,15 @@ class Column:
         title: the column heading.
         unit: the metric's unit ("" if dimensionless); shown in the heading.
         format: a format spec for the table (``metrics.json`` keeps full precision).
+        spread: the key of a spread of this metric (a standard deviation over test trajectories, say), shown
+            as "mean ± spread" when the row has it.
     """
 
     key: str
     title: str
     unit: str = ""
     format: str = ".3g"
+    spread: str | None = None
 
     @property
     def heading(self) -> str:
@@ -90,13 +95,14 @@ class Report:
         lines = ["| method | " + " | ".join(c.heading for c in self.columns) + " |",
                  "|---" * (len(self.columns) + 1) + "|"]
         for row in self.rows:
-            cells = [_cell(row.values.get(c.key), c.format) for c in self.columns]
+            cells = [_cell(row.values.get(c.key), c.format, row.values.get(c.spread) if c.spread else None)
+                     for c in self.columns]
             lines.append(f"| {row.label} | " + " | ".join(cells) + " |")
         return "\n".join(lines)
 
     def to_json(self) -> dict:
         return {"title": self.title,
-                "columns": [{"key": c.key, "title": c.title, "unit": c.unit, "format": c.format}
+                "columns": [{"key": c.key, "title": c.title, "unit": c.unit, "format": c.format, "spread": c.spread}
                             for c in self.columns],
                 "rows": [{"key": r.key, "label": r.label, "values": {k: _finite(v) for k, v in r.values.items()}}
                          for r in self.rows],
@@ -164,5 +170,25 @@ def _json_safe(value: object) -> object:
     return value
 
 
-def _cell(value: float | None, spec: str) -> str:
-    return "n/a" if value is None or not math.isfinite(value) else format(value, spec)
+def mean_and_spread(samples: list[dict[str, float]]) -> dict[str, float]:
+    """Each metric's mean over ``samples`` (one dict per test trajectory, say) and its sample standard
+    deviation as ``{key}_std`` (0 for a single sample); NaNs (a horizon a sample does not reach) are skipped.
+
+    Args:
+        samples: dicts with the same keys.
+    """
+    out = {}
+    for key in samples[0]:
+        values = np.array([s[key] for s in samples], dtype=float)
+        values = values[~np.isnan(values)]
+        out[key] = float(values.mean()) if len(values) else math.nan
+        out[f"{key}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0 if len(values) else math.nan
+    return out
+
+
+def _cell(value: float | None, spec: str, spread: float | None = None) -> str:
+    if value is None or not math.isfinite(value):
+        return "n/a"
+    if spread is None or not math.isfinite(spread):
+        return format(value, spec)
+    return f"{format(value, spec)} ± {format(spread, spec)}"

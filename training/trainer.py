@@ -37,6 +37,7 @@ from training.precision import autocast, resolve_precision
 from training.seeding import rng_state, seed_everything, set_rng_state
 
 LossFn = Callable[[nn.Module, object], tuple[torch.Tensor, dict[str, float]]]
+EvalMetrics = Callable[[nn.Module], dict[str, float]]  # the model (eval mode, no grad) -> extra evaluation metrics
 
 
 @dataclass
@@ -155,11 +156,11 @@ class Trainer:
 
     def __init__(self, model: nn.Module, loss_fn: LossFn, train_data: Dataset, config: TrainerConfig,
                  collate_fn: Callable | None = None, eval_data: Dataset | None = None,
-                 run_config: dict | None = None) -> None:
+                 run_config: dict | None = None, eval_metrics: EvalMetrics | None = None) -> None:
         config = config.resolved()
         retain_freed_memory()  # large activations reused, not page-faulted in every step (training/allocator.py)
         self.cfg, self.loss_fn, self.collate_fn = config, loss_fn, collate_fn
-        self.train_data, self.eval_data = train_data, eval_data
+        self.train_data, self.eval_data, self.eval_metrics = train_data, eval_data, eval_metrics
         self.ctx = distributed.setup(config.device)
         if config.batch_size % self.ctx.world_size:
             raise ValueError(f"batch_size {config.batch_size} is not divisible by {self.ctx.world_size} processes")
@@ -335,7 +336,8 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
-        """Mean of ``loss_fn`` metrics over the eval set (sharded over processes, weighted by samples)."""
+        """Mean of ``loss_fn`` metrics over the eval set (sharded over processes, weighted by samples), and
+        the ``eval_metrics`` of the model (a validation rollout's error, say)."""
         if self.eval_data is None:
             return {}
         self.module.eval()
@@ -355,6 +357,8 @@ class Trainer:
         totals = distributed.all_reduce_sum(torch.tensor([count] + [sums[k] for k in names], dtype=torch.float64,
                                                          device=self.ctx.device)).cpu()
         result = {k: float(v / totals[0]) for k, v in zip(names, totals[1:])}
+        if self.eval_metrics is not None:  # every process computes them: the same numbers, no communication
+            result.update(self.eval_metrics(self.model))
         if self.ctx.is_main:
             self.log.log({"step": self.step, "split": "eval", **result})
         if self.cfg.select_by is not None:

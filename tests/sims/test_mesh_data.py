@@ -7,8 +7,13 @@ from training.report import read_report
 
 
 def test_generate_cylinder_flow_and_flag(tmp_path):
-    assert main(["data", "generate", "cylinder_flow", "--out", str(tmp_path / "c"), "--trajectories", "2",
-                 "--frames", "5", "--warmup", "0.05", "--no-progress"]) == 0
+    args = ["data", "generate", "cylinder_flow", "--trajectories", "2", "--frames", "5", "--held-out", "1",
+            "--test-frames", "7", "--warmup", "0.05", "--no-progress"]
+    assert main([*args, "--out", str(tmp_path / "c")]) == 0
+    assert not (tmp_path / "c" / "parts").exists()
+    with MeshTrajectoryReader(tmp_path / "c" / "test.h5") as reader:
+        assert reader[0].fields["velocity"].shape[0] == 7 and len(reader) == 1
+        assert 150 <= reader.metadata["reynolds"][0] <= 220
     with MeshTrajectoryReader(tmp_path / "c" / "train.h5") as reader:
         a, b = reader[0], reader[1]
         assert a.fields["velocity"].shape == (5, len(a.mesh_pos), 2) and a.fields["pressure"].shape[-1] == 1
@@ -41,3 +46,30 @@ def test_train_mgn_rollout_and_evaluate_commands(tmp_path):
         assert np.array_equal(predicted[:, pole], truth[:, pole])  # the pole follows the ground truth
     for picture in ("rollout_000.png", "rollout_000.gif", "error_vs_step.png"):
         assert (run / "eval" / picture).stat().st_size > 0
+
+
+def test_cylinder_flow_generation_is_the_same_in_parallel_and_resumed(tmp_path):
+    """Every trajectory is drawn from the seed up front: two workers write the same files as one process, and
+    a run that finds a trajectory already simulated (an interrupted run) keeps it and simulates the rest."""
+    from datasets.meshes import write_mesh_trajectories
+    from sims.mesh_data import generate_cylinder_flow
+
+    kwargs = dict(trajectories=2, frames=3, held_out=1, test_frames=3, warmup=0.02, progress=False)
+    generate_cylinder_flow(tmp_path / "one", **kwargs)
+    generate_cylinder_flow(tmp_path / "two", workers=2, **kwargs)
+    with MeshTrajectoryReader(tmp_path / "one" / "train.h5") as reader:
+        done = reader[1]
+        done.fields["velocity"] += 1.0  # marks the trajectory the interrupted run had finished
+        write_mesh_trajectories(tmp_path / "resumed" / "parts" / "train_00001.h5", [done],
+                                {"fields": reader.metadata["fields"], "dt": reader.metadata["dt"], "split": "train"})
+    generate_cylinder_flow(tmp_path / "resumed", **kwargs)
+    for split in ("train", "valid", "test"):
+        with MeshTrajectoryReader(tmp_path / "one" / f"{split}.h5") as a, \
+                MeshTrajectoryReader(tmp_path / "two" / f"{split}.h5") as b, \
+                MeshTrajectoryReader(tmp_path / "resumed" / f"{split}.h5") as c:
+            assert len(a) == len(b) == len(c)
+            for i in range(len(a)):
+                velocity = a[i].fields["velocity"]
+                assert np.array_equal(velocity, b[i].fields["velocity"])
+                kept = split == "train" and i == 1
+                assert np.array_equal(velocity + kept, c[i].fields["velocity"])

@@ -7,7 +7,7 @@ import torch
 from datasets.meshes import MeshTrajectory
 from gnn.normaliser import OnlineNormaliser
 from sims.mesh_samples import collate, frame_state
-from sims.meshgraphnet import MeshGraphNet, MeshGraphNetConfig, training_loss, world_edges
+from sims.meshgraphnet import MeshGraphNet, MeshGraphNetConfig, flow_noise_std, training_loss, world_edges
 from sims.solvers.flag import FlagConfig, flag_trajectory, make_flag
 
 
@@ -75,3 +75,68 @@ def test_small_meshgraphnet_fits_a_batch(kind, flag_traj):
         loss.backward()
         optimizer.step()
     assert float(loss) < 0.02 * first
+
+
+def test_flow_noise_is_half_the_rms_frame_change_of_normal_nodes():
+    rng = np.random.default_rng(0)
+    velocities = [rng.normal(size=(6, 5, 2)), rng.normal(size=(4, 3, 2))]
+    types = [np.array([0, 0, 4, 0, 6]), np.array([0, 5, 0])]
+    changes = [velocities[k][t + 1, i, c] - velocities[k][t, i, c] for k in range(2)
+               for t in range(len(velocities[k]) - 1) for i in range(len(types[k])) if types[k][i] == 0
+               for c in range(2)]
+    assert flow_noise_std(velocities, types) == pytest.approx(0.5 * np.sqrt(np.mean(np.square(changes))), rel=1e-12)
+
+
+def oscillating_flow(seed: int, frames: int = 8) -> MeshTrajectory:
+    from sims.solvers.cylinder_flow import Channel, channel_mesh
+
+    mesh_pos, cells, node_type = channel_mesh(Channel(length=0.5, height=0.2, center=(0.1, 0.1), radius=0.03,
+                                                      h_cylinder=0.03, h_far=0.06), seed=seed)
+    t = np.arange(frames)[:, None, None] * 0.1
+    p = mesh_pos[None]
+    velocity = np.concatenate([np.sin(3 * p[..., 1:] + t + seed), np.cos(2 * p[..., :1] - t)], axis=-1)
+    return MeshTrajectory(mesh_pos, cells, node_type, {"velocity": velocity})
+
+
+def test_batched_rollouts_equal_one_at_a_time_and_keep_prescribed_nodes():
+    from datasets.meshes import NORMAL, OUTFLOW
+    from sims.mesh_rollout import mgn_rollouts
+
+    torch.manual_seed(0)
+    model = MeshGraphNet(MeshGraphNetConfig(kind="flow", latent=16, n_steps=2, noise_std=0.0)).eval()
+    trajectories = [oscillating_flow(0), oscillating_flow(1, frames=6)]
+    together = mgn_rollouts(model, trajectories, precision="fp32")
+    assert [r.predicted.shape[0] for r in together] == [5, 5]  # as far as the shortest goes
+    for traj, batched in zip(trajectories, together):
+        alone, = mgn_rollouts(model, [traj], steps=5, precision="fp32")
+        np.testing.assert_allclose(batched.predicted, alone.predicted, rtol=1e-5, atol=1e-6)
+        prescribed = (traj.node_type != NORMAL) & (traj.node_type != OUTFLOW)
+        truth = traj.fields["velocity"][1:6, prescribed].astype(np.float32)
+        assert prescribed.any() and np.array_equal(batched.predicted[:, prescribed], truth)
+
+
+def test_training_warms_up_normalisers_sets_the_flow_noise_and_selects_by_validation_rollout(tmp_path):
+    import json
+
+    from datasets.meshes import write_mesh_trajectories
+    from sims.train_mgn import RECIPE, MGNRun
+    from training import TrainerConfig
+    from training.checkpoint import best_path, load_checkpoint
+    from training.recipe import train
+
+    metadata = {"dt": 0.01, "fields": {"velocity": "m/s"}}
+    write_mesh_trajectories(tmp_path / "train.h5", [oscillating_flow(0), oscillating_flow(1)], metadata)
+    write_mesh_trajectories(tmp_path / "valid.h5", [oscillating_flow(2)], metadata)
+    run = MGNRun(data_dir=str(tmp_path), mgn=MeshGraphNetConfig(latent=8, n_steps=1), normaliser_warmup=7,
+                 validation_rollout=4, trainer=TrainerConfig(run_dir=str(tmp_path / "run"), steps=6, batch_size=2,
+                                                             eval_every=2, select_by="rollout_rmse", progress=False))
+    built = RECIPE.build(run)
+    assert int(built.model.node_norm.calls) == 7 and int(built.model.output_norm.calls) == 7
+    train(RECIPE, run)
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())["run"]["mgn"]
+    velocities = [oscillating_flow(k).fields["velocity"] for k in (0, 1)]
+    assert saved["noise_std"] == pytest.approx(flow_noise_std(velocities, [oscillating_flow(0).node_type,
+                                                                           oscillating_flow(1).node_type]))
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    evaluations = [(r["rollout_rmse"], r["step"]) for r in rows if r["split"] == "eval"]
+    assert len(evaluations) == 3 and load_checkpoint(best_path(tmp_path / "run"))["step"] == min(evaluations)[1]

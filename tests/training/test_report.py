@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from training.report import Column, Report, read_report
+from training.report import Column, Report, mean_and_spread, read_report
 
 
 def report() -> Report:
@@ -50,3 +50,17 @@ def test_a_folder_without_a_report_gives_a_clear_error(tmp_path):
     (tmp_path / "metrics.json").write_text('{"rows": []}')
     with pytest.raises(ValueError, match="not a physml report"):
         read_report(tmp_path)
+
+
+def test_spread_over_trajectories_is_the_sample_std_shown_beside_the_mean(tmp_path):
+    samples = [{"rmse": 1.0, "rmse_100": math.nan}, {"rmse": 2.0, "rmse_100": 4.0}, {"rmse": 4.5, "rmse_100": 6.0}]
+    values = mean_and_spread(samples)
+    assert values["rmse"] == pytest.approx(2.5) and values["rmse_std"] == pytest.approx(math.sqrt(3.25))
+    assert values["rmse_100"] == 5.0 and values["rmse_100_std"] == pytest.approx(math.sqrt(2))  # NaN skipped
+    assert mean_and_spread(samples[:1])["rmse_std"] == 0.0
+    r = Report("spread", [Column("rmse", "RMSE", "m", ".2f", spread="rmse_std")])
+    r.add("model", "model", values)
+    r.add("plain", "no spread", {"rmse": 1.0})
+    assert r.to_markdown().splitlines()[2:] == ["| model | 2.50 ± 1.80 |", "| no spread | 1.00 |"]
+    r.write(tmp_path)
+    assert read_report(tmp_path).columns == r.columns

@@ -65,6 +65,25 @@ def test_select_by_keeps_the_weights_of_the_lowest_evaluation(tmp_path):
         make_trainer(tmp_path / "other", select_by="accuracy", steps=3, eval_every=3).fit()
 
 
+def test_eval_metrics_of_the_whole_model_are_logged_and_can_select_the_checkpoint(tmp_path):
+    """A recipe's model-level metric (a validation rollout, say) is computed at every evaluation with the
+    model in eval mode and no gradients, logged beside the loss and usable by ``select_by``."""
+    seen = []
+
+    def first_weight(model):
+        seen.append((model.training, torch.is_grad_enabled()))
+        return {"first_weight": float(model[0].weight[0, 0]) ** 2}
+
+    trainer = make_trainer(tmp_path / "run", select_by="first_weight", eval_every=5, eval_metrics=first_weight)
+    trainer.fit()
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    evaluations = [(r["first_weight"], r["step"]) for r in rows if r["split"] == "eval"]
+    assert len(evaluations) == 6 and set(seen) == {(False, False)}
+    best = load_checkpoint(best_path(tmp_path / "run"))
+    assert (best["first_weight"], best["step"]) == min(evaluations)
+    assert float(best["model"]["0.weight"][0, 0]) ** 2 == pytest.approx(best["first_weight"], rel=1e-12)
+
+
 def test_lookahead_moves_the_slow_weights_alpha_of_the_way_every_k_steps():
     def run(optimizer_of, steps):
         torch.manual_seed(0)

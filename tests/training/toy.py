@@ -29,7 +29,7 @@ def mse(model: nn.Module, batch) -> tuple[torch.Tensor, dict[str, float]]:
 
 
 def make_trainer(run_dir, loss_fn=noisy_mse, dropout: float = 0.1, dtype: torch.dtype = torch.float64,
-                 **overrides) -> Trainer:
+                 eval_metrics=None, **overrides) -> Trainer:
     """Dropout and input noise (the default loss) draw from the RNGs; the DDP check turns both off. The model
     and data are float64 unless ``dtype`` says otherwise (autocast to bf16 acts on float32 only)."""
     seed_everything(0)
@@ -37,7 +37,8 @@ def make_trainer(run_dir, loss_fn=noisy_mse, dropout: float = 0.1, dtype: torch.
     settings = dict(steps=30, batch_size=8, lr=1e-2, schedule="cosine", log_every=1, checkpoint_every=10,
                     keep_checkpoints=None, progress=False, device="cpu")
     cfg = TrainerConfig(run_dir=str(run_dir), **{**settings, **overrides})
-    return Trainer(model, loss_fn, make_data(dtype=dtype), cfg, eval_data=make_data(20, dtype))
+    return Trainer(model, loss_fn, make_data(dtype=dtype), cfg, eval_data=make_data(20, dtype),
+                   eval_metrics=eval_metrics)
 
 
 def losses(run_dir) -> list[tuple[int, float]]:

@@ -1,0 +1,125 @@
+"""Rollouts of a MeshGraphNet and of the baselines it must beat, and their errors over the paper's horizons.
+
+Several trajectories roll out as one batch (their meshes side by side, as in training): the evaluation rolls
+out one trajectory at a time to time it, training's validation rolls all of them at once.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from datasets.meshes import MeshTrajectory
+from sims.mesh_samples import FIELDS, collate, frame_state
+from sims.meshgraphnet import MeshGraphNet
+from training.precision import autocast
+
+HORIZONS = (1, 10, 20, 50, 100, 200)
+
+
+@dataclass
+class MeshRollout:
+    """``predicted`` and ``ground_truth`` ``[T, N, F]`` from the frame after ``start`` on."""
+
+    start: int
+    predicted: np.ndarray
+    ground_truth: np.ndarray
+    seconds_per_frame: float
+    diverged_at: int | None = None
+
+    @property
+    def squared_error(self) -> np.ndarray:
+        """``[T]``: mean over nodes and components of the squared error."""
+        return ((self.predicted - self.ground_truth) ** 2).mean(axis=(1, 2))
+
+    def rmse(self) -> dict[str, float]:
+        """RMSE over the first h steps for each horizon the rollout reaches, and over all steps."""
+        err = self.squared_error
+        out = {f"rmse_{h}": float(np.sqrt(err[:h].mean())) for h in HORIZONS if h <= len(err)}
+        out["rmse_all"] = float(np.sqrt(err.mean()))
+        return out
+
+
+def first_frame(kind: str) -> int:
+    """The first frame a rollout can start from: 0 (flow), 1 (cloth needs the previous position)."""
+    return 0 if kind == "flow" else 1
+
+
+@torch.no_grad()
+def mgn_rollouts(model: MeshGraphNet, trajectories: list[MeshTrajectory], steps: int | None = None,
+                 precision: str = "auto") -> list[MeshRollout]:
+    """Roll the model out on several trajectories at once from the first frame it can start from, for
+    ``steps`` steps (None: as far as the shortest trajectory goes). Nodes outside its loss mask (walls,
+    inflow, obstacle, the flag's pole) follow the ground truth. A NaN stops a trajectory: its later frames
+    stay NaN and ``diverged_at`` says when. The network runs in ``precision`` (auto, fp32, bf16); the fields
+    and their update stay float32. ``seconds_per_frame`` is the batch's wall-clock per step divided by the
+    number of trajectories.
+
+    Args:
+        model: a trained network (eval mode).
+        trajectories: meshes of the model's kind, each with enough frames.
+        steps: rollout length.
+        precision: the network's precision.
+    """
+    kind = model.cfg.kind
+    field, start = FIELDS[kind], first_frame(kind)
+    truths = [traj.fields[field] for traj in trajectories]
+    steps = min([steps or len(t) for t in truths] + [len(t) - 1 - start for t in truths])
+    state = collate([frame_state(traj, start, kind) for traj in trajectories])
+    sizes = [len(t.mesh_pos) for t in trajectories]
+    truth = torch.as_tensor(np.concatenate([t[start + 1:start + 1 + steps] for t in truths], axis=1),
+                            dtype=torch.float32)
+    prescribed = ~model.loss_mask(state)
+    out = np.full((steps, *truth.shape[1:]), np.nan)
+    alive = np.ones(len(trajectories), bool)
+    diverged: list[int | None] = [None] * len(trajectories)
+    t0, taken = time.perf_counter(), 0
+    for t in range(steps):
+        with autocast(precision, "cpu"):
+            nxt = model.advance(state).float()
+        nxt[prescribed] = truth[t][prescribed]
+        finite = np.array([bool(torch.isfinite(part).all()) for part in torch.split(nxt, sizes)])
+        for k in np.flatnonzero(alive & ~finite):
+            diverged[k], alive[k] = t, False
+        if not alive.any():
+            break
+        out[t] = nxt.numpy()
+        taken += 1
+        state = state.replace(velocity=nxt) if kind == "flow" else \
+            state.replace(prev_world_pos=state.world_pos, world_pos=nxt)
+    elapsed = (time.perf_counter() - t0) / max(1, taken) / len(trajectories)
+    rollouts = []
+    for k, part in enumerate(np.split(out, np.cumsum(sizes)[:-1], axis=1)):
+        if diverged[k] is not None:
+            part[diverged[k]:] = np.nan
+        rollouts.append(MeshRollout(start, part, truths[k][start + 1:start + 1 + steps], elapsed, diverged[k]))
+    return rollouts
+
+
+def frozen_rollout(kind: str, traj: MeshTrajectory, steps: int) -> MeshRollout:
+    """The baseline: the velocity field stays as it is (flow); every node keeps its velocity (cloth)."""
+    truth = traj.fields[FIELDS[kind]]
+    start = first_frame(kind)
+    n = np.arange(1, steps + 1)[:, None, None]
+    predicted = np.repeat(truth[start][None], steps, 0) if kind == "flow" else \
+        truth[start][None] + n * (truth[start] - truth[start - 1])[None]
+    return MeshRollout(start, predicted, truth[start + 1:start + 1 + steps], 0.0)
+
+
+def validation_rollout_rmse(trajectories: list[MeshTrajectory], steps: int = 50):
+    """An evaluation metric for the Trainer (``eval_metrics``): ``rollout_rmse``, the RMSE over the first
+    ``steps`` steps (fewer if a trajectory is shorter) of rollouts of all ``trajectories`` at once, infinite
+    if any diverges: what the evaluation reports, so what checkpoints are selected by.
+
+    Args:
+        trajectories: validation trajectories with at least ``steps`` + 2 frames.
+        steps: the horizon.
+    """
+    def metric(model: torch.nn.Module) -> dict[str, float]:
+        rollouts = mgn_rollouts(model, trajectories, steps)
+        errors = [r.squared_error.mean() if r.diverged_at is None else np.inf for r in rollouts]
+        return {"rollout_rmse": float(np.sqrt(np.mean(errors)))}
+
+    return metric
