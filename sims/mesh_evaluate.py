@@ -18,13 +18,32 @@ from datasets.rollouts import MeshRolloutFile, code_version, write_mesh_rollout
 from sims import plots
 from sims.mesh_rollout import HORIZONS, MeshRollout, frozen_rollout, mgn_rollouts
 from sims.mesh_samples import FIELDS
-from sims.solvers.cylinder_flow import Channel, CylinderFlow
+from sims.mesh import mesh_edges
+from sims.solvers.cylinder_flow import Channel, CylinderFlow, shedding_period, strouhal_number, wake_probe
 from sims.solvers.flag import FlagConfig, make_flag, simulate_flag
 from sims.train_mgn import RECIPE
 from training.config import to_dict
 from training.inference import compile_network
 from training.recipe import load
 from training.report import Column, Report, mean_and_spread
+
+def saved_channel(params: dict) -> Channel:
+    """A trajectory's channel from its ``trajectory_params`` metadata entry."""
+    return Channel(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
+
+
+def physics(kind: str, traj: MeshTrajectory, frames: np.ndarray, metadata: dict, index: int) -> dict[str, float]:
+    """What a physicist checks in a rollout ``frames [T, N, F]`` besides its error: the Strouhal number of
+    the shedding at the wake probe (flow; NaN for a steady wake), or the mean edge strain ``|x_i - x_j| / L_ij
+    - 1`` over mesh edges and frames, rest lengths ``L`` from the mesh (cloth)."""
+    if kind == "flow":
+        channel = saved_channel(metadata["trajectory_params"][index])
+        period = shedding_period(frames[:, wake_probe(channel, traj.mesh_pos), 1], float(metadata["dt"]))
+        return {"strouhal": strouhal_number(channel, period)}
+    i, j = mesh_edges(traj.cells).T
+    rest = np.linalg.norm(traj.mesh_pos[i] - traj.mesh_pos[j], axis=-1)
+    return {"mean_strain": float((np.linalg.norm(frames[:, i] - frames[:, j], axis=-1) / rest - 1).mean())}
+
 
 def solver_seconds_per_frame(metadata: dict, index: int, traj: MeshTrajectory, frames: int = 10) -> float:
     """Wall-clock of our solver per output frame on this trajectory's mesh and parameters."""
@@ -36,7 +55,7 @@ def solver_seconds_per_frame(metadata: dict, index: int, traj: MeshTrajectory, f
         t0 = time.perf_counter()
         simulate_flag(flag, frames + 1)
         return (time.perf_counter() - t0) / frames
-    channel = Channel(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
+    channel = saved_channel(params)
     substeps = int(metadata["substeps"][index])
     flow = CylinderFlow(channel, traj.mesh_pos, traj.cells, dt / substeps)
     t0 = time.perf_counter()
@@ -63,8 +82,7 @@ def evaluate(run_dir: str | Path, data_file: str | Path, out_dir: str | Path, ma
     compile_network(model.net, compile, "cpu")
     out_dir = Path(out_dir)
     kind, field = model.cfg.kind, FIELDS[model.cfg.kind]
-    rows: dict[str, list[dict]] = {"mgn": [], "frozen": []}
-    solver_times = []
+    rows: dict[str, list[dict]] = {"mgn": [], "frozen": [], "solver": []}
     with MeshTrajectoryReader(data_file) as reader:
         count = min(max_trajectories, len(reader))
         for i in tqdm(range(count), desc="mesh rollouts"):
@@ -72,27 +90,37 @@ def evaluate(run_dir: str | Path, data_file: str | Path, out_dir: str | Path, ma
             learned, = mgn_rollouts(model, [traj], max_steps, precision)
             frozen = frozen_rollout(kind, traj, len(learned.predicted))
             export_mesh_rollout(out_dir / f"rollout_{i:03d}.h5", traj, learned, field, reader.metadata, to_dict(run))
-            rows["mgn"].append({**learned.rmse(), "seconds_per_frame": learned.seconds_per_frame,
-                                "diverged": float(learned.diverged_at is not None)})
-            rows["frozen"].append(frozen.rmse())
+            reference = physics(kind, traj, learned.ground_truth, reader.metadata, i)
+            rows["solver"].append(reference)
+            for key, rollout in (("mgn", learned), ("frozen", frozen)):
+                measured = physics(kind, traj, rollout.predicted, reader.metadata, i)
+                rows[key].append({**rollout.rmse(), **measured, **{
+                    f"{name}_error": abs(measured[name] / reference[name] - 1) for name in measured}})
+            rows["mgn"][-1].update(seconds_per_frame=learned.seconds_per_frame,
+                                   diverged=float(learned.diverged_at is not None))
             if with_solver:
-                solver_times.append(solver_seconds_per_frame(reader.metadata, i, traj))
+                rows["solver"][-1]["seconds_per_frame"] = solver_seconds_per_frame(reader.metadata, i, traj)
             if i == 0:
                 _draw(out_dir, traj, learned, kind)
     unit = "m/s" if kind == "flow" else "m"
     reached = [h for h in HORIZONS if f"rmse_{h}" in rows["mgn"][0]]
     columns = [Column(f"rmse_{h}", f"RMSE {h} step{'s' * (h > 1)}", unit, ".3g", spread=f"rmse_{h}_std")
                for h in reached]
+    check = "strouhal" if kind == "flow" else "mean_strain"
     columns += [Column("rmse_all", "RMSE all steps", unit, ".3g", spread="rmse_all_std"),
+                Column(check, "Strouhal number" if kind == "flow" else "mean edge strain", "", ".3g",
+                       spread=f"{check}_std"),
+                Column(f"{check}_within_5pct", "within 5% of the solver's", "", ".2f"),
                 Column("seconds_per_frame", "time per frame", "s")]
     report = Report(f"MeshGraphNet ({kind}) rollouts of {field} on {Path(data_file).name}", columns,
                     info={"run_dir": str(run_dir), "data_file": str(data_file), "trajectories": count,
                           "out": str(out_dir)})
     frozen_label = "frozen (no change)" if kind == "flow" else "constant velocity"
-    for key, label in (("mgn", "MeshGraphNet"), ("frozen", frozen_label)):
-        report.add(key, label, mean_and_spread(rows[key]))
-    if solver_times:
-        report.add("solver", "solver (reference cost)", {"seconds_per_frame": float(np.mean(solver_times))})
+    for key, label in (("mgn", "MeshGraphNet"), ("frozen", frozen_label), ("solver", "solver")):
+        values = mean_and_spread(rows[key])
+        if key != "solver":  # share of trajectories whose check is within 5% of the solver's (NaN counts as not)
+            values[f"{check}_within_5pct"] = float(np.mean([r[f"{check}_error"] <= 0.05 for r in rows[key]]))
+        report.add(key, label, values)
     report.write(out_dir)
     return report
 

@@ -206,3 +206,26 @@ def simulate_cylinder_flow(channel: Channel, frames: int, frame_dt: float = 0.01
                 flow.step()
         velocity[frame], pressure[frame, :, 0] = flow.velocity, flow.pressure
     return MeshTrajectory(mesh_pos, cells, node_type, {"velocity": velocity, "pressure": pressure})
+
+
+def wake_probe(channel: Channel, mesh_pos: np.ndarray) -> int:
+    """The mesh node nearest the wake axis 1.5 diameters behind the cylinder's centre, where the transverse
+    velocity oscillates at the shedding frequency."""
+    x, y = channel.center
+    return int(np.argmin(np.linalg.norm(mesh_pos - [x + 3 * channel.radius, y], axis=1)))
+
+
+def shedding_period(signal: np.ndarray, dt: float) -> float:
+    """Mean time between upward zero crossings (linearly interpolated) of ``signal`` minus its mean, sampled
+    every ``dt`` s; NaN with fewer than two crossings (a steady wake)."""
+    v = np.asarray(signal, dtype=float) - np.mean(signal)
+    up = np.nonzero((v[:-1] < 0) & (v[1:] >= 0))[0]
+    if len(up) < 2:
+        return float("nan")
+    crossings = (up - v[up] / (v[up + 1] - v[up])) * dt
+    return float(np.diff(crossings).mean())
+
+
+def strouhal_number(channel: Channel, period: float) -> float:
+    """``f D / U``: shedding frequency times cylinder diameter over mean inflow."""
+    return 2 * channel.radius / (period * channel.mean_inflow)

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from datasets.meshes import INFLOW, OBSTACLE, OUTFLOW, WALL_BOUNDARY, check_mesh
-from sims.solvers.cylinder_flow import Channel, CylinderFlow, channel_mesh
+from sims.solvers.cylinder_flow import (Channel, CylinderFlow, channel_mesh, shedding_period, strouhal_number,
+                                        wake_probe)
 
 
 def test_channel_mesh_is_valid_and_typed():
@@ -15,6 +16,13 @@ def test_channel_mesh_is_valid_and_typed():
     assert (types[on_cylinder] == OBSTACLE).all()
     assert (types == INFLOW).any() and (types == OUTFLOW).any() and (types == WALL_BOUNDARY).any()
     assert (np.linalg.norm(pos - channel.center, axis=1) >= channel.radius - 1e-6).all()  # the hole is empty
+
+
+def test_shedding_period_of_a_sampled_oscillation():
+    t = np.arange(200) * 0.01  # a 0.37 s oscillation about an offset, sampled at 100 Hz, as rollouts are
+    assert shedding_period(0.3 + np.sin(2 * np.pi * t / 0.37 + 0.4), 0.01) == pytest.approx(0.37, rel=2e-3)
+    assert np.isnan(shedding_period(np.exp(-t), 0.01))  # no oscillation: no period
+    assert strouhal_number(Channel(), 1 / 3) == pytest.approx(0.3)  # D = 0.1 m, U = 1 m/s
 
 
 def flux(flow: CylinderFlow, x: float) -> float:
@@ -30,7 +38,8 @@ def test_dfg_2d2_sheds_vortices_at_strouhal_0_30():
     pos, cells, _ = channel_mesh(channel)
     dt = 0.001
     flow = CylinderFlow(channel, pos, cells, dt)
-    probe = np.argmin(np.linalg.norm(pos - [0.35, 0.2], axis=1))  # on the wake axis, 1.5 D behind
+    probe = wake_probe(channel, pos)  # on the wake axis, 1.5 D behind
+    assert np.linalg.norm(pos[probe] - [0.35, 0.2]) < channel.h_cylinder
     t, v = [], []
     for n in range(6000):
         flow.step()
@@ -40,11 +49,10 @@ def test_dfg_2d2_sheds_vortices_at_strouhal_0_30():
     late = t > 3.5
     v = v[late] - v[late].mean()
     assert v.std() > 0.1  # shedding, not a steady wake
-    up = np.nonzero((v[:-1] < 0) & (v[1:] >= 0))[0]
-    crossings = t[late][up] - v[up] * dt / (v[up + 1] - v[up])
-    strouhal = 2 * channel.radius / np.diff(crossings).mean() / channel.mean_inflow
+    strouhal = strouhal_number(channel, shedding_period(v, dt))
     assert abs(strouhal - 0.30) < 0.05 * 0.30, strouhal
-    assert np.diff(crossings).std() < 0.01 * np.diff(crossings).mean()  # periodic
+    first, second = (shedding_period(half, dt) for half in np.array_split(v, 2))
+    assert abs(first - second) < 0.01 * first  # periodic
     inflow = channel.mean_inflow * channel.height
     for x in (0.6, 2.0):  # mass is conserved downstream of the cylinder
         assert abs(flux(flow, x) - inflow) < 0.01 * inflow

@@ -38,6 +38,7 @@ def test_train_mgn_rollout_and_evaluate_commands(tmp_path):
     report = read_report(run / "eval")
     assert {"rmse_1", "rmse_10", "rmse_all", "seconds_per_frame"} <= set(report["mgn"].values)
     assert report["solver"]["seconds_per_frame"] > 0
+    assert 0 < report["solver"]["mean_strain"] < 0.1 and 0 <= report["mgn"]["mean_strain_within_5pct"] <= 1
     with h5py.File(run / "eval" / "rollout_000.h5") as f:
         assert f.attrs["schema"] == "mesh-rollout" and f.attrs["field"] == "world_pos"
         predicted, truth = f["predicted_rollout"][()], f["ground_truth_rollout"][()]
