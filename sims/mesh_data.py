@@ -106,20 +106,26 @@ def _simulate_part(path: Path, channel: Channel, frames: int, frame_dt: float, w
 
 def generate_flag(out_dir: str | Path, seed: int = 0, trajectories: int = 8, frames: int = 200, nx: int = 21,
                   ny: int = 13, progress: bool = True) -> list[Path]:
-    """A flag in gusting wind (mass-spring cloth), splits as for cylinder_flow. Every trajectory draws its mean
-    wind (4-8 m/s) and gusts (1-3 m/s, random frequencies); the mesh is the same. Positions in m."""
+    """A flag in gusting wind (mass-spring cloth): ``train.h5`` (``trajectories``), ``valid.h5`` and
+    ``test.h5`` (a quarter each, at least one). Every trajectory draws its mean wind (4-8 m/s) and gusts
+    (1-3 m/s, random frequencies; ``gust_seed`` in the metadata); the mesh is the same. Fields: ``world_pos``
+    (m) and the forcing ``wind`` (m/s, uniform)."""
     require_at_least(trajectories=(trajectories, 1), frames=(frames, 3), nx=(nx, 2), ny=(ny, 2))
     counts = {"train": trajectories, "valid": max(1, trajectories // 4), "test": max(1, trajectories // 4)}
     rng = np.random.default_rng(seed)
     configs: list[FlagConfig] = []
+    gust_seeds: list[int] = []
 
     def one() -> MeshTrajectory:
         configs.append(FlagConfig(nx=nx, ny=ny, wind=rng.uniform(4, 8), gust=rng.uniform(1, 3)))
-        return flag_trajectory(make_flag(configs[-1]), frames, seed=int(rng.integers(2 ** 31)))
+        gust_seeds.append(int(rng.integers(2 ** 31)))
+        return flag_trajectory(make_flag(configs[-1]), frames, seed=gust_seeds[-1])
 
     runs = simulate_splits(counts, one, "flag", progress)
-    metadata = {"dt": configs[0].frame_dt, "fields": {"world_pos": "m"}, "solver": "flag", "seed": seed}
-    return write_mesh_splits(out_dir, runs, metadata, [dataclasses.asdict(c) for c in configs])
+    metadata = {"dt": configs[0].frame_dt, "fields": {"world_pos": "m", "wind": "m/s"}, "solver": "flag",
+                "seed": seed}
+    return write_mesh_splits(out_dir, runs, metadata, [dataclasses.asdict(c) for c in configs],
+                             gust_seed=gust_seeds)
 
 
 CYLINDER_FLOW = DatasetSpec(name="cylinder_flow", domain="sims", schema="mesh-trajectories",

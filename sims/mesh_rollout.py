@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from datasets.meshes import MeshTrajectory
-from sims.mesh_samples import FIELDS, collate, frame_state
+from sims.mesh_samples import FIELDS, collate, forcing_at, frame_state
 from sims.meshgraphnet import MeshGraphNet
 from training.precision import autocast
 
@@ -52,7 +52,7 @@ def mgn_rollouts(model: MeshGraphNet, trajectories: list[MeshTrajectory], steps:
                  precision: str = "auto") -> list[MeshRollout]:
     """Roll the model out on several trajectories at once from the first frame it can start from, for
     ``steps`` steps (None: as far as the shortest trajectory goes). Nodes outside its loss mask (walls,
-    inflow, obstacle, the flag's pole) follow the ground truth. A NaN stops a trajectory: its later frames
+    inflow, obstacle, the flag's pole) and the forcing (the flag's wind) follow the ground truth. A NaN stops a trajectory: its later frames
     stay NaN and ``diverged_at`` says when. The network runs in ``precision`` (auto, fp32, bf16); the fields
     and their update stay float32. ``seconds_per_frame`` is the batch's wall-clock per step divided by the
     number of trajectories.
@@ -71,6 +71,8 @@ def mgn_rollouts(model: MeshGraphNet, trajectories: list[MeshTrajectory], steps:
     sizes = [len(t.mesh_pos) for t in trajectories]
     truth = torch.as_tensor(np.concatenate([t[start + 1:start + 1 + steps] for t in truths], axis=1),
                             dtype=torch.float32)
+    forcing = [torch.cat([forcing_at(traj, start + t + 1) for traj in trajectories])
+               for t in range(steps)] if state.forcing is not None else None
     prescribed = ~model.loss_mask(state)
     out = np.full((steps, *truth.shape[1:]), np.nan)
     alive = np.ones(len(trajectories), bool)
@@ -89,6 +91,8 @@ def mgn_rollouts(model: MeshGraphNet, trajectories: list[MeshTrajectory], steps:
         taken += 1
         state = state.replace(velocity=nxt) if kind == "flow" else \
             state.replace(prev_world_pos=state.world_pos, world_pos=nxt)
+        if forcing is not None:  # the external forcing is known, like the prescribed nodes
+            state = state.replace(forcing=forcing[t])
     elapsed = (time.perf_counter() - t0) / max(1, taken) / len(trajectories)
     rollouts = []
     for k, part in enumerate(np.split(out, np.cumsum(sizes)[:-1], axis=1)):

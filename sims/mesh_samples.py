@@ -13,6 +13,7 @@ from sims.mesh import mesh_edges, two_way
 from sims.meshgraphnet import MeshState
 
 FIELDS = {"flow": "velocity", "cloth": "world_pos"}
+FORCING = "wind"  # a forcing field [T, N, F]: the model sees its frame t and t + 1 values
 
 
 def kind_of(traj: MeshTrajectory, where: str = "trajectory") -> str:
@@ -27,14 +28,23 @@ def _tensor(x: np.ndarray) -> torch.Tensor:
     return torch.as_tensor(np.asarray(x, dtype=np.float32))
 
 
+def forcing_at(traj: MeshTrajectory, t: int) -> torch.Tensor:
+    """``[N, 2F]``: the forcing field at frames ``t`` and ``t + 1`` (the last frame's twice at the end)."""
+    forcing = traj.fields[FORCING]
+    return _tensor(np.concatenate([forcing[t], forcing[min(t + 1, len(forcing) - 1)]], axis=-1))
+
+
 def frame_state(traj: MeshTrajectory, t: int, kind: str, edges: np.ndarray | None = None) -> MeshState:
-    """The state at frame ``t`` (cloth also uses ``t - 1``) with frame ``t + 1`` as target (if any)."""
+    """The state at frame ``t`` (cloth also uses ``t - 1``) with frame ``t + 1`` as target (if any), and the
+    forcing at frames ``t`` and ``t + 1`` if the trajectory has one (the last frame's twice at the end)."""
     field = traj.fields[FIELDS[kind]]
     senders, receivers = two_way(mesh_edges(traj.cells) if edges is None else edges)
     state = MeshState(mesh_pos=_tensor(traj.mesh_pos), node_type=torch.as_tensor(traj.node_type),
                       batch=torch.zeros(len(traj.mesh_pos), dtype=torch.long),
                       senders=torch.as_tensor(senders), receivers=torch.as_tensor(receivers))
     target = _tensor(field[t + 1]) if t + 1 < len(field) else None
+    if FORCING in traj.fields:
+        state = state.replace(forcing=forcing_at(traj, t))
     if kind == "flow":
         return state.replace(velocity=_tensor(field[t]), target=target)
     return state.replace(world_pos=_tensor(field[t]), prev_world_pos=_tensor(field[t - 1]), target=target)
@@ -51,6 +61,7 @@ class MeshFrames(Dataset):
         if not self.trajectories:
             raise ValueError(f"{path}: no trajectories")
         self.kind = kind_of(self.trajectories[0], str(path))
+        self.forcing = 2 * self.trajectories[0].fields[FORCING].shape[-1] if FORCING in self.trajectories[0].fields else 0
         self.edges = [mesh_edges(t.cells) for t in self.trajectories]
         first = 0 if self.kind == "flow" else 1
         self.index = [(i, t) for i, traj in enumerate(self.trajectories)
@@ -77,4 +88,4 @@ def collate(states: list[MeshState]) -> MeshState:
                      senders=torch.cat([s.senders + int(o) for s, o in zip(states, offsets)]),
                      receivers=torch.cat([s.receivers + int(o) for s, o in zip(states, offsets)]),
                      velocity=cat("velocity"), world_pos=cat("world_pos"), prev_world_pos=cat("prev_world_pos"),
-                     target=cat("target"))
+                     target=cat("target"), forcing=cat("forcing"))

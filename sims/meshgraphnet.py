@@ -7,7 +7,9 @@ neighbours, found each step with :func:`gnn.neighbours.radius_graph`, with their
 aggregation. Encode-process-decode: ``n_steps`` (15) unshared :class:`gnn.blocks.MultiEdgeInteractionNetwork`
 blocks, latent 128, LayerNorm, residuals on nodes and edges. Inputs and outputs go through online
 normalisers. Outputs: the velocity change per frame (flow) or the acceleration ``x_{t+1} - 2 x_t + x_{t-1}``
-(cloth). Training noise on NORMAL nodes only: for cloth the paper's world-position noise 0.003 m with gamma
+(cloth). Cloth nodes also see the forcing when the data has one (the flag's wind now and at the next
+frame: each trajectory has its own wind and gusts, which the motion cannot be predicted without).
+Training noise on NORMAL nodes only: for cloth the paper's world-position noise 0.003 m with gamma
 0.1; for flow half the RMS per-frame velocity change of the training data with gamma 1 (the paper's fixed
 0.02 m/s is tied to its data: on near-steady flows it was 10-200x the signal, and the network learnt a
 denoiser instead of the dynamics). The loss covers NORMAL (and, for flow, OUTFLOW) nodes.
@@ -37,7 +39,8 @@ class MeshGraphNetConfig:
     latent: int = 128            # width of every MLP and latent vector
     n_steps: int = 15            # message-passing steps
     hidden_layers: int = 2       # hidden layers per MLP
-    world_radius: float = 0.05   # cloth: world-edge radius (m); 0 disables world edges
+    world_radius: float = 0.0    # cloth: world-edge radius (m); 0 (no world edges): our cloth solver has no self-contact
+    forcing: int | None = None   # per-node forcing features (the flag's wind now and next frame: 6); None: the data's
     noise_std: float | None = None    # training noise; None: 0.003 m (cloth); flow: NOISE_PER_CHANGE x the data's
     #                                   RMS per-frame velocity change, set by training
     noise_gamma: float | None = None  # share of the noise the target corrects; None: 1.0 (flow), 0.1 (cloth)
@@ -64,7 +67,8 @@ class MeshState:
     """A batch of meshes at one frame, nodes concatenated: ``mesh_pos [N, 2]``, ``node_type [N]``,
     ``batch [N]``, mesh edges ``senders/receivers [E]`` (both directions), and the state: flow ``velocity
     [N, 2]``; cloth ``world_pos`` and ``prev_world_pos [N, 3]``. ``target`` is the next frame's velocity or
-    world position, when known."""
+    world position, when known; ``forcing [N, F]`` the external forcing, when the data has one (the flag's
+    wind velocity at this frame and the next, m/s)."""
 
     mesh_pos: torch.Tensor
     node_type: torch.Tensor
@@ -75,6 +79,7 @@ class MeshState:
     world_pos: torch.Tensor | None = None
     prev_world_pos: torch.Tensor | None = None
     target: torch.Tensor | None = None
+    forcing: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.batch.max()) + 1 if self.batch.numel() else 0
@@ -95,7 +100,7 @@ class MeshGraphNet(nn.Module):
             raise ValueError("MeshGraphNetConfig.kind is None: set 'flow' or 'cloth' (training sets the data's)")
         self.cfg = cfg
         cloth = cfg.kind == "cloth"
-        node_in = cfg.dim + NODE_TYPES
+        node_in = cfg.dim + NODE_TYPES + (cfg.forcing or 0)
         edge_in = [7 if cloth else 3] + ([4] if cloth and cfg.world_radius > 0 else [])
         self.node_norm = OnlineNormaliser(node_in)
         self.edge_norms = nn.ModuleList(OnlineNormaliser(n) for n in edge_in)
@@ -110,7 +115,8 @@ class MeshGraphNet(nn.Module):
     def graphs(self, state: MeshState) -> list[GraphBatch]:
         """The normalised input graphs: mesh edges, then (cloth) world edges."""
         one_hot = F.one_hot(state.node_type, NODE_TYPES).to(state.mesh_pos.dtype)
-        nodes = self.node_norm(torch.cat([self.velocity(state), one_hot], dim=-1))
+        forcing = [state.forcing] if self.cfg.forcing else []
+        nodes = self.node_norm(torch.cat([self.velocity(state), one_hot, *forcing], dim=-1))
         s, r = state.senders, state.receivers
         rel_mesh = state.mesh_pos[s] - state.mesh_pos[r]
         features = [rel_mesh, rel_mesh.norm(dim=-1, keepdim=True)]

@@ -20,7 +20,8 @@ from training.recipe import Built, Recipe
 
 @dataclass
 class MGNRun:
-    """Everything a MeshGraphNet run needs; the model kind and the flow noise come from the data."""
+    """Everything a MeshGraphNet run needs; the model kind, its forcing inputs and the flow noise come from
+    the data."""
 
     data_dir: str = "runs/data/cylinder_flow"  # folder with train.h5 and valid.h5 (cylinder_flow or flag)
     mgn: MeshGraphNetConfig = field(default_factory=MeshGraphNetConfig)
@@ -53,8 +54,11 @@ def build(run: MGNRun) -> Built:
     train_set, valid_set = MeshFrames(data / "train.h5"), MeshFrames(data / "valid.h5")
     if run.mgn.kind is None:
         run.mgn = dataclasses.replace(run.mgn, kind=train_set.kind)
-    if run.mgn.kind != train_set.kind:
-        raise ValueError(f"{data}: the data is {train_set.kind!r}, the model config says {run.mgn.kind!r}")
+    if run.mgn.forcing is None:
+        run.mgn = dataclasses.replace(run.mgn, forcing=train_set.forcing)
+    if (run.mgn.kind, run.mgn.forcing) != (train_set.kind, train_set.forcing):
+        raise ValueError(f"{data}: the data is {train_set.kind!r} with {train_set.forcing} forcing features, the "
+                         f"model config says {run.mgn.kind!r} with {run.mgn.forcing}")
     if run.mgn.noise_std is None:
         run.mgn = dataclasses.replace(run.mgn, noise_std=flow_noise_std(
             [t.fields[FIELDS["flow"]] for t in train_set.trajectories], [t.node_type for t in train_set.trajectories]))

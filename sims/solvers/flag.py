@@ -197,9 +197,13 @@ def simulate_flag(flag: Flag, frames: int, seed: int = 0,
 
 
 def flag_trajectory(flag: Flag, frames: int, seed: int = 0) -> MeshTrajectory:
-    """A flag released flat and at rest into the gusts of ``seed``: ``world_pos [T, N, 3]`` (m)."""
+    """A flag released flat and at rest into the gusts of ``seed``: ``world_pos [T, N, 3]`` (m) and the
+    wind velocity at each frame's time, the same at every node, ``wind [T, N, 3]`` (m/s): the forcing."""
     world_pos, _ = simulate_flag(flag, frames, seed)
-    return MeshTrajectory(flag.mesh_pos, flag.cells, flag.node_type, {"world_pos": world_pos})
+    gusts = Wind.draw(flag.config, seed)
+    wind = np.stack([gusts(frame * flag.config.frame_dt) for frame in range(frames)])
+    return MeshTrajectory(flag.mesh_pos, flag.cells, flag.node_type,
+                          {"world_pos": world_pos, "wind": np.repeat(wind[:, None], len(flag.mesh_pos), axis=1)})
 
 
 def energy(flag: Flag, x: np.ndarray, v: np.ndarray) -> float:
