@@ -23,8 +23,10 @@ from training.inference import compile_network
 from training.recipe import load, read_run
 from training.report import Column, Report
 
-COLUMNS = [Column("one_step_mse", "one-step MSE", "m^2"), Column("mse_at_20", "MSE at 20 steps", "m^2"),
-           Column("rollout_mse", "rollout MSE", "m^2"), Column("kinetic_energy_error", "rel. KE error"),
+COLUMNS = [Column("one_step_mse", "one-step MSE", "m^2", spread="one_step_mse_std"),
+           Column("mse_at_20", "MSE at 20 steps", "m^2", spread="mse_at_20_std"),
+           Column("rollout_mse", "rollout MSE", "m^2", spread="rollout_mse_std"),
+           Column("kinetic_energy_error", "rel. KE error"),
            Column("seconds_per_frame", "time per frame", "s"), Column("diverged", "diverged", format=".0f")]
 LABELS = {"gns": "learned (GNS)", "constant_velocity": "constant velocity", "ballistic": "ballistic + walls",
           "solver_one_step": "solver, 1 step per frame", "solver": "solver (reference cost)"}

@@ -12,6 +12,7 @@ import torch
 
 from datasets.rollouts import ParticleRolloutFile, code_version, write_particle_rollout
 from training.precision import autocast
+from training.report import mean_and_spread
 
 
 @dataclass
@@ -114,21 +115,18 @@ def ballistic(positions: np.ndarray, particle_type: np.ndarray, bounds: np.ndarr
 
 
 def summary(rollouts: list[Rollout], at: int = 20) -> dict[str, float]:
-    """Means over trajectories: rollout MSE over all steps, MSE at step ``at`` (NaN for rollouts shorter than
-    that), one-step MSE, KE error."""
-    def mean(fn) -> float:
-        values = [fn(r) for r in rollouts]
-        return float(np.mean(values)) if values else float("nan")
-
+    """Means over trajectories with their standard deviations (``{key}_std``): rollout MSE over all steps, MSE
+    at step ``at`` (NaN for rollouts shorter than that), one-step MSE, KE error, time per frame; and how many
+    diverged. A diverged rollout's NaN errors make the mean NaN ("diverges"), not a mean of the others."""
     def at_step(r: Rollout) -> float:
         errors = r.errors["position_mse"]
         return float(errors[at - 1]) if len(errors) >= at else float("nan")
 
-    return {"rollout_mse": mean(lambda r: np.mean(r.errors["position_mse"])),
-            f"mse_at_{at}": mean(at_step),
-            "one_step_mse": mean(lambda r: r.errors["position_mse"][0]),
-            "kinetic_energy_error": mean(lambda r: np.mean(r.errors["kinetic_energy_error"])),
-            "seconds_per_frame": mean(lambda r: r.seconds_per_frame),
+    per_trajectory = [{"rollout_mse": float(np.mean(r.errors["position_mse"])), f"mse_at_{at}": at_step(r),
+                       "one_step_mse": float(r.errors["position_mse"][0]),
+                       "kinetic_energy_error": float(np.mean(r.errors["kinetic_energy_error"])),
+                       "seconds_per_frame": r.seconds_per_frame} for r in rollouts]
+    return {**mean_and_spread(per_trajectory, skip_nan=False),
             "diverged": float(sum(r.diverged_at is not None for r in rollouts))}
 
 

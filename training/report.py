@@ -170,17 +170,18 @@ def _json_safe(value: object) -> object:
     return value
 
 
-def mean_and_spread(samples: list[dict[str, float]]) -> dict[str, float]:
+def mean_and_spread(samples: list[dict[str, float]], skip_nan: bool = True) -> dict[str, float]:
     """Each metric's mean over ``samples`` (one dict per test trajectory, say) and its sample standard
-    deviation as ``{key}_std`` (0 for a single sample); NaNs (a horizon a sample does not reach) are skipped.
+    deviation as ``{key}_std`` (0 for a single sample).
 
     Args:
-        samples: dicts with the same keys.
+        samples: dicts with the same keys (at least one).
+        skip_nan: leave NaNs out (a horizon a sample does not reach); else a NaN makes the mean NaN.
     """
     out = {}
     for key in samples[0]:
         values = np.array([s[key] for s in samples], dtype=float)
-        values = values[~np.isnan(values)]
+        values = values[~np.isnan(values)] if skip_nan else values
         out[key] = float(values.mean()) if len(values) else math.nan
         out[f"{key}_std"] = float(values.std(ddof=1)) if len(values) > 1 else 0.0 if len(values) else math.nan
     return out

@@ -98,3 +98,12 @@ def test_train_then_evaluate_end_to_end(tiny_waterdrop, tmp_path):
     assert read_report(tmp_path / "eval").to_json() == report.to_json()  # NaN cells (20-step column) read as null
     for name in ("rollout_000.h5", "rollout_000.png", "rollout_000.gif", "error_vs_step.png", "table.md"):
         assert (tmp_path / "eval" / name).stat().st_size > 0
+
+
+def test_summary_gives_the_spread_over_trajectories():
+    rng = np.random.default_rng(3)
+    rollouts = [constant_velocity(rng.random((30, 4, 2)), np.full(4, 5)) for _ in range(3)]
+    values = summary(rollouts)
+    per = [np.mean(r.errors["position_mse"]) for r in rollouts]
+    assert values["rollout_mse"] == pytest.approx(np.mean(per))
+    assert values["rollout_mse_std"] == pytest.approx(np.std(per, ddof=1)) and values["diverged"] == 0
