@@ -32,7 +32,7 @@ LABELS = {"gns": "learned (GNS)", "constant_velocity": "constant velocity", "bal
           "solver_one_step": "solver, 1 step per frame", "solver": "solver (reference cost)"}
 
 
-def evaluate(run_dir: str = "runs/gns", data: str | None = None, out: str | None = None, trajectories: int = 4,
+def evaluate(run_dir: str = "runs/gns", data: str | None = None, out: str | None = None, trajectories: int = 8,
              max_steps: int | None = None, precision: str = "auto", compile: str = "auto") -> Report:
     """Roll a trained GNS or MeshGraphNet out on held-out trajectories and score it against its baselines
     and its solver; rollouts (HDF5), pictures, table.md and metrics.json go to ``out``.
