@@ -129,7 +129,7 @@ def generate_flag(out_dir: str | Path, seed: int = 0, trajectories: int = 8, fra
 
 
 CYLINDER_FLOW = DatasetSpec(name="cylinder_flow", domain="sims", schema="mesh-trajectories",
-                            description="2-D incompressible flow past a cylinder (Taylor-Hood FEM, shedding, Re 150-220)",
+                            description="2-D flow past a cylinder (Taylor-Hood FEM, vortex shedding, Re 150-220)",
                             generate=generate_cylinder_flow)
 FLAG = DatasetSpec(name="flag", domain="sims", schema="mesh-trajectories",
                    description="a flag pinned to its pole in gusting wind (mass-spring cloth)",

@@ -52,9 +52,9 @@ def mgn_rollouts(model: MeshGraphNet, trajectories: list[MeshTrajectory], steps:
                  precision: str = "auto") -> list[MeshRollout]:
     """Roll the model out on several trajectories at once from the first frame it can start from, for
     ``steps`` steps (None: as far as the shortest trajectory goes). Nodes outside its loss mask (walls,
-    inflow, obstacle, the flag's pole) and the forcing (the flag's wind) follow the ground truth. A NaN stops a trajectory: its later frames
-    stay NaN and ``diverged_at`` says when. The network runs in ``precision`` (auto, fp32, bf16); the fields
-    and their update stay float32. ``seconds_per_frame`` is the batch's wall-clock per step divided by the
+    inflow, obstacle, the flag's pole) and the forcing (the flag's wind) follow the ground truth. A NaN
+    stops a trajectory: its later frames stay NaN and ``diverged_at`` says when. The network runs in
+    ``precision`` (auto, fp32, bf16); the fields and their update stay float32. ``seconds_per_frame`` is the batch's wall-clock per step divided by the
     number of trajectories.
 
     Args:

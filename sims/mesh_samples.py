@@ -61,7 +61,8 @@ class MeshFrames(Dataset):
         if not self.trajectories:
             raise ValueError(f"{path}: no trajectories")
         self.kind = kind_of(self.trajectories[0], str(path))
-        self.forcing = 2 * self.trajectories[0].fields[FORCING].shape[-1] if FORCING in self.trajectories[0].fields else 0
+        first_fields = self.trajectories[0].fields
+        self.forcing = 2 * first_fields[FORCING].shape[-1] if FORCING in first_fields else 0  # now and next frame
         self.edges = [mesh_edges(t.cells) for t in self.trajectories]
         first = 0 if self.kind == "flow" else 1
         self.index = [(i, t) for i, traj in enumerate(self.trajectories)

@@ -39,7 +39,7 @@ class MeshGraphNetConfig:
     latent: int = 128            # width of every MLP and latent vector
     n_steps: int = 15            # message-passing steps
     hidden_layers: int = 2       # hidden layers per MLP
-    world_radius: float = 0.0    # cloth: world-edge radius (m); 0 (no world edges): our cloth solver has no self-contact
+    world_radius: float = 0.0    # cloth: world-edge radius (m); 0: none (our cloth solver has no self-contact)
     forcing: int | None = None   # per-node forcing features (the flag's wind now and next frame: 6); None: the data's
     noise_std: float | None = None    # training noise; None: 0.003 m (cloth); flow: NOISE_PER_CHANGE x the data's
     #                                   RMS per-frame velocity change, set by training
