@@ -54,8 +54,8 @@ def mgn_rollouts(model: MeshGraphNet, trajectories: list[MeshTrajectory], steps:
     ``steps`` steps (None: as far as the shortest trajectory goes). Nodes outside its loss mask (walls,
     inflow, obstacle, the flag's pole) and the forcing (the flag's wind) follow the ground truth. A NaN
     stops a trajectory: its later frames stay NaN and ``diverged_at`` says when. The network runs in
-    ``precision`` (auto, fp32, bf16); the fields and their update stay float32. ``seconds_per_frame`` is the batch's wall-clock per step divided by the
-    number of trajectories.
+    ``precision`` (auto, fp32, bf16); the fields and their update stay float32. ``seconds_per_frame`` is
+    the batch's wall-clock per step divided by the number of trajectories.
 
     Args:
         model: a trained network (eval mode).
