@@ -1,7 +1,9 @@
 """Evaluate a trained MeshGraphNet on held-out trajectories with the paper's protocol: RMSE of the rolled-out
 field averaged over the first 1, 10, 20, 50, 100 and 200 steps and over the whole rollout, beside the
-"nothing changes" baseline (frozen velocity field; cloth keeping its last velocity) and the wall-clock per
-frame of the model against our solver on the same mesh. Exports every rollout (``mesh-rollout`` HDF5) and
+"nothing changes" baseline (frozen velocity field; cloth keeping its last velocity), as mean ± standard
+deviation over test trajectories; a physics check against the solver (the Strouhal number of the shedding,
+the cloth's mean edge strain); and the wall-clock per frame of the model against our solver on the same
+mesh. Exports every rollout (``mesh-rollout`` HDF5) and
 pictures: the speed field on the mesh or the cloth surface, solver against model, as PNG strips and GIFs.
 """
 from __future__ import annotations
@@ -15,9 +17,9 @@ from tqdm.auto import tqdm
 from datasets.meshes import MeshTrajectory, MeshTrajectoryReader
 from datasets.rollouts import MeshRolloutFile, code_version, write_mesh_rollout
 from sims import plots
+from sims.mesh import mesh_edges
 from sims.mesh_rollout import HORIZONS, MeshRollout, frozen_rollout, mgn_rollouts
 from sims.mesh_samples import FIELDS
-from sims.mesh import mesh_edges
 from sims.solvers.cylinder_flow import Channel, CylinderFlow, shedding_period, strouhal_number, wake_probe
 from sims.solvers.flag import FlagConfig, make_flag, simulate_flag
 from sims.train_mgn import RECIPE
@@ -25,6 +27,7 @@ from training.config import to_dict
 from training.inference import compile_network
 from training.recipe import load
 from training.report import Column, Report, mean_and_spread
+
 
 def saved_channel(params: dict) -> Channel:
     """A trajectory's channel from its ``trajectory_params`` metadata entry."""
