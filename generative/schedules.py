@@ -53,6 +53,16 @@ class VPSchedule:
     def named(cls, kind: str, steps: int = 1000) -> "VPSchedule":
         return cls(betas(kind, steps))
 
+    @classmethod
+    def from_sigmas(cls, sigmas: torch.Tensor) -> "VPSchedule":
+        """The schedule whose noise level at step t is ``sigmas[t]`` (increasing, in (0, 1)):
+        ``abar_t = 1 - sigma_t^2``, so ``beta_t = 1 - abar_t / abar_{t-1}``."""
+        sigmas = torch.as_tensor(sigmas, dtype=torch.float64)
+        if sigmas.dim() != 1 or not ((sigmas > 0) & (sigmas < 1)).all() or not (sigmas.diff() > 0).all():
+            raise ValueError("sigmas must be a 1-D increasing tensor with values in (0, 1)")
+        abar = 1 - sigmas ** 2
+        return cls(1 - abar / torch.cat([abar.new_ones(1), abar[:-1]]))
+
     @property
     def num_train_timesteps(self) -> int:
         return self.betas.shape[0]

@@ -49,19 +49,21 @@ def first_frame(kind: str) -> int:
 
 @torch.no_grad()
 def mgn_rollouts(model: MeshGraphNet, trajectories: list[MeshTrajectory], steps: int | None = None,
-                 precision: str = "auto") -> list[MeshRollout]:
+                 precision: str = "auto", seed: int = 0) -> list[MeshRollout]:
     """Roll the model out on several trajectories at once from the first frame it can start from, for
     ``steps`` steps (None: as far as the shortest trajectory goes). Nodes outside its loss mask (walls,
     inflow, obstacle, the flag's pole) and the forcing (the flag's wind) follow the ground truth. A NaN
     stops a trajectory: its later frames stay NaN and ``diverged_at`` says when. The network runs in
     ``precision`` (auto, fp32, bf16); the fields and their update stay float32. ``seconds_per_frame`` is
-    the batch's wall-clock per step divided by the number of trajectories.
+    the batch's wall-clock per step divided by the number of trajectories. A model that samples (the
+    refiner) draws its noise from a generator seeded with ``seed``: other seeds give an ensemble.
 
     Args:
         model: a trained network (eval mode).
         trajectories: meshes of the model's kind, each with enough frames.
         steps: rollout length.
         precision: the network's precision.
+        seed: the sampling noise's seed.
     """
     kind = model.cfg.kind
     field, start = FIELDS[kind], first_frame(kind)
@@ -77,10 +79,11 @@ def mgn_rollouts(model: MeshGraphNet, trajectories: list[MeshTrajectory], steps:
     out = np.full((steps, *truth.shape[1:]), np.nan)
     alive = np.ones(len(trajectories), bool)
     diverged: list[int | None] = [None] * len(trajectories)
+    generator = torch.Generator().manual_seed(seed)
     t0, taken = time.perf_counter(), 0
     for t in range(steps):
         with autocast(precision, "cpu"):
-            nxt = model.advance(state).float()
+            nxt = model.advance(state, generator).float()
         nxt[prescribed] = truth[t][prescribed]
         finite = np.array([bool(torch.isfinite(part).all()) for part in torch.split(nxt, sizes)])
         for k in np.flatnonzero(alive & ~finite):

@@ -44,12 +44,17 @@ class MeshGraphNetConfig:
     noise_std: float | None = None    # training noise; None: 0.003 m (cloth); flow: NOISE_PER_CHANGE x the data's
     #                                   RMS per-frame velocity change, set by training
     noise_gamma: float | None = None  # share of the noise the target corrects; None: 1.0 (flow), 0.1 (cloth)
+    refinement_steps: int = 0    # PDE-Refiner denoising steps K after the one-step prediction (sims/refiner.py)
+    min_noise_std: float = 1e-3  # PDE-Refiner: last step's noise std, normalised units (sigma_k = this^(k/K))
 
     def __post_init__(self) -> None:
         if self.kind is None:  # resolved from the data before a network is built
             return
         if self.kind not in ("flow", "cloth"):
             raise ValueError(f"kind must be 'flow' or 'cloth', got {self.kind!r}")
+        if self.refinement_steps < 0 or not 0 < self.min_noise_std < 1:
+            raise ValueError(f"refinement_steps must be >= 0 and min_noise_std in (0, 1), got "
+                             f"{self.refinement_steps} and {self.min_noise_std}")
         flow = self.kind == "flow"
         if self.noise_std is None and not flow:
             self.noise_std = 0.003
@@ -92,9 +97,14 @@ class MeshState:
 
 
 class MeshGraphNet(nn.Module):
-    """``forward(state) -> normalised prediction [N, dim]``; :meth:`advance` gives the next state."""
+    """``forward(state) -> normalised prediction [N, dim]``; :meth:`advance` gives the next state.
 
-    def __init__(self, cfg: MeshGraphNetConfig) -> None:
+    Args:
+        cfg: the configuration (its ``kind`` resolved).
+        extra_inputs: per-node inputs a subclass appends to the normalised node features (the refiner's).
+    """
+
+    def __init__(self, cfg: MeshGraphNetConfig, extra_inputs: int = 0) -> None:
         super().__init__()
         if cfg.kind is None:
             raise ValueError("MeshGraphNetConfig.kind is None: set 'flow' or 'cloth' (training sets the data's)")
@@ -106,17 +116,20 @@ class MeshGraphNet(nn.Module):
         self.edge_norms = nn.ModuleList(OnlineNormaliser(n) for n in edge_in)
         self.output_norm = OnlineNormaliser(cfg.dim)
         self.net = EncodeProcessDecode(EncodeProcessDecodeConfig(
-            node_in=node_in, edge_in=tuple(edge_in), node_out=cfg.dim, latent=cfg.latent,
+            node_in=node_in + extra_inputs, edge_in=tuple(edge_in), node_out=cfg.dim, latent=cfg.latent,
             hidden_layers=cfg.hidden_layers, n_steps=cfg.n_steps))
 
     def velocity(self, state: MeshState) -> torch.Tensor:
         return state.velocity if self.cfg.kind == "flow" else state.world_pos - state.prev_world_pos
 
-    def graphs(self, state: MeshState) -> list[GraphBatch]:
-        """The normalised input graphs: mesh edges, then (cloth) world edges."""
+    def graphs(self, state: MeshState, extra: torch.Tensor | None = None) -> list[GraphBatch]:
+        """The normalised input graphs: mesh edges, then (cloth) world edges; ``extra [N, E]`` is appended to
+        the normalised node features."""
         one_hot = F.one_hot(state.node_type, NODE_TYPES).to(state.mesh_pos.dtype)
         forcing = [state.forcing] if self.cfg.forcing else []
         nodes = self.node_norm(torch.cat([self.velocity(state), one_hot, *forcing], dim=-1))
+        if extra is not None:
+            nodes = torch.cat([nodes, extra], dim=-1)
         s, r = state.senders, state.receivers
         rel_mesh = state.mesh_pos[s] - state.mesh_pos[r]
         features = [rel_mesh, rel_mesh.norm(dim=-1, keepdim=True)]
@@ -147,14 +160,19 @@ class MeshGraphNet(nn.Module):
         mask = state.node_type == NORMAL
         return mask | (state.node_type == OUTFLOW) if self.cfg.kind == "flow" else mask
 
-    @torch.no_grad()
-    def advance(self, state: MeshState) -> torch.Tensor:
-        """The next frame's velocity (flow) or world position (cloth) predicted at every node; the rollout
-        overwrites the nodes outside the loss mask with their prescribed values."""
-        out = self.output_norm.inverse(self(state))
+    def next_frame(self, state: MeshState, prediction: torch.Tensor) -> torch.Tensor:
+        """The next frame's velocity (flow) or world position (cloth) from a normalised ``prediction [N, dim]``."""
+        out = self.output_norm.inverse(prediction)
         if self.cfg.kind == "flow":
             return state.velocity + out
         return 2 * state.world_pos - state.prev_world_pos + out
+
+    @torch.no_grad()
+    def advance(self, state: MeshState, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The next frame's velocity (flow) or world position (cloth) predicted at every node; the rollout
+        overwrites the nodes outside the loss mask with their prescribed values. ``generator`` is for models
+        that sample (the refiner); this one is deterministic."""
+        return self.next_frame(state, self(state))
 
 
 def world_edges(state: MeshState, radius: float) -> tuple[torch.Tensor, torch.Tensor]:

@@ -13,7 +13,8 @@ import torch
 
 from sims.mesh_rollout import validation_rollout_rmse
 from sims.mesh_samples import FIELDS, MeshFrames, collate
-from sims.meshgraphnet import MeshGraphNet, MeshGraphNetConfig, add_training_noise, flow_noise_std, training_loss
+from sims.meshgraphnet import MeshGraphNet, MeshGraphNetConfig, add_training_noise, flow_noise_std
+from sims.refiner import build as build_network, loss_of
 from training import TrainerConfig
 from training.recipe import Built, Recipe
 
@@ -33,7 +34,8 @@ class MGNRun:
 
 
 def build_model(run: MGNRun) -> MeshGraphNet:
-    return MeshGraphNet(run.mgn)
+    """A MeshGraphNet, or a PDE-Refiner on one when ``mgn.refinement_steps`` > 0."""
+    return build_network(run.mgn)
 
 
 @torch.no_grad()
@@ -65,7 +67,7 @@ def build(run: MGNRun) -> Built:
     model = build_model(run)
     warm_up_normalisers(model, train_set, run.normaliser_warmup, run.trainer.batch_size, run.trainer.seed)
     metric = validation_rollout_rmse(valid_set.trajectories, run.validation_rollout)
-    return Built(model, train_set, valid_set, collate, training_loss, eval_metrics=metric)
+    return Built(model, train_set, valid_set, collate, loss_of(run.mgn), eval_metrics=metric)
 
 
 RECIPE = Recipe("mgn", "MeshGraphNet on a mesh dataset (cylinder_flow or flag)", MGNRun, build, build_model)
