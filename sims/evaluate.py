@@ -33,7 +33,8 @@ LABELS = {"gns": "learned (GNS)", "constant_velocity": "constant velocity", "bal
 
 
 def evaluate(run_dir: str = "runs/gns", data: str | None = None, out: str | None = None, trajectories: int = 8,
-             max_steps: int | None = None, precision: str = "auto", compile: str = "auto") -> Report:
+             max_steps: int | None = None, precision: str = "auto", compile: str = "auto",
+             ensemble: int = 1) -> Report:
     """Roll a trained GNS or MeshGraphNet out on held-out trajectories and score it against its baselines
     and its solver; rollouts (HDF5), pictures, table.md and metrics.json go to ``out``.
 
@@ -45,9 +46,11 @@ def evaluate(run_dir: str = "runs/gns", data: str | None = None, out: str | None
         max_steps: limit the rollout length.
         precision: the network's precision: auto (bf16 where fast), fp32 or bf16.
         compile: torch.compile the network: auto (on CUDA only), on or off.
+        ensemble: rollouts per trajectory of a model that samples (MeshGraphNet with PDE-Refiner), each with
+            its own noise: the first is scored, all give the ensemble mean and spread.
     """
     return _dispatch(run_dir, data, out or str(Path(run_dir) / "eval"), trajectories, max_steps, True, precision,
-                     compile)
+                     compile, ensemble)
 
 
 def rollout(run_dir: str = "runs/gns", data: str | None = None, out: str | None = None, trajectories: int = 1,
@@ -68,12 +71,16 @@ def rollout(run_dir: str = "runs/gns", data: str | None = None, out: str | None 
 
 
 def _dispatch(run_dir: str, data: str | None, out: str, trajectories: int, max_steps: int | None,
-              with_solver: bool, precision: str, compile: str) -> Report:
+              with_solver: bool, precision: str, compile: str, ensemble: int = 1) -> Report:
     recipe, run = read_run(run_dir, [train_gns.RECIPE, train_mgn.RECIPE])
     data_file = data or str(Path(run.data_dir) / "test.h5")
     refuse_overwriting_inputs(out, [data_file, run.data_dir])
-    module = evaluate_gns if recipe is train_gns.RECIPE else mesh_evaluate.evaluate
-    return module(run_dir, data_file, out, trajectories, max_steps, with_solver, precision, compile)
+    if recipe is train_gns.RECIPE:
+        if ensemble != 1:
+            raise ValueError("--ensemble is for MeshGraphNets with a PDE-Refiner; a GNS is deterministic")
+        return evaluate_gns(run_dir, data_file, out, trajectories, max_steps, with_solver, precision, compile)
+    return mesh_evaluate.evaluate(run_dir, data_file, out, trajectories, max_steps, with_solver, precision, compile,
+                                  ensemble)
 
 
 SOLVERS = ("sph", "soft_disks")  # the ``solver`` names in dataset metadata that evaluation can restart

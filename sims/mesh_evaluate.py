@@ -18,8 +18,9 @@ from datasets.meshes import MeshTrajectory, MeshTrajectoryReader
 from datasets.rollouts import MeshRolloutFile, code_version, write_mesh_rollout
 from sims import plots
 from sims.mesh import mesh_edges
-from sims.mesh_rollout import HORIZONS, MeshRollout, frozen_rollout, mgn_rollouts
+from sims.mesh_rollout import HORIZONS, MeshRollout, ensemble_mean, frozen_rollout, mgn_rollouts
 from sims.mesh_samples import FIELDS
+from sims.refiner import MeshRefiner
 from sims.solvers.cylinder_flow import Channel, CylinderFlow, shedding_period, strouhal_number, wake_probe
 from sims.solvers.flag import FlagConfig, make_flag, simulate_flag
 from sims.train_mgn import RECIPE
@@ -77,19 +78,32 @@ def export_mesh_rollout(path: Path, traj: MeshTrajectory, rollout: MeshRollout, 
 
 def evaluate(run_dir: str | Path, data_file: str | Path, out_dir: str | Path, max_trajectories: int = 4,
              max_steps: int | None = None, with_solver: bool = True, precision: str = "auto",
-             compile: str = "auto") -> Report:
+             compile: str = "auto", ensemble: int = 1) -> Report:
     """Roll out on ``data_file``, export and draw; returns and writes a report with one row per method.
-    ``precision`` and ``compile`` as in :func:`sims.evaluate.evaluate`."""
+    ``precision``, ``compile`` and ``ensemble`` as in :func:`sims.evaluate.evaluate`: with an ensemble, the
+    members of a trajectory roll out as one batch (the time per frame is per member), the first is scored
+    and exported, and an extra row scores the ensemble mean, with its spread against its error per step in
+    ``spread_vs_error.png``."""
     model, run = load(run_dir, [RECIPE])
+    refined = isinstance(model, MeshRefiner)
+    if ensemble < 1 or (ensemble > 1 and not refined):
+        raise ValueError(f"ensemble must be 1, or more for a model with a PDE-Refiner; got {ensemble}")
     compile_network(model.net, compile, "cpu")
     out_dir = Path(out_dir)
     kind, field = model.cfg.kind, FIELDS[model.cfg.kind]
-    rows: dict[str, list[dict]] = {"mgn": [], "frozen": [], "solver": []}
+    rows: dict[str, list[dict]] = {"mgn": [], "ensemble": [], "frozen": [], "solver": []}
+    squares = {"ensemble mean error": 0.0, "ensemble spread": 0.0}  # summed over trajectories, per step
     with MeshTrajectoryReader(data_file) as reader:
         count = min(max_trajectories, len(reader))
         for i in tqdm(range(count), desc="mesh rollouts"):
             traj = reader[i]
-            learned, = mgn_rollouts(model, [traj], max_steps, precision)
+            members = mgn_rollouts(model, [traj] * ensemble, max_steps, precision, seed=i)
+            learned = members[0]
+            if ensemble > 1:
+                mean, spread = ensemble_mean(members)
+                rows["ensemble"].append({**mean.rmse(), "spread_all": float(np.sqrt(np.mean(spread ** 2)))})
+                squares["ensemble mean error"] += mean.squared_error / count
+                squares["ensemble spread"] += spread ** 2 / count
             frozen = frozen_rollout(kind, traj, len(learned.predicted))
             export_mesh_rollout(out_dir / f"rollout_{i:03d}.h5", traj, learned, field, reader.metadata, to_dict(run))
             reference = physics(kind, traj, learned.ground_truth, reader.metadata, i)
@@ -114,15 +128,24 @@ def evaluate(run_dir: str | Path, data_file: str | Path, out_dir: str | Path, ma
                        spread=f"{check}_std"),
                 Column(f"{check}_within_5pct", "within 5% of the solver's", "", ".2f"),
                 Column("seconds_per_frame", "time per frame", "s")]
+    if ensemble > 1:
+        columns.append(Column("spread_all", "ensemble spread all steps", unit, ".3g", spread="spread_all_std"))
     report = Report(f"MeshGraphNet ({kind}) rollouts of {field} on {Path(data_file).name}", columns,
                     info={"run_dir": str(run_dir), "data_file": str(data_file), "trajectories": count,
                           "out": str(out_dir)})
     frozen_label = "frozen (no change)" if kind == "flow" else "constant velocity"
-    for key, label in (("mgn", "MeshGraphNet"), ("frozen", frozen_label), ("solver", "solver")):
+    name = f"MeshGraphNet + PDE-Refiner (K={model.cfg.refinement_steps})" if refined else "MeshGraphNet"
+    for key, label in (("mgn", name), ("ensemble", f"{name}, mean of {ensemble}"), ("frozen", frozen_label),
+                       ("solver", "solver")):
+        if not rows[key]:
+            continue
         values = mean_and_spread(rows[key])
-        if key != "solver":  # share of trajectories whose check is within 5% of the solver's (NaN counts as not)
+        if key in ("mgn", "frozen"):  # share of trajectories whose check is within 5% of the solver's (NaN: not)
             values[f"{check}_within_5pct"] = float(np.mean([r[f"{check}_error"] <= 0.05 for r in rows[key]]))
         report.add(key, label, values)
+    if ensemble > 1:
+        plots.error_curves(out_dir / "spread_vs_error.png", {k: np.sqrt(v) for k, v in squares.items()},
+                           ylabel=f"{field} RMSE / spread [{unit}]")
     report.write(out_dir)
     return report
 

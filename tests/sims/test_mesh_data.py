@@ -47,6 +47,15 @@ def test_train_mgn_rollout_and_evaluate_commands(tmp_path):
         assert np.array_equal(predicted[:, pole], truth[:, pole])  # the pole follows the ground truth
     for picture in ("rollout_000.png", "rollout_000.gif", "error_vs_step.png"):
         assert (run / "eval" / picture).stat().st_size > 0
+    assert main(["sims", "evaluate", "--run-dir", str(run), "--ensemble", "2", "--out", str(tmp_path / "e")]) == 2
+
+    refiner = tmp_path / "refiner"  # the same with a PDE-Refiner, scored with an ensemble of 3
+    assert main(["sims", "train-mgn", "--data", str(data), "--run-dir", str(refiner), "--steps", "4", "--latent", "8",
+                 "--message-passing-steps", "1", "--refinement-steps", "2", "--no-progress"]) == 0
+    assert main(["sims", "evaluate", "--run-dir", str(refiner), "--trajectories", "1", "--ensemble", "3"]) == 0
+    report = read_report(refiner / "eval")
+    assert "PDE-Refiner (K=2)" in report["mgn"].label and report["ensemble"]["spread_all"] > 0
+    assert (refiner / "eval" / "spread_vs_error.png").stat().st_size > 0
 
 
 def test_cylinder_flow_generation_is_the_same_in_parallel_and_resumed(tmp_path):

@@ -110,3 +110,18 @@ def test_a_refiner_trains_through_the_recipe_and_reloads(tmp_path):
     assert isinstance(model, MeshRefiner) and model.cfg.refinement_steps == 2
     rollout, = mgn_rollouts(model.eval(), [oscillating_flow(3)], 3, "fp32")
     assert np.isfinite(rollout.predicted).all()
+
+
+def test_ensemble_spread_equals_the_error_of_a_reliable_ensemble():
+    from sims.mesh_rollout import MeshRollout, ensemble_mean
+
+    rng = np.random.default_rng(0)
+    scale = np.arange(1, 6)[:, None, None]  # the uncertainty grows along the rollout
+    centre = rng.normal(size=(5, 4000, 2))
+    truth, *members = (centre + scale * rng.normal(size=centre.shape) for _ in range(5))  # 4 members
+    mean, spread = ensemble_mean([MeshRollout(0, m, truth, 0.01) for m in members])
+    np.testing.assert_allclose(mean.predicted, np.mean(members, axis=0))
+    np.testing.assert_allclose(spread, np.sqrt(mean.squared_error), rtol=0.05)
+    np.testing.assert_allclose(spread, scale.ravel() * np.sqrt(1.25), rtol=0.05)  # sigma sqrt((M + 1) / M)
+    with pytest.raises(ValueError, match="at least 2"):
+        ensemble_mean(members[:1])
