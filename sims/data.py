@@ -85,13 +85,15 @@ def sph_trajectory(cfg: SPHConfig, fluid: np.ndarray, velocity: np.ndarray, fram
 
 
 def generate_sph(scene: str, out_dir: str | Path, seed: int, trajectories: int, frames: int, spacing: float,
-                 frame_dt: float, progress: bool) -> list[Path]:
-    """SPH trajectories of ``scene`` ('waterdrop' or 'dambreak') in the particle-trajectory schema."""
+                 frame_dt: float, held_out: int | None, progress: bool) -> list[Path]:
+    """SPH trajectories of ``scene`` ('waterdrop' or 'dambreak') in the particle-trajectory schema;
+    ``held_out`` validation and test trajectories each (None: an eighth of ``trajectories``, at least one)."""
+    held_out = max(1, trajectories // 8) if held_out is None else held_out
     require_at_least(trajectories=(trajectories, 1), frames=(frames, 3), spacing=(spacing, 0.005),
-                     frame_dt=(frame_dt, 1e-4))
+                     frame_dt=(frame_dt, 1e-4), held_out=(held_out, 1))
     cfg = SPHConfig(dim=2, box=(0.8, 0.8), spacing=spacing)
     make = {"waterdrop": scenes.water_drops, "dambreak": scenes.dam_break}[scene]
-    counts = {"train": trajectories, "valid": max(1, trajectories // 8), "test": max(1, trajectories // 8)}
+    counts = {"train": trajectories, "valid": held_out, "test": held_out}
     rng = np.random.default_rng(seed)
     runs = simulate_splits(counts, lambda: sph_trajectory(cfg, *make(cfg, rng), frames, frame_dt), scene, progress)
     lo, hi = WATER_OFFSET, WATER_OFFSET + cfg.box[0]
@@ -100,16 +102,19 @@ def generate_sph(scene: str, out_dir: str | Path, seed: int, trajectories: int, 
 
 
 def generate_waterdrop(out_dir: str | Path, seed: int = 0, trajectories: int = 16, frames: int = 200,
-                       spacing: float = 0.02, frame_dt: float = 0.01, progress: bool = True) -> list[Path]:
-    """Drops of water falling into a tank (SPH): ``train.h5`` (``trajectories``), ``valid.h5``, ``test.h5``
-    (an eighth each, at least one). Particle spacing in m, frame interval in s."""
-    return generate_sph("waterdrop", out_dir, seed, trajectories, frames, spacing, frame_dt, progress)
+                       spacing: float = 0.02, frame_dt: float = 0.01, held_out: int | None = None,
+                       progress: bool = True) -> list[Path]:
+    """Drops of water falling into a tank (SPH): ``train.h5`` (``trajectories``), ``valid.h5`` and ``test.h5``
+    (``held_out`` each; default an eighth of ``trajectories``, at least one). Particle spacing in m, frame
+    interval in s."""
+    return generate_sph("waterdrop", out_dir, seed, trajectories, frames, spacing, frame_dt, held_out, progress)
 
 
 def generate_dambreak(out_dir: str | Path, seed: int = 0, trajectories: int = 8, frames: int = 200,
-                      spacing: float = 0.02, frame_dt: float = 0.01, progress: bool = True) -> list[Path]:
+                      spacing: float = 0.02, frame_dt: float = 0.01, held_out: int | None = None,
+                      progress: bool = True) -> list[Path]:
     """Columns of water collapsing in a tank (SPH), splits as for waterdrop."""
-    return generate_sph("dambreak", out_dir, seed, trajectories, frames, spacing, frame_dt, progress)
+    return generate_sph("dambreak", out_dir, seed, trajectories, frames, spacing, frame_dt, held_out, progress)
 
 
 WATERDROP = DatasetSpec(name="waterdrop", domain="sims", schema="particle-trajectories",

@@ -81,3 +81,15 @@ def test_three_dimensional_drop_keeps_energy_and_particles():
 def test_particles_outside_the_tank_are_rejected():
     with pytest.raises(ValueError, match="inside the box"):
         SPH(SPHConfig(), np.array([[0.5, 1.5]]))
+
+
+def test_waterdrop_splits_hold_the_requested_held_out_trajectories(tmp_path):
+    from datasets.trajectories import TrajectoryReader
+    from sims.data import generate_waterdrop
+
+    generate_waterdrop(tmp_path, seed=2, trajectories=1, frames=20, spacing=0.05, held_out=2, progress=False)
+    sizes = {}
+    for split in ("train", "valid", "test"):
+        with TrajectoryReader(tmp_path / f"{split}.h5") as reader:
+            sizes[split] = len(reader)
+    assert sizes == {"train": 1, "valid": 2, "test": 2}
