@@ -1,7 +1,8 @@
 """Evaluate a trained learned simulator on held-out trajectories: a GNS against constant velocity, ballistic
-motion with walls (gravity from the dataset's solver parameters), the solver at the model's frame rate and
-the solver's own cost per frame (10 frames: its 20-step column stays empty); a MeshGraphNet through
-:mod:`sims.mesh_evaluate`. Rollouts are exported to HDF5, with pictures and a :class:`Report`."""
+motion with walls (gravity from the dataset's solver parameters), the solver at the model's cost (as many
+fixed steps per frame as fit in the model's time per frame) and the solver's own cost per frame (10 frames:
+its 20-step column stays empty); a MeshGraphNet through :mod:`sims.mesh_evaluate`. Rollouts are exported to
+HDF5, with pictures and a :class:`Report`."""
 from __future__ import annotations
 
 import time
@@ -29,7 +30,7 @@ COLUMNS = [Column("one_step_mse", "one-step MSE", "m^2", spread="one_step_mse_st
            Column("kinetic_energy_error", "rel. KE error"),
            Column("seconds_per_frame", "time per frame", "s"), Column("diverged", "diverged", format=".0f")]
 LABELS = {"gns": "learned (GNS)", "constant_velocity": "constant velocity", "ballistic": "ballistic + walls",
-          "solver_one_step": "solver, 1 step per frame", "solver": "solver (reference cost)"}
+          "solver_equal_cost": "solver at the model's cost", "solver": "solver (reference cost)"}
 
 
 def evaluate(run_dir: str = "runs/gns", data: str | None = None, out: str | None = None, trajectories: int = 8,
@@ -129,6 +130,20 @@ def solver_rollout(metadata: dict, positions: np.ndarray, particle_type: np.ndar
     return Rollout(positions[:history], out, positions[history:], particle_type, elapsed, diverged)
 
 
+def equal_cost_substeps(metadata: dict, positions: np.ndarray, history: int, seconds_per_frame: float,
+                        trials: int = 5) -> int:
+    """How many solver steps fit in ``seconds_per_frame`` (at least 1): the dataset's solver restarted at
+    frame ``history - 1`` of ``positions [T, N, D]`` and timed over ``trials`` small steps (a step's cost
+    hardly depends on its size)."""
+    dt = float(metadata["dt"])
+    solver, _ = _restart(metadata, positions[history - 1], (positions[history - 1] - positions[history - 2]) / dt)
+    solver.step(dt / 100)  # warm-up (compilation, neighbour lists)
+    t0 = time.perf_counter()
+    for _ in range(trials):
+        solver.step(dt / 100)
+    return max(1, int(seconds_per_frame / ((time.perf_counter() - t0) / trials)))
+
+
 def evaluate_gns(run_dir: str | Path, data_file: str | Path, out_dir: str | Path, max_trajectories: int = 4,
                  max_steps: int | None = None, with_solver: bool = True, precision: str = "auto",
                  compile: str = "auto") -> Report:
@@ -139,6 +154,7 @@ def evaluate_gns(run_dir: str | Path, data_file: str | Path, out_dir: str | Path
     history = model.cfg.history
     out_dir = Path(out_dir)
     results: dict[str, list[Rollout]] = {key: [] for key in LABELS}
+    equal_cost: list[int] = []  # the solver's steps per frame at the model's cost, per trajectory
     with TrajectoryReader(data_file) as reader:
         metadata = reader.metadata
         count = min(max_trajectories, len(reader))
@@ -153,8 +169,10 @@ def evaluate_gns(run_dir: str | Path, data_file: str | Path, out_dir: str | Path
                                                       float(metadata["solver_params"]["gravity"]),
                                                       float(metadata["dt"]), history))
             if with_solver and metadata.get("solver") in SOLVERS:
-                results["solver_one_step"].append(
-                    solver_rollout(metadata, positions, traj.particle_type, history, substeps=1))
+                substeps = equal_cost_substeps(metadata, positions, history, learned.seconds_per_frame)
+                equal_cost.append(substeps)
+                results["solver_equal_cost"].append(
+                    solver_rollout(metadata, positions, traj.particle_type, history, substeps))
                 results["solver"].append(
                     solver_rollout(metadata, positions[: history + 10], traj.particle_type, history, None))
             export_rollout(out_dir / f"rollout_{k:03d}.h5", learned, metadata, to_dict(run))
@@ -166,9 +184,11 @@ def evaluate_gns(run_dir: str | Path, data_file: str | Path, out_dir: str | Path
     report = Report(f"GNS rollouts on {Path(data_file).name}", COLUMNS,
                     info={"run_dir": str(run_dir), "data_file": str(data_file), "trajectories": count,
                           "out": str(out_dir)})
+    labels = {**LABELS, "solver_equal_cost": f"{LABELS['solver_equal_cost']} "
+              f"({min(equal_cost, default=0)}-{max(equal_cost, default=0)} steps per frame)"}
     for key, rolls in results.items():
         if rolls:
-            report.add(key, LABELS[key], summary(rolls))
+            report.add(key, labels[key], summary(rolls))
     curves = {LABELS[k]: v for k, v in mean_curves(results, "position_mse").items()}
     plots.error_curves(out_dir / "error_vs_step.png", curves)
     curves = {LABELS[k]: v for k, v in mean_curves(results, "kinetic_energy_error").items()}

@@ -94,7 +94,8 @@ def test_train_then_evaluate_end_to_end(tiny_waterdrop, tmp_path):
     exported = read_particle_rollout(run / "rollouts" / "rollout_000.h5")
     assert exported.predicted.shape[0] == 5 and exported.model_config["gns"]["latent"] == 16
     report = evaluate_gns(run, tiny_waterdrop / "test.h5", tmp_path / "eval", max_trajectories=1)
-    assert {"gns", "constant_velocity", "ballistic", "solver_one_step"} <= {r.key for r in report.rows}
+    assert {"gns", "constant_velocity", "ballistic", "solver_equal_cost"} <= {r.key for r in report.rows}
+    assert "steps per frame" in report["solver_equal_cost"].label
     assert read_report(tmp_path / "eval").to_json() == report.to_json()  # NaN cells (20-step column) read as null
     for name in ("rollout_000.h5", "rollout_000.png", "rollout_000.gif", "error_vs_step.png", "table.md"):
         assert (tmp_path / "eval" / name).stat().st_size > 0
@@ -107,3 +108,13 @@ def test_summary_gives_the_spread_over_trajectories():
     per = [np.mean(r.errors["position_mse"]) for r in rollouts]
     assert values["rollout_mse"] == pytest.approx(np.mean(per))
     assert values["rollout_mse_std"] == pytest.approx(np.std(per, ddof=1)) and values["diverged"] == 0
+
+
+def test_the_solver_at_the_models_cost_takes_more_steps_for_a_slower_model(tiny_waterdrop):
+    from datasets.trajectories import TrajectoryReader
+    from sims.evaluate import equal_cost_substeps
+
+    with TrajectoryReader(tiny_waterdrop / "test.h5") as reader:
+        metadata, positions = reader.metadata, reader[0].position.astype(np.float64)
+    assert equal_cost_substeps(metadata, positions, 6, 1e-9) == 1  # a model faster than one solver step
+    assert 1 < equal_cost_substeps(metadata, positions, 6, 0.01) < equal_cost_substeps(metadata, positions, 6, 1.0)
