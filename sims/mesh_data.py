@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from datasets.meshes import MeshTrajectory, MeshTrajectoryReader, write_mesh_trajectories
+from datasets.parallel import map_tasks
 from datasets.registry import DatasetSpec, require_at_least
 from sims.data import SPLITS, simulate_splits
 from sims.solvers.cylinder_flow import Channel, simulate_cylinder_flow, substeps_per_frame
@@ -75,14 +74,8 @@ def generate_cylinder_flow(out_dir: str | Path, seed: int = 0, trajectories: int
                           len(tasks) + 1))
     missing = [task for task in tasks if not task[0].exists()]
     with tqdm(total=len(tasks), initial=len(tasks) - len(missing), desc="cylinder_flow", disable=not progress) as bar:
-        if workers > 1 and len(missing) > 1:
-            with ProcessPoolExecutor(min(workers, len(missing)), mp_context=get_context("spawn")) as pool:
-                for _ in pool.map(_simulate_part, *zip(*missing)):
-                    bar.update(1)
-        else:
-            for task in missing:
-                _simulate_part(*task)
-                bar.update(1)
+        for _ in map_tasks(_simulate_part, missing, workers):
+            bar.update(1)
     runs = {split: [] for split in SPLITS}
     for path, *_ in tasks:
         with MeshTrajectoryReader(path) as reader:

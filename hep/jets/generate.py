@@ -10,15 +10,14 @@ loop is over events for the truth matching. Requires the ``gen`` extra (pythia8m
 """
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 import awkward as ak
 import numpy as np
 from tqdm.auto import tqdm
 
+from datasets.parallel import map_tasks
 from datasets.registry import DatasetSpec, require_at_least
 from datasets.root import RootWriter
 from gnn.optional import require
@@ -151,13 +150,8 @@ def generate_jets(out_dir: str | Path, seed: int = 0, jets: int = 2000, chunk: i
     missing = [(path, seed, k, size, batch) for k, (path, size) in enumerate(sizes.items()) if not path.exists()]
     with tqdm(total=jets, initial=jets - sum(task[3] for task in missing), desc="jets", unit="jet",
               disable=not progress) as bar:
-        if workers > 1 and len(missing) > 1:
-            with ProcessPoolExecutor(min(workers, len(missing)), mp_context=get_context("spawn")) as pool:
-                for size in pool.map(_write_chunk, *zip(*missing)):
-                    bar.update(size)
-        else:
-            for task in missing:
-                bar.update(_write_chunk(*task))
+        for size in map_tasks(_write_chunk, missing, workers):
+            bar.update(size)
     return list(sizes)
 
 
