@@ -39,7 +39,8 @@ def test_a_schedule_from_noise_levels_has_exactly_those_levels():
     sigmas = torch.tensor([1e-3, 1e-2, 1e-1], dtype=torch.float64)
     schedule = VPSchedule.from_sigmas(sigmas)
     alpha, sigma = schedule.alpha_sigma(torch.arange(3), sigmas)
-    assert torch.allclose(sigma, sigmas, rtol=1e-12) and torch.allclose(alpha ** 2 + sigma ** 2, torch.ones(3, dtype=torch.float64))
+    assert torch.allclose(sigma, sigmas, rtol=1e-12)
+    assert torch.allclose(alpha ** 2 + sigma ** 2, torch.ones(3, dtype=torch.float64))
     for bad in ([1e-2, 1e-3], [0.0, 0.5], [0.5, 1.0]):
         with pytest.raises(ValueError, match="increasing"):
             VPSchedule.from_sigmas(torch.tensor(bad))
