@@ -119,7 +119,7 @@ def ensemble_mean(members: list[MeshRollout]) -> tuple[MeshRollout, np.ndarray]:
     size = len(members)
     spread = np.sqrt((size + 1) / size * stacked.var(axis=0, ddof=1).mean(axis=(1, 2)))
     first = members[0]
-    seconds = float(np.mean([m.seconds_per_frame for m in members])) * size
+    seconds = sum(m.seconds_per_frame for m in members)
     return MeshRollout(first.start, stacked.mean(axis=0), first.ground_truth, seconds), spread
 
 

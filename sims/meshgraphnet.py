@@ -206,11 +206,16 @@ def add_training_noise(model: MeshGraphNet, state: MeshState, generator: torch.G
     return state.replace(world_pos=state.world_pos + noise, target=target)
 
 
-def training_loss(model: nn.Module, state: MeshState) -> tuple[torch.Tensor, dict]:
-    """MSE of the normalised prediction on the loss-mask nodes, after training noise (when training)."""
+def training_targets(model: nn.Module, state: MeshState) -> tuple[MeshGraphNet, MeshState, torch.Tensor, torch.Tensor]:
+    """The network (unwrapped from DDP), the state after training noise (when training), the normalised
+    target ``[N, dim]`` and the loss mask ``[N]``: what every mesh-model objective starts from."""
     net: MeshGraphNet = getattr(model, "module", model)
     noisy = add_training_noise(net, state) if model.training else state
-    target = net.output_norm(net.target_output(noisy))
-    mask = net.loss_mask(noisy)
+    return net, noisy, net.output_norm(net.target_output(noisy)), net.loss_mask(noisy)
+
+
+def training_loss(model: nn.Module, state: MeshState) -> tuple[torch.Tensor, dict]:
+    """MSE of the normalised prediction on the loss-mask nodes, after training noise (when training)."""
+    _, noisy, target, mask = training_targets(model, state)
     error = ((model(noisy) - target) ** 2).sum(-1)
     return error[mask].mean(), {}

@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from generative.schedules import VPSchedule
-from sims.meshgraphnet import MeshGraphNet, MeshGraphNetConfig, MeshState, add_training_noise, training_loss
+from sims.meshgraphnet import MeshGraphNet, MeshGraphNetConfig, MeshState, training_loss, training_targets
 
 
 def refiner_schedule(steps: int, min_noise_std: float) -> VPSchedule:
@@ -84,9 +84,7 @@ def refiner_loss(model: nn.Module, state: MeshState) -> tuple[torch.Tensor, dict
     """The PDE-Refiner objective on the loss-mask nodes, after MeshGraphNet's training noise (when training):
     per mesh a step k uniform in 0..K; MSE to the normalised target at k = 0, to the velocity target of the
     noised target at k >= 1. Noise and steps come from the global generator (seeded by the Trainer)."""
-    net: MeshRefiner = getattr(model, "module", model)
-    noisy = add_training_noise(net, state) if model.training else state
-    target = net.output_norm(net.target_output(noisy))
+    net, noisy, target, mask = training_targets(model, state)
     steps = net.cfg.refinement_steps
     step = torch.randint(0, steps + 1, (len(state),), device=target.device)
     t = (steps - step).clamp(max=steps - 1)[state.batch]
@@ -95,7 +93,7 @@ def refiner_loss(model: nn.Module, state: MeshState) -> tuple[torch.Tensor, dict
     estimate = torch.where(refining, net.schedule.add_noise(target, noise, t), torch.zeros_like(target))
     goal = torch.where(refining, net.schedule.velocity(target, noise, t), target)
     error = ((model(noisy, estimate, step) - goal) ** 2).sum(-1)
-    return error[net.loss_mask(noisy)].mean(), {}
+    return error[mask].mean(), {}
 
 
 def build(cfg: MeshGraphNetConfig) -> MeshGraphNet:
