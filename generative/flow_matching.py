@@ -29,6 +29,25 @@ def sample_times(n: int, distribution: TimeDistribution = "uniform", generator: 
     raise ValueError(f"time distribution must be uniform or logit_normal, got {distribution!r}")
 
 
+def straight_path(x1: torch.Tensor, generator: torch.Generator | None = None, times: TimeDistribution = "uniform"
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A training point on the straight path from fresh noise ``x_0 ~ N(0, I)`` to data ``x1 [B, ...]``:
+    ``(x_t, t [B], velocity target x1 - x_0)``, t drawn from ``times`` (:func:`sample_times`)."""
+    t = sample_times(x1.shape[0], times, generator, x1.device, x1.dtype)
+    x0 = torch.randn(x1.shape, generator=generator, device=x1.device, dtype=x1.dtype)
+    tb = t.view(-1, *([1] * (x1.dim() - 1)))
+    return (1 - tb) * x0 + tb * x1, t, x1 - x0
+
+
+def weighted_mse(prediction: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean squared error; with ``weight`` (broadcastable, 0 leaves an element out) the weighted mean."""
+    error = (prediction - target) ** 2
+    if weight is None:
+        return error.mean()
+    weight = weight.expand_as(error).to(error.dtype)
+    return (error * weight).sum() / weight.sum().clamp(min=1)
+
+
 def flow_matching_loss(model: Model, x1: torch.Tensor, generator: torch.Generator | None = None,
                        times: TimeDistribution = "uniform", weight: torch.Tensor | None = None) -> torch.Tensor:
     """``E_t,x0 |model(x_t, t) - (x_1 - x_0)|^2`` on the straight path from ``x_0 ~ N(0, I)`` to ``x1``.
@@ -38,17 +57,11 @@ def flow_matching_loss(model: Model, x1: torch.Tensor, generator: torch.Generato
         x1: a batch of data ``[B, ...]``.
         generator: for the noise and the times.
         times: the distribution of t (:func:`sample_times`).
-        weight: optional ``[B, ...]`` weights broadcastable to ``x1`` (0 leaves an element out of the loss,
-            e.g. a feature that is undefined for this sample); the loss is the weighted mean.
+        weight: optional weights broadcastable to ``x1`` (0 leaves an element out of the loss, e.g. a
+            feature that is undefined for this sample); the loss is then the weighted mean.
     """
-    t = sample_times(x1.shape[0], times, generator, x1.device, x1.dtype)
-    x0 = torch.randn(x1.shape, generator=generator, device=x1.device, dtype=x1.dtype)
-    tb = t.view(-1, *([1] * (x1.dim() - 1)))
-    error = (model((1 - tb) * x0 + tb * x1, t) - (x1 - x0)) ** 2
-    if weight is None:
-        return error.mean()
-    weight = weight.expand_as(error).to(error.dtype)
-    return (error * weight).sum() / weight.sum().clamp(min=1)
+    x_t, t, target = straight_path(x1, generator, times)
+    return weighted_mse(model(x_t, t), target, weight)
 
 
 class FlowSampler:

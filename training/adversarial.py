@@ -92,7 +92,6 @@ class AdversarialTrainer(Trainer):
             g_norm = self._update(g_loss, self.optimizer, self.model.generator.parameters())
         finally:
             self.model.discriminator.requires_grad_(True).train()
-        self.scheduler.step()
-        self.step += 1
+        self._advance()
         metrics = {**g_metrics, **d_metrics, "g_grad_norm": g_norm}
         return self._record(g_loss, metrics, lr)

@@ -90,6 +90,12 @@ def list_checkpoints(run_dir: str | os.PathLike) -> list[Path]:
 RESUMABLE = ("model", "optimizer", "scheduler", "rng", "step")
 
 
+def inference_weights(state: dict) -> dict:
+    """The weights a loaded checkpoint is used with: the weight average when training kept one
+    (``TrainerConfig.ema_decay``), else the trained weights."""
+    return state["ema"]["weights"] if "ema" in state else state["model"]
+
+
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu",
                     required: tuple[str, ...] = ("model",)) -> dict:
     """Load a checkpoint without unpickling arbitrary objects, after verifying its checksum.

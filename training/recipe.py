@@ -27,7 +27,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from training.adversarial import AdversarialConfig, AdversarialTrainer, GanLosses
-from training.checkpoint import load_checkpoint, model_checkpoint
+from training.checkpoint import inference_weights, load_checkpoint, model_checkpoint
 from training.config import from_dict, to_dict
 from training.seeding import seed_everything
 from training.trainer import EvalMetrics, LossFn, Trainer
@@ -154,7 +154,7 @@ def load(run_dir: str | os.PathLike, recipes: Iterable[Recipe], device: str = "c
         raise FileNotFoundError(f"{run_dir}/checkpoints: no checkpoint in this {recipe.name} run folder")
     model = recipe.model(run)
     try:
-        model.load_state_dict(load_checkpoint(path)["model"])
+        model.load_state_dict(inference_weights(load_checkpoint(path)))
     except RuntimeError as err:
         raise ValueError(f"{path}: does not fit the {recipe.name} network of its config.json ({err})") from None
     return model.to(device).eval(), run

@@ -33,6 +33,7 @@ from training.allocator import retain_freed_memory
 from training.checkpoint import RESUMABLE, list_checkpoints, load_checkpoint, remove_best, save_best, save_checkpoint
 from training.metrics import MetricLog
 from training.optimizers import OPTIMIZERS, make_optimizer
+from training.ema import EMA
 from training.precision import autocast, resolve_precision
 from training.seeding import rng_state, seed_everything, set_rng_state
 
@@ -57,6 +58,8 @@ class TrainerConfig:
     weight_decay: float = 0.0      # decoupled weight decay
     betas: tuple[float, float] = (0.9, 0.999)   # Adam moment decay rates
     grad_clip: float | None = 1.0  # max global gradient norm; None disables
+    ema_decay: float | None = None  # keep an exponential moving average of the weights with this decay (e.g.
+    #                                 0.999); evaluation, best.pt and loading use it (None: no average)
     seed: int = 0                  # seeds the model, the data order and every sampler
     log_every: int = 10            # steps between logged training metrics
     eval_every: int | None = None  # steps between evaluations (None: a fifth of the steps; 0: only at the end)
@@ -81,12 +84,14 @@ class TrainerConfig:
         optional = {name: (value, minimum) for name, value, minimum in (
             ("decay_steps", self.decay_steps, 1), ("eval_every", self.eval_every, 0),
             ("checkpoint_every", self.checkpoint_every, 1), ("keep_checkpoints", self.keep_checkpoints, 1),
-            ("grad_clip", self.grad_clip, 1e-12)) if value is not None}
+            ("grad_clip", self.grad_clip, 1e-12), ("ema_decay", self.ema_decay, 1e-12)) if value is not None}
         require_at_least(steps=(self.steps, 1), batch_size=(self.batch_size, 1), lr=(self.lr, 1e-12),
                          lr_final=(self.lr_final, 0.0), warmup_steps=(self.warmup_steps, 0),
                          weight_decay=(self.weight_decay, 0.0), log_every=(self.log_every, 1), **optional)
         if not all(0.0 <= beta < 1.0 for beta in self.betas):
             raise ValueError(f"betas: each must be in [0, 1), got {self.betas}")
+        if self.ema_decay is not None and self.ema_decay >= 1.0:
+            raise ValueError(f"ema_decay must be in (0, 1), got {self.ema_decay}")
         return dataclasses.replace(
             self, precision=resolve_precision(self.precision, self.device),
             decay_steps=max(1, self.steps // 4) if self.decay_steps is None else self.decay_steps,
@@ -171,6 +176,7 @@ class Trainer:
                              f"{config.batch_size}")
         self.model = model.to(self.ctx.device)
         self.module = self._wrap(self.model)
+        self.ema = EMA(self.model, config.ema_decay) if config.ema_decay is not None else None
         self.optimizer = self._optimizer(self._trained_parameters(), config.lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._schedule())
         self.run_dir = Path(config.run_dir)
@@ -220,7 +226,8 @@ class Trainer:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(), "step": self.step,
                 "rng": distributed.all_gather(rng_state()), "config": self.resolved, **self._extra_state(),
-                **({"best": list(self.best)} if self.best else {})}
+                **({"best": list(self.best)} if self.best else {}),
+                **({"ema": self.ema.state_dict()} if self.ema else {})}
 
     def _extra_state(self) -> dict:
         """More checkpoint entries of a subclass (e.g. a second optimiser)."""
@@ -254,6 +261,10 @@ class Trainer:
                              f"the settings in {self.run_dir / 'config.json'} or train a new run") from None
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        if self.ema is not None:
+            if "ema" not in state:
+                raise ValueError(f"{found[-1]}: has no weight average to continue; resume without --ema-decay")
+            self.ema.load_state_dict(state["ema"])
         self._load_extra_state(state)
         set_rng_state(state["rng"][self.ctx.rank])
         self.best = (float(state["best"][0]), int(state["best"][1])) if "best" in state else None
@@ -317,9 +328,20 @@ class Trainer:
             metrics = {**metrics, "grad_norm": grad_norm}
         lr = self.optimizer.param_groups[0]["lr"]
         self.optimizer.step()
+        self._advance()
+        return self._record(loss, metrics, lr)
+
+    def _advance(self) -> None:
+        """After the optimiser step(s): the learning rate, the step count and the weight average move on."""
         self.scheduler.step()
         self.step += 1
-        return self._record(loss, metrics, lr)
+        if self.ema is not None:
+            self.ema.update(self.model)
+
+    @property
+    def evaluated_model(self) -> nn.Module:
+        """The weights evaluation scores, best.pt keeps and loading uses: the average when there is one."""
+        return self.ema.shadow if self.ema is not None else self.model
 
     def _record(self, loss: torch.Tensor, metrics: dict[str, float], lr: float) -> dict[str, float]:
         """Average a step's loss and metrics over processes and log them every ``log_every`` steps, with the
@@ -349,7 +371,7 @@ class Trainer:
         for batch in loader:
             n = _batch_len(batch)
             with self.autocast():
-                loss, metrics = self.loss_fn(self.model, move_to(batch, self.ctx.device))
+                loss, metrics = self.loss_fn(self.evaluated_model, move_to(batch, self.ctx.device))
             for k, v in {"loss": float(loss), **metrics}.items():
                 sums[k] = sums.get(k, 0.0) + float(v) * n
             count += n
@@ -358,7 +380,7 @@ class Trainer:
                                                          device=self.ctx.device)).cpu()
         result = {k: float(v / totals[0]) for k, v in zip(names, totals[1:])}
         if self.eval_metrics is not None:  # every process computes them: the same numbers, no communication
-            result.update(self.eval_metrics(self.model))
+            result.update(self.eval_metrics(self.evaluated_model))
         if self.ctx.is_main:
             self.log.log({"step": self.step, "split": "eval", **result})
         if self.cfg.select_by is not None:
@@ -373,4 +395,5 @@ class Trainer:
         if self.best is None or result[name] < self.best[0]:
             self.best = (result[name], self.step)
             if self.ctx.is_main:
-                save_best(self.run_dir, {"model": self.model.state_dict(), "step": self.step, name: result[name]})
+                save_best(self.run_dir, {"model": self.evaluated_model.state_dict(), "step": self.step,
+                                         name: result[name]})

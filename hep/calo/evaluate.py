@@ -19,6 +19,8 @@ from tqdm.auto import tqdm
 from datasets.atomic import refuse_overwriting_inputs
 from datasets.showers import CaloGeometry, read_showers, write_showers
 from hep.calo import metrics, plots
+from hep.calo.flow import RECIPE as FLOW_RECIPE
+from hep.calo.flow import CaloFlow
 from hep.calo.gflash import TUNGSTEN, simulate_showers
 from hep.calo.model import RECIPE, CaloDiffusion
 from training.recipe import load
@@ -38,7 +40,7 @@ def gflash_generator(geometry: CaloGeometry, seed: int) -> Generator:
     return lambda energy: simulate_showers(energy.ravel(), geometry, TUNGSTEN, rng).deposits
 
 
-def model_generator(model: CaloDiffusion, sampler: str, steps: int, seed: int) -> Generator:
+def model_generator(model: CaloDiffusion | CaloFlow, sampler: str, steps: int, seed: int) -> Generator:
     generator = torch.Generator().manual_seed(seed)
     chosen = model.sampler(sampler, steps)
     return lambda energy: model.generate(torch.from_numpy(energy), chosen, generator).numpy()
@@ -80,25 +82,26 @@ def score(reference: dict, generated: dict, seed: int, hidden: int) -> dict[str,
 
 
 def evaluate(run_dir: str = "runs/calo", data: str | None = None, out: str | None = None, showers: int = 500,
-             samplers: tuple[str, ...] = ("ddim:50", "edm:18", "ddpm:400"), seed: int = 0,
+             samplers: tuple[str, ...] | None = None, seed: int = 0,
              classifier_hidden: int = 512, batch: int = 100,
              gflash_batches: tuple[int, ...] = (1, 100, 10_000)) -> Report:
-    """Score each sampler of a ``train calo`` run, with and without the energy model, and GFlash's own noise
-    floor against reference showers; showers (CaloChallenge HDF5), pictures, table.md and metrics.json go to
-    ``out``.
+    """Score each sampler of a ``train calo`` or ``train calo-flow`` run, with and without its energy model,
+    and GFlash's own noise floor against reference showers; showers (CaloChallenge HDF5),
+    pictures, table.md and metrics.json go to ``out``.
 
     Args:
-        run_dir: the ``train calo`` run folder.
+        run_dir: the ``train calo`` or ``train calo-flow`` run folder.
         data: reference shower file (default: test.h5 of the run's data).
         out: output folder (default: RUN_DIR/eval).
         showers: how many reference showers to match.
-        samplers: SAMPLER:STEPS items, SAMPLER one of ddpm, ddim, edm.
+        samplers: SAMPLER:STEPS items, SAMPLER one of ddpm, ddim, edm (diffusion) or euler, heun (flow);
+            default: the model's DEFAULT_SAMPLERS.
         seed: seeds the samplers, GFlash's second sample and the classifier.
         classifier_hidden: hidden units of the classifier test.
         batch: showers generated per call.
         gflash_batches: batch sizes at which GFlash's time per shower is measured.
     """
-    model, run = load(run_dir, [RECIPE])
+    model, run = load(run_dir, [RECIPE, FLOW_RECIPE])
     reference_file = Path(data or Path(run.data_dir) / "test.h5")
     out_dir = Path(out or Path(run_dir) / "eval")
     refuse_overwriting_inputs(out_dir, [reference_file, reference_file.parent])
@@ -107,7 +110,7 @@ def evaluate(run_dir: str = "runs/calo", data: str | None = None, out: str | Non
     reference = {"energy": energy, "showers": reference_showers,
                  "features": metrics.high_level_features(reference_showers, energy, geometry)}
     sets = {"gflash": ("GFlash (new seed)", gflash_generator(geometry, seed + 1))}
-    for name, steps in _samplers(samplers):
+    for name, steps in _samplers(samplers or model.DEFAULT_SAMPLERS):
         sets[f"{name}_{steps}"] = (f"{name} {steps} steps", model_generator(model, name, steps, seed))
     report = Report(f"Generated showers against {reference_file}", COLUMNS,
                     info={"run_dir": str(run_dir), "reference": str(reference_file), "n_showers": len(energy),

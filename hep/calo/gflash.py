@@ -75,8 +75,10 @@ def sample_parameters(energy_mev: np.ndarray, material: Material, rng: np.random
         T, alpha = np.exp(ln_t), np.exp(ln_a)
     else:
         T, alpha = mean_longitudinal(energy_mev, material)
-    alpha = np.maximum(alpha, 1.0 + 1e-6)  # a profile with a maximum at T > 0
-    return ShowerParameters(T, alpha, T * (0.698 + 0.00212 * Z), alpha * (0.639 + 0.00334 * Z))
+    alpha = np.maximum(alpha, 1.0 + 1e-6)  # a profile with a maximum at T > 0; the spot profile's too (its
+    # alpha is 0.89 alpha in tungsten: a low fluctuation of alpha would otherwise give a negative beta)
+    alpha_spot = np.maximum(alpha * (0.639 + 0.00334 * Z), 1.0 + 1e-6)
+    return ShowerParameters(T, alpha, T * (0.698 + 0.00212 * Z), alpha_spot)
 
 
 def gamma_fractions(T: np.ndarray, alpha: np.ndarray, edges: np.ndarray) -> np.ndarray:

@@ -2,11 +2,17 @@
 for a laptop CPU.
 
 Voxel energies are divided by the incident energy, logit-transformed, ``u = ln(x' / (1 - x'))`` with
-``x' = a + (1 - 2a) E_voxel / E_inc``, and standardised by the training set's mean and standard deviation.
+``x' = a + (1 - 2a) E_voxel / E_inc``, and standardised per voxel by the training set's mean and standard
+deviation (one global standardisation put 4.2 logit units in each network unit: a zero-mean error of 0.28
+then doubled the expected energy, exp((4.24 x 0.28)^2 / 2) = 2, and its clip let an outer voxel take the
+core's range); samples are clipped to each voxel's training range.
 A 3-D U-Net over (layer, alpha, radius), circular in alpha, predicts the noise on a cosine VP schedule; it
 is conditioned by concatenating three maps: ln E_inc scaled to [-1, 1], and the layer and radial
 coordinates (CaloDiffusion's geometry inputs, so one convolution knows where in the detector it is).
-Generated voxels below ``threshold_mev`` are set to zero, as a readout threshold would.
+Generated voxels below half the smallest deposit the training data has in their layer are set to zero (a
+readout threshold at the data's own quantum: GFlash deposits whole spots of 0.6-1.5 MeV, so less than half
+of one rounds to no spot). The network predicts the noise (``epsilon``, the default), the velocity
+``v`` or the clean sample (``prediction``).
 """
 from __future__ import annotations
 
@@ -24,10 +30,10 @@ from generative.objectives import denoising_loss
 from generative.samplers import DDIMSampler, DDPMSampler, EDMSampler, Sampler, edm_sampler_for, vp_denoiser
 from generative.schedules import VPSchedule
 from generative.unet import UNet, UNetConfig
+from hep.calo.energy import TotalEnergyModel
 from training import TrainerConfig
 from training.recipe import Built, Recipe
 
-ENERGY_BINS = 12
 
 
 @dataclass
@@ -36,7 +42,8 @@ class CaloDiffusionConfig:
     schedule: str = "cosine"           # noise schedule: cosine or linear
     timesteps: int = 400               # diffusion steps of the schedule
     logit_alpha: float = 1e-8          # below the smallest voxel fraction GFlash makes (~5e-7)
-    threshold_mev: float = 0.1         # generated voxels below it are zeroed (MeV)
+    prediction: str = field(default="epsilon", metadata={"choices": ("epsilon", "v_prediction", "sample")})
+    #                                    what the network predicts
     energy_range_mev: tuple[float, float] = (1e3, 1e6)  # incident energies the conditioning spans (MeV)
     geometry: CaloGeometry = field(default_factory=CaloGeometry, metadata={"cli": False})  # the data's
 
@@ -44,6 +51,8 @@ class CaloDiffusionConfig:
 class CaloDiffusion(nn.Module):
     """``forward(x_t [B, 1, L, A, R], t [B], energy [B, 1] MeV) -> predicted noise``, plus the voxel transform
     (fitted with :meth:`fit_transform`) and :meth:`generate`."""
+
+    DEFAULT_SAMPLERS = ("ddim:50", "edm:18", "ddpm:400")
 
     def __init__(self, cfg: CaloDiffusionConfig) -> None:
         super().__init__()
@@ -55,12 +64,11 @@ class CaloDiffusion(nn.Module):
         layer = torch.linspace(-1, 1, g.n_layers).view(-1, 1, 1).expand(g.shape)
         radius = torch.linspace(-1, 1, g.n_radial).view(1, 1, -1).expand(g.shape)
         self.register_buffer("coordinates", torch.stack([layer, radius]).contiguous(), persistent=False)
-        self.register_buffer("shift", torch.zeros(()))
-        self.register_buffer("scale", torch.ones(()))
-        self.register_buffer("bounds", torch.tensor([-10.0, 10.0]))  # range of the training data, network space
-        # energy model: mean and spread of E_dep / E_inc in ENERGY_BINS bins of ln E_inc (training data)
-        self.register_buffer("ratio_mean", torch.ones(ENERGY_BINS))
-        self.register_buffer("ratio_std", torch.zeros(ENERGY_BINS))
+        self.register_buffer("shift", torch.zeros(g.n_voxels))    # per-voxel standardisation of the logits
+        self.register_buffer("scale", torch.ones(g.n_voxels))
+        self.register_buffer("bounds", torch.tensor([-10.0, 10.0]).repeat(g.n_voxels, 1))  # [V, 2]: training range
+        self.register_buffer("threshold", torch.zeros(g.n_layers))  # half the smallest deposit per layer [MeV]
+        self.total = TotalEnergyModel(cfg.energy_range_mev)  # the energy model (two-stage generation)
 
     def conditioning(self, energy: torch.Tensor) -> torch.Tensor:
         """``[B, 3, L, A, R]``: scaled ln E_inc, layer and radial coordinates."""
@@ -78,36 +86,24 @@ class CaloDiffusion(nn.Module):
         return (x / (1 - x)).log()
 
     def fit_transform(self, showers: torch.Tensor, energy: torch.Tensor) -> None:
-        """Standardise with the mean and standard deviation of the logit voxels of a training set, and keep
-        the range they span (samples are clipped to it: a voxel can hold at most what the data ever did)."""
+        """Standardise each voxel with the mean and standard deviation of its logit over a training set
+        (a voxel the set never fills keeps scale 1), keep the range each spans (samples are clipped to it:
+        a voxel holds at most what the data ever put there), and each layer's smallest non-zero deposit
+        (half of it is the readout threshold: rounding to whole spots)."""
         u = self._logit(showers, energy)
-        self.shift.fill_(float(u.mean()))
-        self.scale.fill_(float(u.std()))
-        self.bounds.copy_(torch.stack([u.min(), u.max()]).sub(self.shift).div(self.scale))
-        ratio = showers.sum(1) / energy.reshape(-1)
-        which = self._energy_bin(energy)
-        for b in range(ENERGY_BINS):
-            if (which == b).sum() > 1:
-                self.ratio_mean[b], self.ratio_std[b] = ratio[which == b].mean(), ratio[which == b].std()
-
-    def _energy_bin(self, energy: torch.Tensor) -> torch.Tensor:
-        lo, hi = (math.log(e) for e in self.cfg.energy_range_mev)
-        position = (energy.reshape(-1).log() - lo) / (hi - lo) * ENERGY_BINS
-        return position.floor().long().clamp(0, ENERGY_BINS - 1)
-
-    def sample_deposited(self, energy: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Deposited energies ``[B]`` [MeV] from the energy model: E_inc times a Gaussian ratio whose mean and
-        spread are the training set's in the incident energy's bin."""
-        which = self._energy_bin(energy)
-        noise = torch.randn(len(which), generator=generator, dtype=self.ratio_mean.dtype)
-        return energy.reshape(-1) * (self.ratio_mean[which] + self.ratio_std[which] * noise).clamp(min=0)
+        self.shift.copy_(u.mean(0))
+        std = u.std(0)
+        self.scale.copy_(torch.where(std > 1e-6, std, torch.ones_like(std)))
+        self.bounds.copy_(torch.stack([u.amin(0), u.amax(0)], -1).sub(self.shift[:, None]).div(self.scale[:, None]))
+        layers = showers.reshape(len(showers), self.cfg.geometry.n_layers, -1)
+        smallest = torch.where(layers > 0, layers, torch.inf).amin(dim=(0, 2))
+        self.threshold.copy_(torch.where(torch.isfinite(smallest), 0.5 * smallest, torch.zeros_like(smallest)))
+        self.total.fit(showers.sum(1), energy)
 
     def renormalise(self, showers: torch.Tensor, energy: torch.Tensor,
                     generator: torch.Generator | None = None) -> torch.Tensor:
         """Two-stage generation: keep the network's shower shape, take the total from the energy model."""
-        total = showers.sum(1, keepdim=True)
-        target = self.sample_deposited(energy, generator).reshape(-1, 1)
-        return torch.where(total > 0, showers * target / total.clamp(min=1e-12), showers)
+        return self.total.renormalise(showers, energy, generator)
 
     def encode(self, showers: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
         """MeV voxels ``[B, V]`` to network space ``[B, 1, L, A, R]``."""
@@ -115,21 +111,23 @@ class CaloDiffusion(nn.Module):
         return u.view(-1, 1, *self.cfg.geometry.shape)
 
     def decode(self, u: torch.Tensor, energy: torch.Tensor) -> torch.Tensor:
-        """Network space back to MeV voxels ``[B, V]``, zeroing those below the threshold."""
+        """Network space back to MeV voxels ``[B, V]``, clipped to each voxel's training range and zeroed
+        below its layer's threshold."""
         a = self.cfg.logit_alpha
-        u = u.reshape(len(u), -1).clamp(float(self.bounds[0]), float(self.bounds[1]))
+        u = torch.maximum(torch.minimum(u.reshape(len(u), -1), self.bounds[:, 1]), self.bounds[:, 0])
         x = ((torch.sigmoid(u * self.scale + self.shift) - a) / (1 - 2 * a)).clamp(min=0)
         showers = x * energy.reshape(-1, 1)
-        return torch.where(showers < self.cfg.threshold_mev, torch.zeros_like(showers), showers)
+        threshold = self.threshold.repeat_interleave(len(self.shift) // len(self.threshold))
+        return torch.where(showers < threshold, torch.zeros_like(showers), showers)
 
     def sampler(self, name: str, steps: int) -> Sampler:
         """A sampler for this model's schedule: ``ddpm``, ``ddim`` (eta 0) or ``edm`` (Heun on the VP network;
         2 steps - 1 network calls), with ``steps`` steps. DDPM and DDIM clip their x0 estimates to the data's
         range: at the first steps of the cosine schedule alpha_t ~ 1e-4 amplifies the noise prediction's error
         ten-thousandfold."""
-        clip = float(self.bounds.abs().max())
-        samplers = {"ddpm": lambda: DDPMSampler(self.schedule, clip_sample=clip),
-                    "ddim": lambda: DDIMSampler(self.schedule, eta=0.0, clip_sample=clip),
+        clip, prediction = float(self.bounds.abs().max()), self.cfg.prediction
+        samplers = {"ddpm": lambda: DDPMSampler(self.schedule, prediction, clip_sample=clip),
+                    "ddim": lambda: DDIMSampler(self.schedule, prediction, eta=0.0, clip_sample=clip),
                     "edm": lambda: edm_sampler_for(self.schedule)}
         if name not in samplers:
             raise ValueError(f"sampler must be ddpm, ddim or edm, got {name!r}")
@@ -146,7 +144,8 @@ class CaloDiffusion(nn.Module):
         energy = energy.to(self.shift.device, self.shift.dtype)
         shape = (len(energy), 1, *self.cfg.geometry.shape)
         network = lambda x, t: self(x, t, energy)  # noqa: E731
-        model = vp_denoiser(network, self.schedule) if isinstance(sampler, EDMSampler) else network
+        model = vp_denoiser(network, self.schedule, self.cfg.prediction) if isinstance(sampler, EDMSampler) \
+            else network
         u = sampler.sample(model, shape, generator=generator, device=self.shift.device)
         return self.decode(u, energy)
 
@@ -167,10 +166,10 @@ class ShowerSet(Dataset):
 
 
 def training_loss(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict]:
-    """Epsilon-prediction denoising loss with t uniform over the schedule."""
+    """Denoising loss (of the configured prediction) with t uniform over the schedule."""
     u, energy = batch
-    schedule = (model.module if hasattr(model, "module") else model).schedule
-    return denoising_loss(lambda x, t: model(x, t, energy), schedule, u), {}
+    net: CaloDiffusion = getattr(model, "module", model)
+    return denoising_loss(lambda x, t: model(x, t, energy), net.schedule, u, net.cfg.prediction), {}
 
 
 @dataclass

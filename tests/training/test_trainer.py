@@ -33,7 +33,8 @@ def test_checkpoint_loads_with_weights_only_and_holds_everything(tmp_path):
 
 @pytest.mark.parametrize("dtype, precision, options", [
     (torch.float64, "fp32", {}), (torch.float32, "fp32", {}), (torch.float32, "bf16", {}),
-    (torch.float64, "fp32", {"optimizer": "ranger", "schedule": "flat_decay", "select_by": "loss", "eval_every": 4})])
+    (torch.float64, "fp32", {"optimizer": "ranger", "schedule": "flat_decay", "select_by": "loss", "eval_every": 4}),
+    (torch.float64, "fp32", {"ema_decay": 0.9, "select_by": "loss", "eval_every": 4})])
 def test_resumed_run_gives_the_same_losses_as_an_uninterrupted_one(tmp_path, dtype, precision, options):
     make_trainer(tmp_path / "full", dtype=dtype, precision=precision, **options).fit()
     full = losses(tmp_path / "full")
@@ -49,6 +50,45 @@ def test_resumed_run_gives_the_same_losses_as_an_uninterrupted_one(tmp_path, dty
     if "select_by" in options:
         assert load_checkpoint(best_path(tmp_path / "resumed"))["step"] == load_checkpoint(
             best_path(tmp_path / "full"))["step"]
+    if "ema_decay" in options:  # the weight average resumes exactly too
+        final = [load_checkpoint(list_checkpoints(tmp_path / run)[-1])["ema"] for run in ("full", "resumed")]
+        assert final[0]["updates"] == final[1]["updates"] == 30
+        assert all(torch.equal(final[0]["weights"][k], final[1]["weights"][k]) for k in final[0]["weights"])
+
+
+def test_the_weight_average_follows_its_formula_and_is_what_evaluation_and_loading_use(tmp_path):
+    from training.checkpoint import inference_weights
+    from training.ema import EMA
+
+    trainer = make_trainer(tmp_path / "run", mse, ema_decay=0.5, steps=12, eval_every=12, select_by="loss",
+                           lr=0.2, schedule="constant")
+    history, average = [], torch.nn.utils.parameters_to_vector(trainer.model.parameters()).detach().clone()
+    original_update = EMA.update
+
+    def recording(ema, model):  # the average by hand: a <- d a + (1 - d) w, d = min(0.5, (1 + n) / (10 + n))
+        nonlocal average
+        weights = torch.nn.utils.parameters_to_vector(model.parameters()).detach().clone()
+        d = min(0.5, (1 + ema.updates) / (10 + ema.updates))
+        average = d * average + (1 - d) * weights
+        history.append(d)
+        original_update(ema, model)
+
+    EMA.update = recording
+    try:
+        result = trainer.fit()
+    finally:
+        EMA.update = original_update
+    shadow = torch.nn.utils.parameters_to_vector(trainer.ema.shadow.parameters())
+    assert history[:3] == pytest.approx([0.1, 2 / 11, 0.25]) and history[-1] == 0.5
+    assert torch.allclose(shadow, average, rtol=1e-10, atol=1e-12)
+    assert not torch.allclose(shadow, torch.nn.utils.parameters_to_vector(trainer.model.parameters()))
+    best = load_checkpoint(best_path(tmp_path / "run"))
+    assert all(torch.equal(best["model"][k], v) for k, v in trainer.ema.shadow.state_dict().items())
+    trainer.model.load_state_dict(inference_weights(load_checkpoint(list_checkpoints(tmp_path / "run")[-1])))
+    trainer.ema = None  # evaluate the trained model, now holding the loaded average: what evaluation scored
+    assert trainer.evaluate()["loss"] == pytest.approx(result["loss"], rel=1e-12)
+    with pytest.raises(ValueError, match="ema_decay must be in"):
+        make_trainer(tmp_path / "bad", ema_decay=1.0)
 
 
 def test_select_by_keeps_the_weights_of_the_lowest_evaluation(tmp_path):

@@ -10,25 +10,31 @@ from physml.cli import main
 from training.report import read_report
 
 
-def tiny_model():
+def tiny_model(prediction="epsilon"):
     torch.manual_seed(0)
-    return CaloDiffusion(CaloDiffusionConfig(channels=(8, 16)))
+    return CaloDiffusion(CaloDiffusionConfig(channels=(8, 16), prediction=prediction))
 
 
-def test_encode_decode_round_trip_and_threshold():
+def test_encode_decode_round_trip_per_voxel_standardisation_clip_and_threshold():
     model = tiny_model()
     rng = np.random.default_rng(0)
-    energy = torch.tensor([[2e3], [5e5]])
-    showers = torch.from_numpy(rng.exponential(5.0, (2, 6480)).astype(np.float32))
-    showers[:, ::3] = 0
-    showers[0, 1] = 0.05  # below the 0.1 MeV threshold
+    energy = torch.from_numpy(rng.uniform(2e3, 5e5, (64, 1)).astype(np.float32))
+    showers = torch.from_numpy((rng.exponential(5.0, (64, 6480)) * (rng.random((64, 6480)) > 0.3)).astype(np.float32))
+    showers[:, 0] = 0.0                     # a voxel the data never fills
     model.fit_transform(showers, energy)
-    u = model.encode(showers, energy)
-    assert u.shape == (2, 1, 45, 16, 9) and abs(float(u.mean())) < 1e-5
+    u = model.encode(showers, energy).reshape(64, -1)
+    assert u[:, 1:].mean(0).abs().max() < 1e-4 and (u[:, 1:].std(0) - 1).abs().max() < 1e-4  # every voxel
+    assert u[:, 0].abs().max() < 1e-5 and model.scale[0] == 1
+    layer0 = showers[:, :144]
+    assert model.threshold[0] == 0.5 * layer0[layer0 > 0].min()
     back = model.decode(u, energy)
-    kept = showers >= 0.1
-    assert torch.allclose(back[kept], showers[kept], rtol=1e-3)
-    assert (back[~kept] == 0).all()
+    assert torch.allclose(back, showers, rtol=1e-3, atol=1e-3)
+    beyond = model.decode(u + 50 * torch.sign(u - 0.01), energy)  # far outside the data: clipped per voxel
+    most = (showers / energy).amax(0)       # the largest fraction of E_inc each voxel ever held
+    assert ((beyond / energy).amax(0) <= most * 1.001 + 1e-8).all() and (beyond[:, 0] == 0).all()
+    small = showers.clone()
+    small[0, 1] = 0.5 * model.threshold[0]  # below its layer's smallest training deposit: read out as zero
+    assert model.decode(model.encode(small, energy), energy)[0, 1] == 0
 
 
 def test_rotating_the_calorimeter_by_a_quarter_turn_rotates_the_prediction():
@@ -42,12 +48,13 @@ def test_rotating_the_calorimeter_by_a_quarter_turn_rotates_the_prediction():
     assert torch.allclose(rotated, torch.roll(out, 4, dims=3), atol=1e-5)
 
 
-def test_training_reduces_the_denoising_loss(tmp_path):
+@pytest.mark.parametrize("prediction, factor", [("epsilon", 0.5), ("v_prediction", 0.85)])
+def test_training_reduces_the_denoising_loss(tmp_path, prediction, factor):
     from hep.calo.data import generate_calo
 
     generate_calo(tmp_path, seed=0, train=64, test=8, progress=False)
     energy, showers = (torch.from_numpy(a) for a in read_showers(tmp_path / "train.h5"))
-    model = tiny_model()
+    model = tiny_model(prediction)
     model.fit_transform(showers, energy)
     data = ShowerSet(model, energy, showers)
     batch = (data.u, data.energy)
@@ -60,7 +67,7 @@ def test_training_reduces_the_denoising_loss(tmp_path):
         loss.backward()
         optimiser.step()
         losses.append(float(loss.detach()))
-    assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:5])
+    assert np.mean(losses[-10:]) < factor * np.mean(losses[:5])
 
 
 @pytest.mark.slow
@@ -97,7 +104,7 @@ def test_energy_model_reproduces_the_deposited_energy_distribution():
     showers = torch.zeros(4000, 6480)
     showers[:, 0] = ratio * energy[:, 0]
     model.fit_transform(showers, energy)
-    drawn = model.sample_deposited(energy, torch.Generator().manual_seed(0)) / energy[:, 0]
+    drawn = model.total.sample(energy, torch.Generator().manual_seed(0)) / energy[:, 0]
     assert float(drawn.mean()) == pytest.approx(0.95, abs=0.002) and float(drawn.std()) == pytest.approx(0.02, rel=0.1)
     shaped = torch.rand(5, 6480)
     out = model.renormalise(shaped, energy[:5])
