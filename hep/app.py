@@ -39,16 +39,17 @@ def demo(out: Path, seed: int = 0) -> list[DemoRow]:
             DemoRow("hep", "GNN tracking", "TrackML score", gnn["trackml_score"],
                     f"Hough {hough['trackml_score']:.3f}")]
 
-    calo_data.generate_calo(out / "data" / "calo", seed=seed, train=2000, test=128)
+    calo_data.generate_calo(out / "data" / "calo", seed=seed, train=4000, test=256)
     run = calo_flow.CaloFlowRun(data_dir=str(out / "data" / "calo"),
                                 model=calo_flow.CaloFlowConfig(dim=64, depth=2, mlp_dim=128))
-    run.trainer = run.trainer.for_demo(str(out / "calo"), 400, seed, batch_size=128, warmup_steps=20)
+    run.trainer = run.trainer.for_demo(str(out / "calo"), 1000, seed, batch_size=128, warmup_steps=50)
     train(calo_flow.RECIPE, run)
-    report = calo_evaluate.evaluate(str(out / "calo"), showers=128, samplers=("heun:8",), seed=seed,
+    report = calo_evaluate.evaluate(str(out / "calo"), showers=256, samplers=("euler:16",), seed=seed,
                                     classifier_hidden=64, gflash_batches=(1, 100))
-    floor, flow = report["gflash"], report["heun_8"]
-    rows += [DemoRow("hep", "calo shower flow matching (400 steps, Heun 8)", "classifier AUC, high-level features "
-                     "(0.5 = indistinguishable)", flow["auc_high"], f"GFlash vs GFlash {floor['auc_high']:.3f}",
+    floor, flow = report["gflash"], report["euler_16_energy_model"]
+    rows += [DemoRow("hep", "calo shower flow matching + energy model (1000 steps, Euler 16)",
+                     "classifier AUC, high-level features (0.5 = indistinguishable)", flow["auc_high"],
+                     f"GFlash vs GFlash {floor['auc_high']:.3f}",
                      output=str(out / "calo" / "eval")),
              DemoRow("hep", "calo shower generation", "seconds per shower (batch 100)",
                      flow["seconds_per_shower_b100"], f"GFlash {floor['seconds_per_shower_b100']:.5f}", fmt=".4f")]
