@@ -103,6 +103,7 @@ class SpotFeatures:
 
     @classmethod
     def of(cls, showers: np.ndarray, geometry: CaloGeometry) -> "SpotFeatures":
+        """The features of spot-quantised showers ``[N, V]`` [MeV], ``CHUNK`` showers at a time."""
         parts = []
         for start in range(0, len(showers), CHUNK):
             q, counts = spot_counts(showers[start:start + CHUNK], geometry)
@@ -110,9 +111,8 @@ class SpotFeatures:
             n = rings.sum(-1)
             with np.errstate(divide="ignore", invalid="ignore"):
                 log_q = fill_empty_layers(np.log(q))
-            parts.append((log_q, n, rings / np.maximum(n, 1)[..., None]))
-        return cls(*(np.concatenate(p).astype(np.float32 if i != 1 else np.int64) for i, p in enumerate(zip(*parts))))
-
+            parts.append((log_q.astype(np.float32), n, (rings / np.maximum(n, 1)[..., None]).astype(np.float32)))
+        return cls(*(np.concatenate(p) for p in zip(*parts)))
 
 
 class CaloFlow(nn.Module):
