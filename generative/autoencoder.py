@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from generative.unet import PaddedConv, UNetConfig
+from generative.unet import PaddedConv, UNetConfig, normalisation
 
 
 @dataclass
@@ -23,17 +23,18 @@ class AutoencoderConfig:
     channels: tuple[int, ...] = (32, 64)  # one downsampling by 2 between consecutive widths
     circular: tuple[bool, ...] = ()
     beta: float = 1e-4
+    norm: str = "group"                   # "group" or "channel" (see generative.unet)
 
 
 def _conv_stack(cfg: UNetConfig, c_in: int, c_out: int) -> nn.Sequential:
-    return nn.Sequential(PaddedConv(cfg, c_in, c_out), nn.GroupNorm(min(8, c_out), c_out), nn.SiLU())
+    return nn.Sequential(PaddedConv(cfg, c_in, c_out), normalisation(cfg, c_out), nn.SiLU())
 
 
 class KLAutoencoder(nn.Module):
     def __init__(self, cfg: AutoencoderConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        conv = UNetConfig(dim=cfg.dim, circular=cfg.circular)
+        conv = UNetConfig(dim=cfg.dim, circular=cfg.circular, norm=cfg.norm)
         widths = cfg.channels
         enc: list[nn.Module] = [_conv_stack(conv, cfg.in_channels, widths[0])]
         for a, b in zip(widths[:-1], widths[1:]):

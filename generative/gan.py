@@ -4,9 +4,15 @@ Blocks work in 2-D or 3-D (``dims``); shapes are ``[B, C, H, W]`` or ``[B, C, T,
 
 - ``DBlock``: discriminator/encoder block, ReLU-conv-ReLU-conv then 2x average pooling (axes of length 1
   stay), with a 1x1 (pooled) shortcut; the first ReLU can be dropped for a block that sees raw input (BigGAN, DGMR).
-- ``GBlock``: generator block, BN-ReLU-(2x nearest upsampling)-conv-BN-ReLU-conv with a 1x1 shortcut.
+- ``GBlock``: generator block, BN-ReLU-(2x nearest upsampling)-conv-BN-ReLU-conv with a 1x1 shortcut; the
+  batch norms can be left out (a recurrent generator that runs one block for every lead time would otherwise
+  keep one set of running statistics for all leads, dominated by the late ones).
 - ``LBlock``: DGMR's latent block, which widens a stack by concatenating new channels to the input.
 - ``SelfAttention2d``: SAGAN attention over pixels with a learned gate that starts closed.
+- ``BatchCentring``: batch norm that only subtracts the mean (Sonnet's ``BatchNorm(calc_sigma=False)``, as in
+  DGMR's discriminator heads). Dividing by the batch's standard deviation as well would undo the spectral
+  normalisation: on a batch of real and generated samples any feature that separates them, however weakly,
+  becomes +-1, the hinge loss reaches 0 within steps and the discriminator's gradient dies.
 
 Spectral normalisation (Miyato et al. 2018) bounds each layer's Lipschitz constant, which keeps the
 discriminator's gradients informative; :func:`sn_conv` applies it through torch's parametrisation.
@@ -47,10 +53,11 @@ class DBlock(nn.Module):
 
 
 class GBlock(nn.Module):
-    def __init__(self, c_in: int, c_out: int, up: bool = False, sn: bool = True) -> None:
+    def __init__(self, c_in: int, c_out: int, up: bool = False, sn: bool = True, batch_norm: bool = True) -> None:
         super().__init__()
         self.up = up
-        self.bn1, self.bn2 = nn.BatchNorm2d(c_in), nn.BatchNorm2d(c_out)
+        self.bn1 = nn.BatchNorm2d(c_in) if batch_norm else nn.Identity()
+        self.bn2 = nn.BatchNorm2d(c_out) if batch_norm else nn.Identity()
         self.conv1, self.conv2 = sn_conv(c_in, c_out, 3, 2, sn), sn_conv(c_out, c_out, 3, 2, sn)
         self.skip = sn_conv(c_in, c_out, 1, 2, sn) if (c_in != c_out or up) else nn.Identity()
 
@@ -94,6 +101,23 @@ class SelfAttention2d(nn.Module):
         v = self.value(x).flatten(2).transpose(1, 2)     # [B, HW, C]
         out = F.scaled_dot_product_attention(q, k, v)    # [B, HW, C]
         return x + self.gamma * out.transpose(1, 2).reshape(b, c, h, w)
+
+
+class BatchCentring(nn.Module):
+    """``x - mean_batch(x)`` for ``[B, C]`` in training (a running mean is kept for evaluation); no scaling."""
+
+    def __init__(self, channels: int, momentum: float = 0.1) -> None:
+        super().__init__()
+        self.momentum = momentum
+        self.register_buffer("running_mean", torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return x - self.running_mean.to(x.dtype)
+        mean = x.mean(dim=0)
+        with torch.no_grad():
+            self.running_mean.lerp_(mean.detach().to(self.running_mean.dtype), self.momentum)
+        return x - mean
 
 
 def hinge_discriminator_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:

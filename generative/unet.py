@@ -1,6 +1,10 @@
 """U-Net for diffusion in 2-D or 3-D: residual blocks with a time (or noise-level) embedding, conditioning
 by channel concatenation and by cross-attention, and per-axis circular padding (e.g. the azimuthal bins
 of a cylindrical calorimeter). Sizes need not be powers of two: the decoder upsamples to each skip's size.
+
+Normalisation is GroupNorm (statistics over the whole field: the usual choice for fixed-size data) or
+``norm="channel"``, a LayerNorm over the channels of each position: then nothing depends on the field's
+extent, and a network trained on crops computes the same interior on a larger domain (radar nowcasting).
 """
 from __future__ import annotations
 
@@ -24,6 +28,7 @@ class UNetConfig:
     context_dim: int = 0              # width of cross-attention context tokens (0: no cross-attention)
     circular: tuple[bool, ...] = ()   # per spatial axis: circular instead of zero padding
     groups: int = 8
+    norm: str = "group"               # "group" (GroupNorm, groups) or "channel" (per-position LayerNorm)
 
 
 def timestep_embedding(t: torch.Tensor, width: int) -> torch.Tensor:
@@ -52,11 +57,30 @@ class PaddedConv(nn.Module):
         return self.conv(x)
 
 
+class ChannelNorm(nn.Module):
+    """LayerNorm over the channels of each position of ``[B, C, *S]`` (no statistics across positions)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.norm(x.movedim(1, -1)).movedim(-1, 1)
+
+
+def normalisation(cfg: UNetConfig, channels: int) -> nn.Module:
+    if cfg.norm == "group":
+        return nn.GroupNorm(min(cfg.groups, channels), channels)
+    if cfg.norm == "channel":
+        return ChannelNorm(channels)
+    raise ValueError(f"norm must be 'group' or 'channel', got {cfg.norm!r}")
+
+
 class ResBlock(nn.Module):
     def __init__(self, cfg: UNetConfig, c_in: int, c_out: int, t_width: int) -> None:
         super().__init__()
-        self.norm1, self.conv1 = nn.GroupNorm(min(cfg.groups, c_in), c_in), PaddedConv(cfg, c_in, c_out)
-        self.norm2, self.conv2 = nn.GroupNorm(min(cfg.groups, c_out), c_out), PaddedConv(cfg, c_out, c_out)
+        self.norm1, self.conv1 = normalisation(cfg, c_in), PaddedConv(cfg, c_in, c_out)
+        self.norm2, self.conv2 = normalisation(cfg, c_out), PaddedConv(cfg, c_out, c_out)
         self.time = nn.Linear(t_width, c_out)
         self.skip = nn.Identity() if c_in == c_out else PaddedConv(cfg, c_in, c_out, kernel=1)
 
@@ -93,7 +117,7 @@ class UNet(nn.Module):
         for w in reversed(widths):
             self.up.append(ResBlock(cfg, c + w, w, t_width))
             c = w
-        self.head = nn.Sequential(nn.GroupNorm(min(cfg.groups, c), c), nn.SiLU(),
+        self.head = nn.Sequential(normalisation(cfg, c), nn.SiLU(),
                                   PaddedConv(cfg, c, cfg.out_channels))
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, cond: torch.Tensor | None = None,

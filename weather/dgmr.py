@@ -13,12 +13,17 @@ Generator (shapes for inputs ``[B, 4, H, W]``):
   an L-block to ``32b``;
 - sampler: for each lead, ConvGRUs from the coarsest scale to the finest (the coarsest reads the latent, the
   others the up-sampling G-block output of the scale below), then BN-ReLU-1x1 conv to 4 channels and
-  depth-to-space to ``[1, H, W]``.
+  depth-to-space to ``[1, H, W]``. The sampler has no batch norm: it runs the same blocks for every lead, and
+  one set of running statistics for all 18 leads (dominated by the late ones) would put evaluation-mode
+  forecasts of the first leads off their training distribution.
 Discriminator: a spatial one (8 random lead frames, 2x average pooled, space-to-depth, D-blocks ``2b .. 32b,
 32b``) and a temporal one (a random crop of the whole sequence, space-to-depth, two 3-D D-blocks ``2b, 4b``,
 then 2-D D-blocks ``8b .. 32b, 32b``); each sums its scores over frames.
-Rain rates enter every network as ``log1p(mm/h)`` and leave the generator through :func:`to_rain`,
-``expm1(softplus(.))`` mm/h capped at 1000 mm/h (never negative, never a dead ReLU, never infinite).
+Rain rates enter every network as ``log1p(mm/h)`` and leave the generator through :func:`to_rain`: the
+output is linear in ``log1p(mm/h)`` (as the paper's linear output layer), floored at 0 (dry) and capped at
+1000 mm/h. An untrained generator's outputs are small, so it starts near dry, as most radar pixels are; a
+``softplus`` floor would start it at ``expm1(softplus(0)) = 1`` mm/h everywhere, which the discriminators
+tell from real rain at once (their hinge loss reaches 0 and their gradient dies).
 Spectral normalisation on every convolution; losses in :mod:`weather.train`.
 """
 from __future__ import annotations
@@ -31,14 +36,14 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
-from generative.gan import DBlock, GBlock, LBlock, SelfAttention2d, sn_conv
+from generative.gan import BatchCentring, DBlock, GBlock, LBlock, SelfAttention2d, sn_conv
 
 MAX_RAIN = 1000.0  # mm/h, far above any observed rain rate
 
 
-def to_rain(logits: torch.Tensor) -> torch.Tensor:
-    """Network output -> rain rate in mm/h: ``expm1(softplus(x))``, at most ``MAX_RAIN``."""
-    return torch.expm1(F.softplus(logits).clamp(max=float(np.log1p(MAX_RAIN))))
+def to_rain(log_rain: torch.Tensor) -> torch.Tensor:
+    """Network output ``log1p(mm/h)`` -> rain rate in mm/h, 0 (dry) below 0 and at most ``MAX_RAIN``."""
+    return torch.expm1(log_rain.clamp(0.0, float(np.log1p(MAX_RAIN))))
 
 
 @dataclass
@@ -51,6 +56,7 @@ class DGMRConfig:
     temporal_crop: int = 128       # crop (pixels) the temporal discriminator scores
     samples: int = 6               # generator samples per input for the grid-cell regulariser
     reg_weight: float = 20.0       # lambda of the grid-cell regulariser
+    reg_floor: float = 1.0         # smallest cell weight of the regulariser (0: the pseudocode's clip(y, 0, 24))
 
 
 class ConvGRU(nn.Module):
@@ -109,9 +115,9 @@ class Sampler(nn.Module):
         hidden = [cfg.base * 2 ** (k + 1) for k in range(1, 5)][::-1]   # 32b, 16b, 8b, 4b: coarse to fine
         inputs = [32 * cfg.base] + hidden[1:]
         self.grus = nn.ModuleList(ConvGRU(i, h) for i, h in zip(inputs, hidden))
-        self.heads = nn.ModuleList(nn.Sequential(sn_conv(h, h, 1), GBlock(h, h), GBlock(h, h // 2, up=True))
-                                   for h in hidden)
-        self.out = nn.Sequential(nn.BatchNorm2d(hidden[-1] // 2), nn.ReLU(), sn_conv(hidden[-1] // 2, 4, 1))
+        self.heads = nn.ModuleList(nn.Sequential(sn_conv(h, h, 1), GBlock(h, h, batch_norm=False),
+                                                 GBlock(h, h // 2, up=True, batch_norm=False)) for h in hidden)
+        self.out = nn.Sequential(nn.ReLU(), sn_conv(hidden[-1] // 2, 4, 1))
 
     def forward(self, latent: torch.Tensor, states: list[torch.Tensor], leads: int) -> torch.Tensor:
         """Latent ``[B, 32b, H/32, W/32]`` and initial states (fine to coarse) -> ``[B, leads, H, W]``
@@ -151,11 +157,12 @@ def _space_to_depth_frames(x: torch.Tensor) -> torch.Tensor:
 
 
 class _Head(nn.Module):
-    """D-block features -> ReLU, sum over space, BN, spectrally normalised linear score."""
+    """D-block features -> ReLU, sum over space, batch centring (no scaling: see
+    :class:`generative.gan.BatchCentring`), spectrally normalised linear score."""
 
     def __init__(self, channels: int) -> None:
         super().__init__()
-        self.bn = nn.BatchNorm1d(channels)
+        self.bn = BatchCentring(channels)
         self.linear = spectral_norm(nn.Linear(channels, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -48,6 +48,9 @@ def test_grid_cell_regulariser_is_the_published_formula():
     ours = train.grid_cell_regulariser(torch.from_numpy(samples), torch.from_numpy(targets),
                                        torch.from_numpy(valid))
     assert float(ours) == pytest.approx(expected, rel=1e-5)
+    floored = np.mean(np.abs(samples.mean(0) - targets) * np.clip(targets, 1, 24))
+    assert float(train.grid_cell_regulariser(torch.from_numpy(samples), torch.from_numpy(targets),
+                                             torch.from_numpy(valid), floor=1.0)) == pytest.approx(floored, rel=1e-5)
     buggy = np.mean(np.abs(samples.mean(0) - targets) * np.maximum(targets + 1, 24))  # the port's weight
     assert float(ours) != pytest.approx(buggy, rel=0.1)
     valid[:, :4] = False  # only the valid half counts
@@ -87,6 +90,75 @@ def test_adversarial_step_trains_the_right_part(tmp_path, d_steps):
     assert np.isfinite(metrics["grid_cell"])
     saved = torch.load(next((tmp_path / "checkpoints").glob("*.pt")), weights_only=True)
     assert "d_optimizer" in saved
+
+
+def test_rain_forecast_over_dry_cells_costs_in_the_default_regulariser():
+    """With the pseudocode's clip(y, 0, 24) weight, rain over dry cells is free; the default floor charges it."""
+    targets = torch.zeros(1, 2, 8, 8)
+    wet_everywhere = torch.full((1, 1, 2, 8, 8), 3.0)
+    valid = torch.ones(1, 8, 8, dtype=torch.bool)
+    assert float(train.grid_cell_regulariser(wet_everywhere, targets, valid, floor=0.0)) == 0.0
+    floor = train.DGMRConfig().reg_floor
+    assert float(train.grid_cell_regulariser(wet_everywhere, targets, valid, floor)) == pytest.approx(3.0 * floor)
+
+
+def test_untrained_generator_forecasts_near_dry():
+    """A generator that starts at 1 mm/h everywhere (softplus floor) lets the discriminators win at once."""
+    model = _model().eval()
+    inputs = torch.rand(2, 4, 64, 64) * 5 * (torch.rand(2, 4, 64, 64) < 0.3)
+    with torch.no_grad():
+        out = model.generator(inputs)
+    assert float((out >= 1.0).float().mean()) < 0.01 and float(out.mean()) < 0.3
+
+
+def test_generator_has_no_batch_statistics():
+    """The sampler runs its blocks once per lead: one set of batch-norm running statistics would serve all 18
+    leads (dominated by the late ones), so the generator keeps none."""
+    norms = [m for m in _model().generator.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    assert norms == []
+
+
+def _rain_stream(seed: int):
+    """Batches of 4 mostly dry 32 x 32 crops (blobs moving one pixel per frame), a new batch per call."""
+    g = torch.Generator().manual_seed(seed)
+
+    def batch() -> dict:
+        field = torch.nn.functional.interpolate(torch.randn(4, 1, 8, 8, generator=g), size=(48, 48), mode="bicubic")
+        frames = torch.stack([field[:, 0, i:i + 32, i:i + 32] for i in range(9)], 1)
+        rain = torch.expm1((frames - 0.8).clamp_min(0) * 2)
+        return {"inputs": rain[:, :4], "targets": rain[:, 4:], "valid": torch.ones(4, 32, 32, dtype=torch.bool)}
+    return batch
+
+
+def test_discriminator_keeps_learning():
+    """The dead-discriminator failure (hinge loss 0 and a zero gradient from step ~10 on): over a short
+    adversarial run at the default learning rates the discriminator's gradient never vanishes."""
+    model, batch = _model(), _rain_stream(1)
+    d_opt = torch.optim.Adam(model.discriminator.parameters(), lr=2e-4, betas=(0.0, 0.999))
+    g_opt = torch.optim.Adam(model.generator.parameters(), lr=5e-5, betas=(0.0, 0.999))
+    norms = []
+    for _ in range(20):
+        for _ in range(2):
+            d_opt.zero_grad()
+            train.discriminator_loss(model.generator, model.discriminator, batch())[0].backward()
+            norms.append(float(torch.cat([p.grad.flatten() for p in model.discriminator.parameters()
+                                          if p.grad is not None]).norm()))
+            d_opt.step()
+        g_opt.zero_grad()
+        train.generator_loss(model.generator, model.discriminator, batch(), model.cfg)[0].backward()
+        g_opt.step()
+    assert min(norms) > 0.0
+
+
+def test_discriminator_head_centres_without_rescaling():
+    """DGMR's heads centre the batch (calc_sigma=False): a feature that barely separates real from generated
+    gives barely different scores; dividing by the batch's spread would blow it up to +-1."""
+    head = _model().discriminator.spatial.head.train()
+    features = torch.randn(8, head.linear.in_features, 3, 3)
+    weak = 1e-3 * features
+    strong_scores, weak_scores = head(features), head(weak)
+    spread = lambda s: float(s.std())  # noqa: E731
+    assert spread(weak_scores) == pytest.approx(1e-3 * spread(strong_scores), rel=1e-3)
 
 
 def test_untrained_unet_is_persistence():

@@ -42,6 +42,19 @@ def test_samples_carry_their_acceptance_probability(archive):
     assert np.sum(1 / q) == pytest.approx(tried, rel=0.3)
 
 
+def test_acceptance_reads_only_the_context(tmp_path):
+    """Selecting crops on their future would bias what a model learns about the future (rain grows)."""
+    rng = np.random.default_rng(1)
+    rain = (rng.lognormal(0, 1, (6, 32, 32)) * (rng.random((6, 32, 32)) < 0.3)).astype(np.float32)  # one window
+    cfg = samples.SamplingConfig(crop=16, context=2, leads=4, q_min=0.05, m=1.0, candidates=8)
+    picked = []
+    for future in (0.0, 50.0):  # a dry future, then a drenched one
+        rain[2:] = future
+        path = radar.write_radar(radar.radar_dataset(rain, "2026-05-01T12:00"), tmp_path / f"{future:g}.nc")
+        picked.append(samples.sample_crops([radar.open_radar(path)], cfg, seed=3))
+    assert picked[0] == picked[1] and picked[0]
+
+
 def test_crop_larger_than_grid_is_an_error(archive):
     with pytest.raises(ValueError, match="larger than the 64 x 64 grid"):
         samples.RadarSamples(archive / "train", samples.SamplingConfig(crop=96))
