@@ -6,10 +6,10 @@ from pathlib import Path
 from training.recipe import Command, train
 from training.report import DemoRow
 from weather import evaluate, nowcast, synthetic
-from weather.train import DGMR_RECIPE, UNET_RECIPE, DGMRRun, UNetRun
+from weather.train import AUTOENCODER_RECIPE, DGMR_RECIPE, LDM_RECIPE, UNET_RECIPE, DGMRRun, UNetRun
 
 DATASETS = [synthetic.RADAR]
-RECIPES = [DGMR_RECIPE, UNET_RECIPE]
+RECIPES = [DGMR_RECIPE, UNET_RECIPE, AUTOENCODER_RECIPE, LDM_RECIPE]
 COMMANDS = [Command("evaluate", "CSI, CRPS and PSD of trained nowcasters and the baselines on test windows",
                     evaluate.evaluate),
             Command("nowcast", "forecast from a radar file with a trained model or a baseline", nowcast.nowcast)]
@@ -21,7 +21,7 @@ def demo(out: Path, seed: int = 0) -> list[DemoRow]:
     data = out / "data" / "radar"
     synthetic.generate_radar(data, seed=seed, events=8, frames=30, size=64, progress=False)
     runs = [DGMRRun(data_dir=str(data)), UNetRun(data_dir=str(data))]
-    for run, recipe, steps in zip(runs, RECIPES, (40, 300)):
+    for run, recipe, steps in zip(runs, (DGMR_RECIPE, UNET_RECIPE), (40, 300)):
         run.trainer = run.trainer.for_demo(str(out / "weather" / recipe.name), steps, seed, progress=False)
         train(recipe, run)
     report = evaluate.evaluate([r.trainer.run_dir for r in runs], str(data), str(out / "weather" / "eval"), crops=8,

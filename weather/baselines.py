@@ -7,7 +7,8 @@
   semi-Lagrangian advection of the last frame (rain cannot enter from outside the image: 0 there);
 - :class:`Steps`: pysteps' STEPS ensemble (6-level cascade, AR(2) per level, stochastic noise and motion
   perturbations), the operational probabilistic baseline;
-- :class:`ModelNowcast`: a trained DGMR generator (one latent draw per member) or the U-Net (deterministic).
+- :class:`ModelNowcast`: a trained DGMR generator or latent nowcaster (one latent draw per member) or the
+  U-Net (deterministic).
 Deterministic methods return one member whatever ``members`` asks.
 """
 from __future__ import annotations
@@ -96,7 +97,8 @@ class Steps:
 
 
 class ModelNowcast:
-    """A trained model ``[B, C, H, W] -> [B, T, H, W]`` (mm/h); stochastic models draw one sample per member."""
+    """A trained model ``[B, C, H, W] -> [B, T, H, W]`` (mm/h); stochastic models draw one sample per member
+    (through the model's ``ensemble(context, members, generator)`` where it has one)."""
 
     def __init__(self, model: nn.Module, name: str, stochastic: bool, batch: int = 6) -> None:
         self.model, self.name, self.stochastic, self.batch = model, name, stochastic, batch
@@ -108,6 +110,9 @@ class ModelNowcast:
         if not self.stochastic:
             return self.model(x).cpu().numpy()
         rng = torch.Generator(device=device).manual_seed(seed)
+        if hasattr(self.model, "ensemble"):
+            return torch.cat([self.model.ensemble(x, min(self.batch, members - start), rng)
+                              for start in range(0, members, self.batch)]).cpu().numpy()
         out = []
         for start in range(0, members, self.batch):
             n = min(self.batch, members - start)

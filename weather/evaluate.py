@@ -1,11 +1,11 @@
 """Verify nowcasters on held-out radar: every method forecasts the same test crops and is scored alike.
 
-Methods: persistence, pysteps extrapolation, pysteps STEPS (ensemble) and each trained model (DGMR: an
-ensemble of latent draws; U-Net: one member). Scores (:mod:`weather.metrics`): CSI at 1, 4 and 8 mm/h per lead,
-at 1 km and after 4-km max pooling; CRPS per lead, per pixel and average/max pooled at 4 and 16 km; radially
-averaged PSD against the observation's; seconds per forecast. Every window of the test events is scored
-(every ``stride``-th start, no importance sampling: the scores are plain averages over the test archive; the
-windows are listed in ``crops.json``).
+Methods: persistence, pysteps extrapolation, pysteps STEPS (ensemble) and each trained model (DGMR and the
+latent nowcaster: ensembles of latent draws; U-Net: one member). Scores (:mod:`weather.metrics`): CSI at 1, 4
+and 8 mm/h per lead, at 1 km and after 4-km max pooling; CRPS per lead, per pixel and average/max pooled at
+4 and 16 km; radially averaged PSD against the observation's; seconds per forecast. Every window of the test
+events is scored (every ``stride``-th start, no importance sampling: the scores are plain averages over the
+test archive; the windows are listed in ``crops.json``).
 
 Every method forecasts the whole ``crop`` (default: the full image, cut to a multiple of 32 pixels) and is
 scored on its centre, ``margin`` km in from every side (default: a quarter of the crop): extrapolation cannot
@@ -28,10 +28,10 @@ from datasets.atomic import atomic_open, refuse_overwriting_inputs
 from datasets.radar import open_radar, radar_files
 from training.report import Column, Report
 from weather import plots
-from weather.baselines import Extrapolation, ModelNowcast, Persistence, Steps
+from weather.baselines import Extrapolation, Persistence, Steps
 from weather.metrics import Scores
 from weather.samples import RadarSamples, SamplingConfig, split_folder
-from weather.train import DGMRRun, load_nowcaster
+from weather.train import load_nowcaster
 
 REPORT_LEADS = (6, 12, 18)    # 30, 60 and 90 minutes
 
@@ -45,10 +45,7 @@ def methods(run_dirs: list[str], leads: int, steps_baseline: bool = True) -> dic
     if steps_baseline:
         found["steps"] = Steps(leads)
     for run_dir in run_dirs:
-        model, run = load_nowcaster(run_dir)
-        dgmr = isinstance(run, DGMRRun)
-        found[Path(run_dir).name] = ModelNowcast(model, f"{'DGMR' if dgmr else 'U-Net'} ({Path(run_dir).name})",
-                                                 stochastic=dgmr)
+        found[Path(run_dir).name] = load_nowcaster(run_dir)[0]
     return found
 
 

@@ -9,8 +9,8 @@ import numpy as np
 
 from datasets.atomic import refuse_overwriting_inputs
 from datasets.radar import VARIABLE, forecast_dataset, open_radar, write_forecast
-from weather.baselines import Extrapolation, ModelNowcast, Persistence, Steps
-from weather.train import DGMRRun, load_nowcaster
+from weather.baselines import Extrapolation, Persistence, Steps
+from weather.train import load_nowcaster
 
 BASELINES = {"persistence": Persistence, "extrapolation": Extrapolation, "steps": Steps}
 
@@ -26,7 +26,7 @@ def nowcast(source: str, *, out: str, run_dir: str | None = None,
     Args:
         source: a radar file (.nc or .zarr) holding the context frames.
         out: the forecast file (.nc).
-        run_dir: a ``train dgmr`` or ``train unet`` run folder (or give ``baseline``).
+        run_dir: a ``train dgmr``, ``train unet`` or ``train ldm`` run folder (or give ``baseline``).
         baseline: persistence, extrapolation or steps (or give ``run_dir``).
         time: reference time, ISO 8601.
         members: ensemble members (stochastic methods).
@@ -39,11 +39,8 @@ def nowcast(source: str, *, out: str, run_dir: str | None = None,
     refuse_overwriting_inputs(out, [source] + ([run_dir] if run_dir else []))
     ds = open_radar(source, check_data=True)
     if run_dir is not None:
-        model, run = load_nowcaster(run_dir)
-        context, leads = run.sampling.context, run.sampling.leads
-        dgmr = isinstance(run, DGMRRun)
-        label = f"{'dgmr' if dgmr else 'unet'} ({Path(run_dir).name})"
-        method = ModelNowcast(model, label, dgmr)
+        method, run = load_nowcaster(run_dir)
+        context, leads, label = run.sampling.context, run.sampling.leads, method.name
         ds = ds.isel(y=slice(0, ds.sizes["y"] // 32 * 32), x=slice(0, ds.sizes["x"] // 32 * 32))
     else:
         if baseline not in BASELINES:

@@ -31,12 +31,16 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from generative.autoencoder import KLAutoencoder
 from generative.gan import hinge_discriminator_loss, hinge_generator_loss
 from generative.unet import UNet, UNetConfig
 from training.adversarial import AdversarialConfig, GanLosses
 from training.recipe import Built, Recipe, load
 from training.trainer import TrainerConfig
+from weather.baselines import ModelNowcast
 from weather.dgmr import DGMR, DGMRConfig, to_rain
+from weather.ldm import (ExtrapolatedSamples, LatentNowcastConfig, LatentNowcaster, autoencoder_loss, encode_frames,
+                         rain_autoencoder_config)
 from weather.samples import RadarSamples, SamplingConfig, split_folder
 
 
@@ -165,7 +169,7 @@ def unet_model(run: UNetRun) -> NowcastUNet:
     return NowcastUNet(run.sampling.context, run.sampling.leads, run.channels)
 
 
-def _samples(run: DGMRRun | UNetRun) -> tuple[RadarSamples, RadarSamples]:
+def _samples(run: DGMRRun | UNetRun | RainAutoencoderRun | LatentNowcastRun) -> tuple[RadarSamples, RadarSamples]:
     if run.sampling.crop % 32:
         raise ValueError(f"crop must be a multiple of 32 (DGMR's latent grid is crop/32), got {run.sampling.crop}")
     train_data = RadarSamples(split_folder(run.data_dir, "train"), run.sampling, seed=run.trainer.seed)
@@ -188,14 +192,89 @@ def build_unet(run: UNetRun) -> Built:
     return Built(unet_model(run), train_data, eval_data, None, unet_loss)
 
 
+@dataclass
+class RainAutoencoderRun:
+    """The latent nowcaster's autoencoder, trained alone first: log-rain frames of the training crops."""
+
+    data_dir: str = "runs/data/radar"  # archive with train/ and valid/ (physml data generate radar)
+    sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(crop=128))
+    latent_channels: int = 4           # latent maps per frame (at 1/4 resolution)
+    channels: tuple[int, ...] = (32, 64, 64)  # encoder widths (two downsamplings)
+    eval_crops: int = 32               # validation crops scored at each evaluation
+    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(
+        run_dir="runs/weather/rain_ae", steps=1500, batch_size=2, lr=1e-3, warmup_steps=100, log_every=50))
+
+
+@dataclass
+class LatentNowcastRun:
+    """The residual latent-diffusion nowcaster (weather/ldm.py), on a trained rain autoencoder."""
+
+    data_dir: str = "runs/data/radar"  # archive with train/ and valid/ (physml data generate radar)
+    autoencoder: str = "runs/weather/rain_ae"  # a `train rain-ae` run folder (frozen; copied into this model)
+    sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(crop=128))
+    ldm: LatentNowcastConfig = field(default_factory=LatentNowcastConfig)
+    eval_crops: int = 32               # validation crops scored at each evaluation
+    trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(
+        run_dir="runs/weather/ldm", steps=3000, batch_size=8, lr=3e-4, warmup_steps=200, ema_decay=0.999,
+        log_every=50))
+
+
+def build_autoencoder(run: RainAutoencoderRun) -> Built:
+    train_data, eval_data = _samples(run)
+    return Built(autoencoder_model(run), train_data, eval_data, None, autoencoder_loss)
+
+
+def autoencoder_model(run: RainAutoencoderRun) -> KLAutoencoder:
+    return KLAutoencoder(rain_autoencoder_config(run.latent_channels, run.channels))
+
+
+def ldm_model(run: LatentNowcastRun) -> LatentNowcaster:
+    return LatentNowcaster(run.ldm)
+
+
+def ldm_loss(model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+    return model(batch["inputs"], extrapolation=batch["extrapolation"], targets=batch["targets"]), {}
+
+
+def residual_scale(model: LatentNowcaster, data: ExtrapolatedSamples, crops: int = 64) -> float:
+    """Standard deviation of the residual latents ``z_future - z_extrapolation`` over the first crops."""
+    residuals = []
+    with torch.no_grad():
+        for i in range(min(crops, len(data))):
+            item = data[i]
+            z_extrapolation = encode_frames(model.autoencoder, item["extrapolation"][None])
+            residuals.append(encode_frames(model.autoencoder, item["targets"][None]) - z_extrapolation)
+    return float(torch.cat(residuals).std())
+
+
+def build_ldm(run: LatentNowcastRun) -> Built:
+    """Copies the autoencoder's weights and shape into the nowcaster and fixes the residual scale."""
+    autoencoder, ae_run = load(run.autoencoder, [AUTOENCODER_RECIPE])
+    run.ldm = dataclasses.replace(run.ldm, context=run.sampling.context, leads=run.sampling.leads,
+                                  latent_channels=ae_run.latent_channels, autoencoder_channels=ae_run.channels)
+    model = ldm_model(run)
+    model.autoencoder.load_state_dict(autoencoder.state_dict())
+    train_data, eval_data = (ExtrapolatedSamples(d) for d in _samples(run))
+    run.ldm = dataclasses.replace(run.ldm, residual_scale=residual_scale(model, train_data))
+    model.cfg = run.ldm
+    return Built(model, train_data, eval_data, None, ldm_loss)
+
+
 DGMR_RECIPE = Recipe("dgmr", "DGMR (adversarial ensemble nowcaster) on the radar archive", DGMRRun, build_dgmr,
                      dgmr_model)
 UNET_RECIPE = Recipe("unet", "deterministic U-Net nowcaster on the radar archive", UNetRun, build_unet, unet_model)
-RECIPES = [DGMR_RECIPE, UNET_RECIPE]
+AUTOENCODER_RECIPE = Recipe("rain-ae", "KL autoencoder of rain frames, for the latent nowcaster",
+                            RainAutoencoderRun, build_autoencoder, autoencoder_model)
+LDM_RECIPE = Recipe("ldm", "residual latent-diffusion nowcaster on pysteps extrapolation (after LDCast)",
+                    LatentNowcastRun, build_ldm, ldm_model)
+NOWCASTERS = [DGMR_RECIPE, UNET_RECIPE, LDM_RECIPE]
+LABELS = {"dgmr": "DGMR", "unet": "U-Net", "ldm": "latent diffusion"}
 
 
-def load_nowcaster(run_dir: str | Path) -> tuple[nn.Module, DGMRRun | UNetRun]:
-    """The network that forecasts, in eval mode: DGMR's generator (one sample per call) or the U-Net; both
-    map ``[B, context, H, W]`` mm/h to ``[B, leads, H, W]`` mm/h. Returns it and the run."""
-    model, run = load(run_dir, RECIPES)
-    return (model.generator if isinstance(run, DGMRRun) else model), run
+def load_nowcaster(run_dir: str | Path) -> tuple[ModelNowcast, DGMRRun | UNetRun | LatentNowcastRun]:
+    """A trained nowcaster behind the baselines' ``forecast`` interface (DGMR and the latent nowcaster draw one
+    member per latent draw, the U-Net gives one), labelled ``KIND (folder name)``, and its run."""
+    model, run = load(run_dir, NOWCASTERS)
+    name = next(r.name for r in NOWCASTERS if isinstance(run, r.run_type))
+    network = model.generator if isinstance(run, DGMRRun) else model
+    return ModelNowcast(network, f"{LABELS[name]} ({Path(run_dir).name})", stochastic=name != "unet"), run

@@ -1,4 +1,4 @@
-"""The weather commands end to end on a tiny archive: generate, train both models, evaluate, nowcast."""
+"""The weather commands end to end on a tiny archive: generate, train every model, evaluate, nowcast."""
 import numpy as np
 import pytest
 import xarray as xr
@@ -16,14 +16,20 @@ def test_generate_train_evaluate_nowcast(tmp_path, capsys):
           "--steps", "2", "--base", "2", "--crop", "32", "--no-progress"])
     assert 0 == main(["weather", "train", "unet", "--data", str(data), "--run-dir", str(tmp_path / "unet"),
           "--steps", "2", "--channels", "8", "16", "--crop", "32", "--no-progress"])
+    assert 0 == main(["weather", "train", "rain-ae", "--data", str(data), "--run-dir", str(tmp_path / "ae"),
+          "--steps", "2", "--channels", "8", "8", "8", "--crop", "32", "--no-progress"])
+    assert 0 == main(["weather", "train", "ldm", "--data", str(data), "--autoencoder", str(tmp_path / "ae"),
+          "--run-dir", str(tmp_path / "ldm"), "--steps", "2", "--dim", "16", "--depth", "1", "--cond-channels", "8",
+          "--unet-channels", "16", "16", "--sampling-steps", "2", "--crop", "32", "--no-progress"])
     out = tmp_path / "eval"
-    assert 0 == main(["weather", "evaluate", str(tmp_path / "dgmr"), str(tmp_path / "unet"), "--data", str(data),
-                      "--out", str(out), "--crops", "2", "--crop", "32", "--members", "2", "--no-progress"])
+    assert 0 == main(["weather", "evaluate", str(tmp_path / "dgmr"), str(tmp_path / "unet"), str(tmp_path / "ldm"),
+                      "--data", str(data), "--out", str(out), "--crops", "2", "--crop", "32", "--members", "2",
+                      "--no-progress"])
     table = capsys.readouterr().out
-    for name in ("persistence", "extrapolation", "STEPS", "DGMR (dgmr)", "U-Net (unet)"):
+    for name in ("persistence", "extrapolation", "STEPS", "DGMR (dgmr)", "U-Net (unet)", "latent diffusion (ldm)"):
         assert f"| {name}" in table
     report = read_report(out)
-    assert [r.key for r in report.rows] == ["persistence", "extrapolation", "steps", "dgmr", "unet"]
+    assert [r.key for r in report.rows] == ["persistence", "extrapolation", "steps", "dgmr", "unet", "ldm"]
     assert len(report.extra["curves"]["persistence"]["csi"]["1"]) == 18
     assert report["persistence"]["csi1_6"] == report.extra["curves"]["persistence"]["csi"]["1"][5]
     for picture in ("csi.png", "crps.png", "psd.png", "frames.png"):
@@ -31,7 +37,7 @@ def test_generate_train_evaluate_nowcast(tmp_path, capsys):
 
     source = sorted((data / "test").glob("*.nc"))[0]
     forecast = tmp_path / "forecast.nc"
-    assert 0 == main(["weather", "nowcast", str(source), "--run-dir", str(tmp_path / "dgmr"), "--members", "3",
+    assert 0 == main(["weather", "nowcast", str(source), "--run-dir", str(tmp_path / "ldm"), "--members", "3",
           "--out", str(forecast)])
     ds = xr.open_dataset(forecast, engine="h5netcdf")
     assert ds["precip_intensity"].dims == ("ensemble_member", "time", "y", "x")

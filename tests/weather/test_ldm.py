@@ -1,0 +1,83 @@
+"""The residual latent-diffusion nowcaster: shapes, seeding, the residual wiring and its training data."""
+import numpy as np
+import pytest
+import torch
+
+from weather import ldm, samples, synthetic
+from weather.baselines import Extrapolation, ModelNowcast
+
+
+def _nowcaster(**changes) -> ldm.LatentNowcaster:
+    torch.manual_seed(0)
+    cfg = ldm.LatentNowcastConfig(leads=3, autoencoder_channels=(8, 8, 8), dim=16, depth=1, heads=2,
+                                  cond_channels=8, unet_channels=(16, 16), sampling_steps=2, **changes)
+    return ldm.LatentNowcaster(cfg).eval()
+
+
+def _rain(*shape: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(*shape, generator=g) * 8 * (torch.rand(*shape, generator=g) < 0.3)
+
+
+def test_frames_encode_to_a_quarter_and_decode_to_dry_floored_rain():
+    model = _nowcaster()
+    rain = _rain(2, 3, 32, 48)
+    z = ldm.encode_frames(model.autoencoder, rain)
+    assert z.shape == (2, 3 * 4, 8, 12)
+    back = ldm.decode_frames(model.autoencoder, z, (32, 48))
+    assert back.shape == rain.shape and (back >= 0).all()
+
+
+def test_members_are_seeded_and_differ():
+    model = _nowcaster()
+    context, extrapolation = _rain(1, 4, 32, 32), _rain(1, 3, 32, 32, seed=1)
+    a = model.sample(context, extrapolation, 3, torch.Generator().manual_seed(5))
+    b = model.sample(context, extrapolation, 3, torch.Generator().manual_seed(5))
+    assert a.shape == (3, 3, 32, 32)
+    torch.testing.assert_close(a, b)
+    assert not torch.allclose(a[0], a[1])
+
+
+def test_the_forecast_is_extrapolation_plus_the_sampled_residual():
+    """With the exact velocity field of a zero residual (straight paths to the point mass 0, which Euler
+    integrates exactly), every member is the decoded extrapolation."""
+    model = _nowcaster(sampler="euler")
+    model.field = lambda cond: (lambda x, t: -x / (1 - t).view(-1, 1, 1, 1))
+    context, extrapolation = _rain(1, 4, 32, 32), _rain(1, 3, 32, 32, seed=1)
+    members = model.sample(context, extrapolation, 2, torch.Generator().manual_seed(0))
+    expected = ldm.decode_frames(model.autoencoder, ldm.encode_frames(model.autoencoder, extrapolation), (32, 32))
+    torch.testing.assert_close(members, expected.expand(2, -1, -1, -1), atol=1e-5, rtol=1e-5)
+
+
+def test_domain_must_fit_the_patches():
+    with pytest.raises(ValueError, match="divisible by 8"):
+        _nowcaster().sample(_rain(1, 4, 36, 32), _rain(1, 3, 36, 32), 1)
+
+
+def test_training_loss_reaches_the_velocity_field_only():
+    model = _nowcaster().train()
+    assert not model.autoencoder.training  # frozen and in eval mode while the rest trains
+    loss = model(_rain(2, 4, 32, 32), extrapolation=_rain(2, 3, 32, 32, seed=1), targets=_rain(2, 3, 32, 32, seed=2))
+    loss.backward()
+    assert all(p.grad is None for p in model.autoencoder.parameters())
+    assert model.velocity.head[-1].conv.weight.grad.abs().sum() > 0
+    assert model.conditioner.embed.weight.grad.abs().sum() > 0
+
+
+def test_ensembles_go_through_one_extrapolation():
+    model = _nowcaster()
+    calls = []
+    original = model.extrapolate
+    model.extrapolate = lambda context: calls.append(1) or original(context)
+    forecast = ModelNowcast(model, "ldm", stochastic=True, batch=2).forecast(_rain(4, 32, 32).numpy(), members=3)
+    assert forecast.shape == (3, 3, 32, 32) and len(calls) == 2  # one per batch of members
+
+
+def test_training_crops_carry_pysteps_extrapolation_of_their_context(tmp_path):
+    synthetic.generate_radar(tmp_path, seed=0, events=2, frames=26, size=64, progress=False)
+    crops = samples.RadarSamples(tmp_path / "train", samples.SamplingConfig(crop=32, leads=6), seed=0)
+    data = ldm.ExtrapolatedSamples(crops)
+    item = data[0]
+    expected = Extrapolation(6).forecast(item["inputs"].double().numpy())[0]
+    np.testing.assert_allclose(item["extrapolation"].numpy(), expected, rtol=1e-3, atol=1e-3)
+    assert data[0]["extrapolation"] is not item["extrapolation"] and 0 in data._cache

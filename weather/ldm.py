@@ -1,0 +1,213 @@
+"""A residual latent-diffusion nowcaster on the shared parts (after LDCast, Leinonen et al. 2023).
+
+Three pieces, each from the suite's shared modules:
+
+- a KL autoencoder (:mod:`generative.autoencoder`, per-position channel norms) that compresses one
+  ``log1p(mm/h)`` rain frame ``[H, W]`` 4x in each direction to ``latent_channels`` maps ``[h, w] = [H/4, W/4]``;
+  trained first and alone (``physml weather train rain-ae``), then frozen;
+- a conditioner: a transformer (:mod:`backbones.transformer` blocks) over ``patch`` x ``patch`` patches of the
+  latents of the 4 context frames and of the 18 frames of pysteps' extrapolation, with a depthwise
+  convolution as position encoding (translation-equivariant, any domain size); every token attends to every
+  other, so displacements of any length are in reach; its output is unpatchified to conditioning maps;
+- a velocity field (the shared 2-D U-Net, the 18 leads' latents stacked on channels) trained by flow
+  matching (:mod:`generative.flow_matching`) on the *residual* ``(z_future - z_extrapolation) / scale``:
+  the forecast is pysteps' extrapolation plus a stochastic correction, so the model only learns what
+  advection misses (growth, decay, the loss of small scales, where rain appears). ``scale`` is the residual
+  latents' standard deviation on training data, fixed at build.
+
+Sampling: independent Gaussian noise per ensemble member, integrated by Euler or Heun steps
+(:class:`generative.flow_matching.FlowSampler`), added to the extrapolation's latents, decoded frame by frame
+and floored at dry. Shapes: context ``[B, C, H, W]`` mm/h, H and W multiples of ``4 * patch``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.data import Dataset
+
+from backbones.transformer import Block, TransformerConfig
+from generative.autoencoder import AutoencoderConfig, KLAutoencoder
+from generative.flow_matching import FlowSampler, flow_matching_loss
+from generative.unet import UNet, UNetConfig
+from weather.baselines import Extrapolation
+from weather.dgmr import to_rain
+from weather.samples import RadarSamples
+
+
+def rain_autoencoder_config(latent_channels: int = 4, channels: tuple[int, ...] = (32, 64, 64)) -> AutoencoderConfig:
+    """The rain autoencoder: one log-rain frame in, ``latent_channels`` maps at 1/4 resolution (three widths:
+    two downsamplings), channel norms so that crops and whole images encode alike."""
+    if len(channels) != 3:
+        raise ValueError(f"the rain autoencoder downsamples twice (4x): give 3 widths, got {channels}")
+    return AutoencoderConfig(dim=2, in_channels=1, latent_channels=latent_channels, channels=tuple(channels),
+                             norm="channel", beta=1e-5)
+
+
+def encode_frames(autoencoder: KLAutoencoder, rain: torch.Tensor) -> torch.Tensor:
+    """Mean latents of every frame: ``[B, T, H, W]`` mm/h -> ``[B, T * z, H/4, W/4]``."""
+    b, t, h, w = rain.shape
+    mean, _ = autoencoder.encode(torch.log1p(rain).reshape(b * t, 1, h, w))
+    return mean.reshape(b, t * mean.shape[1], *mean.shape[2:])
+
+
+def decode_frames(autoencoder: KLAutoencoder, latents: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """``[B, T * z, h, w]`` -> rain ``[B, T, H, W]`` mm/h (floored at dry)."""
+    z = autoencoder.cfg.latent_channels
+    b, tz = latents.shape[:2]
+    log_rain = autoencoder.decode(latents.reshape(b * tz // z, z, *latents.shape[2:]), size)
+    return to_rain(log_rain.reshape(b, tz // z, *size))
+
+
+def autoencoder_loss(model: KLAutoencoder, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+    """Reconstruction MSE of ``log1p`` rain over every frame of the crops, plus ``beta`` KL."""
+    frames = torch.cat([batch["inputs"], batch["targets"]], 1)
+    x = torch.log1p(frames).flatten(0, 1)[:, None]
+    reconstruction, kl = model(x)
+    mse = F.mse_loss(reconstruction, x)
+    return mse + model.cfg.beta * kl, {"mse": float(mse.detach()), "kl": float(kl.detach())}
+
+
+@dataclass
+class LatentNowcastConfig:
+    context: int = 4
+    leads: int = 18
+    latent_channels: int = 4                      # of the autoencoder
+    autoencoder_channels: tuple[int, ...] = (32, 64, 64)
+    patch: int = 2                                # latent pixels per token side
+    dim: int = 128                                # conditioner width
+    depth: int = 4                                # conditioner blocks
+    heads: int = 4
+    cond_channels: int = 64                       # conditioning maps handed to the velocity field
+    unet_channels: tuple[int, ...] = (128, 256)   # velocity field widths
+    residual_scale: float = 1.0                   # std of the residual latents (set by build)
+    sampler: str = "heun"                         # euler or heun
+    sampling_steps: int = 8
+
+
+class Conditioner(nn.Module):
+    """Latents of context and extrapolation ``[B, (C + T) z, h, w]`` -> conditioning maps ``[B, c, h, w]``."""
+
+    def __init__(self, cfg: LatentNowcastConfig) -> None:
+        super().__init__()
+        self.patch = cfg.patch
+        features = (cfg.context + cfg.leads) * cfg.latent_channels * cfg.patch ** 2
+        self.embed = nn.Linear(features, cfg.dim)
+        self.position = nn.Conv2d(cfg.dim, cfg.dim, 3, padding=1, groups=cfg.dim)
+        block = TransformerConfig(dim=cfg.dim, heads=cfg.heads, mlp_dim=4 * cfg.dim, depth=cfg.depth, dropout=0.0)
+        self.blocks = nn.ModuleList(Block(block) for _ in range(cfg.depth))
+        self.norm = nn.LayerNorm(cfg.dim)
+        self.out = nn.Linear(cfg.dim, cfg.cond_channels * cfg.patch ** 2)
+
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = latents.shape
+        p = self.patch
+        tokens = self.embed(F.pixel_unshuffle(latents, p).flatten(2).transpose(1, 2))   # [B, N, D]
+        grid = tokens.transpose(1, 2).reshape(b, -1, h // p, w // p)
+        tokens = tokens + self.position(grid).flatten(2).transpose(1, 2)
+        for block in self.blocks:
+            tokens = block(tokens)
+        maps = self.out(self.norm(tokens)).transpose(1, 2).reshape(b, -1, h // p, w // p)
+        return F.pixel_shuffle(maps, p)
+
+
+class LatentNowcaster(nn.Module):
+    """The nowcaster: ``forward(context [B, C, H, W] mm/h, generator) -> one member [B, T, H, W] mm/h``;
+    :meth:`ensemble` draws several members of one forecast at the cost of one extrapolation and one
+    conditioner pass."""
+
+    def __init__(self, cfg: LatentNowcastConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.autoencoder = KLAutoencoder(rain_autoencoder_config(cfg.latent_channels, cfg.autoencoder_channels))
+        self.autoencoder.requires_grad_(False)
+        self.conditioner = Conditioner(cfg)
+        width = cfg.leads * cfg.latent_channels
+        self.velocity = UNet(UNetConfig(dim=2, in_channels=width, out_channels=width, channels=cfg.unet_channels,
+                                        cond_channels=cfg.cond_channels, norm="channel"))
+        self.extrapolation = Extrapolation(cfg.leads)
+
+    def train(self, mode: bool = True) -> LatentNowcaster:
+        super().train(mode)
+        self.autoencoder.eval()  # frozen
+        return self
+
+    def check_size(self, height: int, width: int) -> None:
+        unit = 4 * self.cfg.patch
+        if height % unit or width % unit:
+            raise ValueError(f"the latent nowcaster needs H and W divisible by {unit}, got {height} x {width}")
+
+    def extrapolate(self, context: torch.Tensor) -> torch.Tensor:
+        """pysteps' extrapolation of each context ``[B, C, H, W]`` -> ``[B, T, H, W]`` mm/h."""
+        frames = [self.extrapolation.forecast(c.double().cpu().numpy())[0] for c in context]
+        return torch.as_tensor(np.stack(frames), dtype=context.dtype, device=context.device)
+
+    def conditioning(self, context: torch.Tensor, extrapolation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Extrapolation latents ``[B, T z, h, w]`` and conditioning maps ``[B, c, h, w]``."""
+        self.check_size(*context.shape[-2:])
+        with torch.no_grad():
+            z_context = encode_frames(self.autoencoder, context)
+            z_extrapolation = encode_frames(self.autoencoder, extrapolation)
+        return z_extrapolation, self.conditioner(torch.cat([z_context, z_extrapolation], 1))
+
+    def field(self, cond: torch.Tensor):
+        """The velocity field ``v(x, t)`` given conditioning maps (flow time in [0, 1], embedded x 1000)."""
+        return lambda x, t: self.velocity(x, t * 1000.0, cond)
+
+    def loss(self, context: torch.Tensor, extrapolation: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Flow-matching loss of the scaled residual latents of a batch of crops (all ``[B, ., H, W]`` mm/h)."""
+        z_extrapolation, cond = self.conditioning(context, extrapolation)
+        with torch.no_grad():
+            z_future = encode_frames(self.autoencoder, targets)
+        residual = (z_future - z_extrapolation) / self.cfg.residual_scale
+        return flow_matching_loss(self.field(cond), residual, times="logit_normal")
+
+    @torch.no_grad()
+    def sample(self, context: torch.Tensor, extrapolation: torch.Tensor, members: int = 1,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """``members`` forecasts of each context: ``[B, C, H, W]``, ``[B, T, H, W]`` -> ``[B * members, T, H, W]``
+        mm/h (member-minor)."""
+        z_extrapolation, cond = self.conditioning(context, extrapolation)
+        z_extrapolation, cond = (x.repeat_interleave(members, 0) for x in (z_extrapolation, cond))
+        sampler = FlowSampler(self.cfg.sampler, self.cfg.sampling_steps)
+        residual = sampler.sample(self.field(cond), tuple(z_extrapolation.shape), generator=generator,
+                                  dtype=cond.dtype, device=cond.device)
+        return decode_frames(self.autoencoder, z_extrapolation + self.cfg.residual_scale * residual,
+                             tuple(context.shape[-2:]))
+
+    def forward(self, inputs: torch.Tensor, generator: torch.Generator | None = None,
+                extrapolation: torch.Tensor | None = None, targets: torch.Tensor | None = None) -> torch.Tensor:
+        """One forecast member per context ``[B, C, H, W]`` mm/h (pysteps' extrapolation computed unless given);
+        with ``targets`` the training loss instead (through ``forward``, so DistributedDataParallel sees it)."""
+        extrapolation = self.extrapolate(inputs) if extrapolation is None else extrapolation
+        if targets is not None:
+            return self.loss(inputs, extrapolation, targets)
+        return self.sample(inputs, extrapolation, 1, generator)
+
+    def ensemble(self, context: torch.Tensor, members: int, generator: torch.Generator | None = None
+                 ) -> torch.Tensor:
+        """``members`` forecasts ``[members, T, H, W]`` of one context ``[1, C, H, W]``."""
+        return self.sample(context, self.extrapolate(context), members, generator)
+
+
+class ExtrapolatedSamples(Dataset):
+    """Radar samples (:class:`weather.samples.RadarSamples` items) with ``"extrapolation"`` ``[T, H, W]`` mm/h,
+    pysteps' extrapolation of the sample's context, computed once per crop and kept (float16)."""
+
+    def __init__(self, samples: RadarSamples) -> None:
+        self.samples = samples
+        self.extrapolation = Extrapolation(samples.cfg.leads)
+        self._cache: dict[int, torch.Tensor] = {}
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        item = self.samples[i]
+        if i not in self._cache:
+            frames = self.extrapolation.forecast(item["inputs"].double().numpy())[0]
+            self._cache[i] = torch.from_numpy(frames).to(torch.float16)
+        return item | {"extrapolation": self._cache[i].float()}
