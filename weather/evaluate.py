@@ -12,7 +12,8 @@ scored on its centre, ``margin`` km in from every side (default: a quarter of th
 bring in rain from outside its domain, and a verification area inside the forecast domain keeps that edge
 effect out of every method's scores alike.
 
-Writes ``metrics.json``, ``table.md``, ``csi.png``, ``crps.png``, ``psd.png`` and ``frames.png`` to ``out``.
+Writes ``metrics.json``, ``table.md``, ``csi.png``, ``crps.png``, ``fss.png``, ``rank_histogram.png``,
+``psd.png`` and ``frames.png`` to ``out``.
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from datasets.radar import open_radar, radar_files
 from training.report import Column, Report
 from weather import plots
 from weather.baselines import Extrapolation, Persistence, Steps
-from weather.metrics import Scores
+from weather.metrics import Scores, reliability_index
 from weather.samples import RadarSamples, SamplingConfig, split_folder
 from weather.train import load_nowcaster
 
@@ -119,7 +120,11 @@ def curves(s: Scores, seconds: float) -> dict:
     csi = {f"{thr:g}": s.csi(thr).tolist() for thr in s.thresholds}
     pooled = {f"{thr:g}": s.csi(thr, pooled=True).tolist() for thr in s.thresholds}
     crps = {key: s.mean_crps(key).tolist() for key in s.crps}
-    return {"csi": csi, "csi_pooled4": pooled, "crps": crps, "psd": s.psd().tolist(),
+    fss = {f"{thr:g}": {f"{scale}": s.fss(thr, scale).tolist() for scale in s.fss_scales} for thr in s.thresholds}
+    ranks = s.rank_histogram()
+    return {"csi": csi, "csi_pooled4": pooled, "crps": crps, "fss": fss,
+            "rank_histogram": None if ranks is None else ranks.tolist(),
+            "reliability_index": None if ranks is None else reliability_index(ranks).tolist(), "psd": s.psd().tolist(),
             "psd_observed": s.psd(observed=True).tolist(), "wavelength_km": s.wavelength.tolist(),
             "seconds_per_forecast": seconds}
 
@@ -128,7 +133,10 @@ def headline(c: dict) -> dict[str, float]:
     """The table's numbers from the curves: CSI at the report leads, CRPS means over the leads."""
     values = {f"csi{thr}_{k}": c["csi"][str(thr)][k - 1] for thr in THRESHOLDS for k in REPORT_LEADS}
     values |= {f"csi4_pool4_{k}": c["csi_pooled4"]["4"][k - 1] for k in REPORT_LEADS}
+    values |= {f"fss1_16_{k}": c["fss"]["1"]["16"][k - 1] for k in REPORT_LEADS}
     values |= {f"crps_{key}": float(np.mean(v)) for key, v in c["crps"].items()}
+    if c["reliability_index"] is not None:
+        values["reliability"] = float(np.mean(c["reliability_index"]))
     return values | {"seconds_per_forecast": c["seconds_per_forecast"]}
 
 
@@ -136,8 +144,10 @@ def columns(step: float) -> list[Column]:
     """CSI at 1, 4 and 8 mm/h (and 4 mm/h after 4-km max pooling) at +30/60/90 min; CRPS; time."""
     cols = [Column(f"csi{thr}_{k}", f"CSI {thr} mm/h +{k * step:.0f} min") for thr in THRESHOLDS for k in REPORT_LEADS]
     cols += [Column(f"csi4_pool4_{k}", f"CSI 4 mm/h, 4-km max pool +{k * step:.0f} min") for k in REPORT_LEADS]
+    cols += [Column(f"fss1_16_{k}", f"FSS 1 mm/h, 16 km +{k * step:.0f} min") for k in REPORT_LEADS]
     cols += [Column("crps_pixel", "CRPS (mean over leads)", "mm/h"),
              Column("crps_max16", "CRPS max-pool 16 km", "mm/h"), Column("crps_mean16", "CRPS avg-pool 16 km", "mm/h"),
+             Column("reliability", "rank histogram RI (0 flat, mean over leads)"),
              Column("seconds_per_forecast", "time per forecast", "s", ".2f")]
     return cols
 
@@ -150,6 +160,14 @@ def _figures(scores: dict[str, Scores], rows: dict[str, np.ndarray], step: float
             for title, key in (("CRPS per pixel", "pixel"), ("CRPS, 16-km average pool", "mean16"),
                                ("CRPS, 16-km max pool", "max16"))}
     plots.score_curves(crps, step, "CRPS [mm/h]", out / "crps.png", higher_is_better=False)
+    lead = REPORT_LEADS[1] - 1
+    fss = {f"FSS >= {thr:g} mm/h, +{(lead + 1) * step:.0f} min": {n: [s.fss(thr, k)[lead] for k in s.fss_scales]
+                                                                   for n, s in scores.items()}
+           for thr in (1.0, 4.0, 8.0)}
+    plots.scale_curves(fss, next(iter(scores.values())).fss_scales, out / "fss.png")
+    ranks = {n: s.rank_histogram() for n, s in scores.items() if s.rank_histogram() is not None}
+    if ranks:
+        plots.rank_histograms(ranks, [k - 1 for k in REPORT_LEADS], step, out / "rank_histogram.png")
     any_scores = next(iter(scores.values()))
     lead = REPORT_LEADS[-1] - 1
     psd = {"observed": any_scores.psd(observed=True)[lead], **{n: s.psd()[lead] for n, s in scores.items()}}

@@ -38,7 +38,7 @@ from weather.dgmr import to_rain
 from weather.samples import RadarSamples
 
 
-def rain_autoencoder_config(latent_channels: int = 4, channels: tuple[int, ...] = (32, 64, 64)) -> AutoencoderConfig:
+def rain_autoencoder_config(latent_channels: int = 4, channels: tuple[int, ...] = (16, 32, 32)) -> AutoencoderConfig:
     """The rain autoencoder: one log-rain frame in, ``latent_channels`` maps at 1/4 resolution (three widths:
     two downsamplings), channel norms so that crops and whole images encode alike."""
     if len(channels) != 3:
@@ -62,10 +62,12 @@ def decode_frames(autoencoder: KLAutoencoder, latents: torch.Tensor, size: tuple
     return to_rain(log_rain.reshape(b, tz // z, *size))
 
 
-def autoencoder_loss(model: KLAutoencoder, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
-    """Reconstruction MSE of ``log1p`` rain over every frame of the crops, plus ``beta`` KL."""
-    frames = torch.cat([batch["inputs"], batch["targets"]], 1)
-    x = torch.log1p(frames).flatten(0, 1)[:, None]
+def autoencoder_loss(model: KLAutoencoder, batch: dict, frames: int = 4) -> tuple[torch.Tensor, dict[str, float]]:
+    """Reconstruction MSE of ``log1p`` rain plus ``beta`` KL, on ``frames`` random frames of each crop (its
+    context and future frames alike)."""
+    sequence = torch.cat([batch["inputs"], batch["targets"]], 1)
+    pick = torch.rand(sequence.shape[:2], device=sequence.device).argsort(1)[:, :frames]
+    x = torch.log1p(torch.take_along_dim(sequence, pick[..., None, None], 1)).flatten(0, 1)[:, None]
     reconstruction, kl = model(x)
     mse = F.mse_loss(reconstruction, x)
     return mse + model.cfg.beta * kl, {"mse": float(mse.detach()), "kl": float(kl.detach())}
@@ -76,13 +78,13 @@ class LatentNowcastConfig:
     context: int = 4
     leads: int = 18
     latent_channels: int = 4                      # of the autoencoder
-    autoencoder_channels: tuple[int, ...] = (32, 64, 64)
+    autoencoder_channels: tuple[int, ...] = (16, 32, 32)
     patch: int = 2                                # latent pixels per token side
     dim: int = 128                                # conditioner width
     depth: int = 4                                # conditioner blocks
     heads: int = 4
     cond_channels: int = 64                       # conditioning maps handed to the velocity field
-    unet_channels: tuple[int, ...] = (128, 256)   # velocity field widths
+    unet_channels: tuple[int, ...] = (64, 128)    # velocity field widths
     residual_scale: float = 1.0                   # std of the residual latents (set by build)
     sampler: str = "heun"                         # euler or heun
     sampling_steps: int = 8
@@ -115,9 +117,9 @@ class Conditioner(nn.Module):
 
 
 class LatentNowcaster(nn.Module):
-    """The nowcaster: ``forward(context [B, C, H, W] mm/h, generator) -> one member [B, T, H, W] mm/h``;
-    :meth:`ensemble` draws several members of one forecast at the cost of one extrapolation and one
-    conditioner pass."""
+    """The nowcaster: :meth:`ensemble` forecasts ``members`` x ``[T, H, W]`` mm/h from one context (one
+    extrapolation, one conditioner pass); :meth:`sample` does it for a batch with given extrapolations;
+    ``forward`` is the training loss on latents."""
 
     def __init__(self, cfg: LatentNowcastConfig) -> None:
         super().__init__()
@@ -145,32 +147,27 @@ class LatentNowcaster(nn.Module):
         frames = [self.extrapolation.forecast(c.double().cpu().numpy())[0] for c in context]
         return torch.as_tensor(np.stack(frames), dtype=context.dtype, device=context.device)
 
-    def conditioning(self, context: torch.Tensor, extrapolation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Extrapolation latents ``[B, T z, h, w]`` and conditioning maps ``[B, c, h, w]``."""
-        self.check_size(*context.shape[-2:])
-        with torch.no_grad():
-            z_context = encode_frames(self.autoencoder, context)
-            z_extrapolation = encode_frames(self.autoencoder, extrapolation)
-        return z_extrapolation, self.conditioner(torch.cat([z_context, z_extrapolation], 1))
-
     def field(self, cond: torch.Tensor):
         """The velocity field ``v(x, t)`` given conditioning maps (flow time in [0, 1], embedded x 1000)."""
         return lambda x, t: self.velocity(x, t * 1000.0, cond)
 
-    def loss(self, context: torch.Tensor, extrapolation: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        """Flow-matching loss of the scaled residual latents of a batch of crops (all ``[B, ., H, W]`` mm/h)."""
-        z_extrapolation, cond = self.conditioning(context, extrapolation)
-        with torch.no_grad():
-            z_future = encode_frames(self.autoencoder, targets)
+    def forward(self, z_context: torch.Tensor, z_extrapolation: torch.Tensor, z_future: torch.Tensor
+                ) -> torch.Tensor:
+        """The training loss: flow matching of the scaled residual latents ``(z_future - z_extrapolation) /
+        residual_scale`` given the conditioner's maps (latents as :class:`LatentSamples` gives them)."""
+        self.check_size(*(4 * n for n in z_context.shape[-2:]))
+        cond = self.conditioner(torch.cat([z_context, z_extrapolation], 1))
         residual = (z_future - z_extrapolation) / self.cfg.residual_scale
         return flow_matching_loss(self.field(cond), residual, times="logit_normal")
 
     @torch.no_grad()
     def sample(self, context: torch.Tensor, extrapolation: torch.Tensor, members: int = 1,
                generator: torch.Generator | None = None) -> torch.Tensor:
-        """``members`` forecasts of each context: ``[B, C, H, W]``, ``[B, T, H, W]`` -> ``[B * members, T, H, W]``
-        mm/h (member-minor)."""
-        z_extrapolation, cond = self.conditioning(context, extrapolation)
+        """``members`` forecasts of each context: ``[B, C, H, W]``, ``[B, T, H, W]`` mm/h -> ``[B * members, T,
+        H, W]`` mm/h (member-minor)."""
+        self.check_size(*context.shape[-2:])
+        z_context, z_extrapolation = (encode_frames(self.autoencoder, x) for x in (context, extrapolation))
+        cond = self.conditioner(torch.cat([z_context, z_extrapolation], 1))
         z_extrapolation, cond = (x.repeat_interleave(members, 0) for x in (z_extrapolation, cond))
         sampler = FlowSampler(self.cfg.sampler, self.cfg.sampling_steps)
         residual = sampler.sample(self.field(cond), tuple(z_extrapolation.shape), generator=generator,
@@ -178,36 +175,33 @@ class LatentNowcaster(nn.Module):
         return decode_frames(self.autoencoder, z_extrapolation + self.cfg.residual_scale * residual,
                              tuple(context.shape[-2:]))
 
-    def forward(self, inputs: torch.Tensor, generator: torch.Generator | None = None,
-                extrapolation: torch.Tensor | None = None, targets: torch.Tensor | None = None) -> torch.Tensor:
-        """One forecast member per context ``[B, C, H, W]`` mm/h (pysteps' extrapolation computed unless given);
-        with ``targets`` the training loss instead (through ``forward``, so DistributedDataParallel sees it)."""
-        extrapolation = self.extrapolate(inputs) if extrapolation is None else extrapolation
-        if targets is not None:
-            return self.loss(inputs, extrapolation, targets)
-        return self.sample(inputs, extrapolation, 1, generator)
-
     def ensemble(self, context: torch.Tensor, members: int, generator: torch.Generator | None = None
                  ) -> torch.Tensor:
-        """``members`` forecasts ``[members, T, H, W]`` of one context ``[1, C, H, W]``."""
+        """``members`` forecasts ``[members, T, H, W]`` mm/h of one context ``[1, C, H, W]`` mm/h, on pysteps'
+        extrapolation of it."""
         return self.sample(context, self.extrapolate(context), members, generator)
 
 
-class ExtrapolatedSamples(Dataset):
-    """Radar samples (:class:`weather.samples.RadarSamples` items) with ``"extrapolation"`` ``[T, H, W]`` mm/h,
-    pysteps' extrapolation of the sample's context, computed once per crop and kept (float16)."""
+class LatentSamples(Dataset):
+    """Training crops for the latent nowcaster: the autoencoder's mean latents of each crop's context, of
+    pysteps' extrapolation of that context and of the observed future (``{"context": [C z, h, w],
+    "extrapolation": [T z, h, w], "future": [T z, h, w]}``), computed once per crop and kept: encoding 40
+    frames costs more than a training step."""
 
-    def __init__(self, samples: RadarSamples) -> None:
-        self.samples = samples
+    def __init__(self, samples: RadarSamples, autoencoder: KLAutoencoder) -> None:
+        self.samples, self.autoencoder = samples, autoencoder
         self.extrapolation = Extrapolation(samples.cfg.leads)
-        self._cache: dict[int, torch.Tensor] = {}
+        self._cache: dict[int, dict[str, torch.Tensor]] = {}
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        item = self.samples[i]
         if i not in self._cache:
-            frames = self.extrapolation.forecast(item["inputs"].double().numpy())[0]
-            self._cache[i] = torch.from_numpy(frames).to(torch.float16)
-        return item | {"extrapolation": self._cache[i].float()}
+            item = self.samples[i]
+            extrapolation = torch.from_numpy(self.extrapolation.forecast(item["inputs"].double().numpy())[0])
+            with torch.no_grad():
+                latents = [encode_frames(self.autoencoder, x.float()[None])[0]
+                           for x in (item["inputs"], extrapolation, item["targets"])]
+            self._cache[i] = dict(zip(("context", "extrapolation", "future"), latents))
+        return self._cache[i]

@@ -1,4 +1,5 @@
-"""Nowcast verification as meteorologists score it: CSI, (pooled) ensemble CRPS and radially averaged PSD.
+"""Nowcast verification as meteorologists score it: CSI, fractions skill score, (pooled) ensemble CRPS, rank
+histograms and radially averaged PSD.
 
 Scores accumulate over many forecasts before the ratio is taken (contingency tables and CRPS sums per lead
 time), as pysteps' ``*_accum`` functions and DGMR's evaluation do. Pixels outside the radar coverage are
@@ -7,6 +8,7 @@ left out of every score. Arrays are numpy, rain rates in mm/h, pixels 1 km.
 from __future__ import annotations
 
 import numpy as np
+from scipy.ndimage import uniform_filter
 
 
 def pool(field: np.ndarray, size: int, how: str = "max") -> np.ndarray:
@@ -38,6 +40,58 @@ def csi_from_counts(counts: np.ndarray) -> np.ndarray:
     counts = np.asarray(counts, dtype=np.float64)
     total = counts.sum(axis=-1)
     return np.divide(counts[..., 0], total, out=np.full(total.shape, np.nan), where=total > 0)
+
+
+def fss_sums(forecast: np.ndarray, observed: np.ndarray, threshold: float, scale: int,
+             valid: np.ndarray | None = None) -> np.ndarray:
+    """Fractions skill score sums (Roberts and Lean 2008) of ``[..., H, W]`` fields: ``[..., 3]`` = sums over
+    the last two axes of ``P_f^2``, ``P_f P_o`` and ``P_o^2``, where ``P`` is the fraction of pixels at or above
+    ``threshold`` in the ``scale`` x ``scale`` window around each pixel (zero-padded, as pysteps' ``fss``);
+    pixels outside ``valid`` count as dry. Accumulate, then :func:`fss_from_sums`."""
+    f, o = forecast >= threshold, observed >= threshold
+    if valid is not None:
+        f, o = f & valid, o & valid
+    size = (1,) * (f.ndim - 2) + (scale, scale)
+    pf, po = (uniform_filter(x.astype(np.float64), size=size, mode="constant") for x in (f, o))
+    return np.stack([(pf * pf).sum(axis=(-2, -1)), (pf * po).sum(axis=(-2, -1)), (po * po).sum(axis=(-2, -1))],
+                    axis=-1)
+
+
+def fss_from_sums(sums: np.ndarray) -> np.ndarray:
+    """``1 - sum (P_f - P_o)^2 / (sum P_f^2 + sum P_o^2)``; NaN where neither field has an event."""
+    sums = np.asarray(sums, dtype=np.float64)
+    denominator = sums[..., 0] + sums[..., 2]
+    numerator = sums[..., 0] - 2 * sums[..., 1] + sums[..., 2]
+    return 1.0 - np.divide(numerator, denominator, out=np.full(denominator.shape, np.nan), where=denominator > 0)
+
+
+def rank_counts(members: np.ndarray, observed: np.ndarray, threshold: float, rng: np.random.Generator,
+                valid: np.ndarray | None = None) -> np.ndarray:
+    """Rank-histogram counts ``[..., M + 1]`` of the observation among ``M`` members ``[M, ..., H, W]``
+    (Talagrand; as pysteps' ``rankhist``): values below ``threshold`` are one tie, an observation tied with
+    members takes a uniformly random rank among the tied places, and pixels where the observation and every
+    member are below ``threshold`` (or outside ``valid``) are left out. A reliable ensemble has a flat
+    histogram."""
+    m = members.shape[0]
+    x = np.where(members >= threshold, members, -1.0)
+    y = np.where(observed >= threshold, observed, -1.0)
+    keep = (y >= 0) | (x >= 0).any(axis=0)
+    if valid is not None:
+        keep &= valid
+    below, ties = (x < y).sum(axis=0), (x == y).sum(axis=0)
+    rank = below + np.floor(rng.random(y.shape) * (ties + 1)).astype(np.int64)
+    lead = rank.reshape(-1, *rank.shape[-2:]) if rank.ndim > 2 else rank[None]
+    keep = np.broadcast_to(keep, rank.shape).reshape(lead.shape)
+    counts = np.stack([np.bincount(r[k], minlength=m + 1) for r, k in zip(lead, keep)])
+    return counts.reshape(*rank.shape[:-2], m + 1)
+
+
+def reliability_index(counts: np.ndarray) -> np.ndarray:
+    """Flatness of rank histograms ``[..., M + 1]``: ``sum_j |f_j - 1 / (M + 1)|`` over the relative
+    frequencies ``f_j`` (Delle Monache et al. 2006); 0 is flat, 2 M / (M + 1) all in one bin."""
+    counts = np.asarray(counts, dtype=np.float64)
+    f = counts / counts.sum(axis=-1, keepdims=True)
+    return np.abs(f - 1.0 / counts.shape[-1]).sum(axis=-1)
 
 
 def crps_ensemble(members: np.ndarray, observed: np.ndarray) -> np.ndarray:
@@ -79,16 +133,24 @@ def rapsd(field: np.ndarray, pixel_km: float = 1.0) -> tuple[np.ndarray, np.ndar
 
 class Scores:
     """Accumulates a method's scores over forecasts: CSI per threshold and lead (at 1 km and max-pooled to
-    ``csi_pool`` km), CRPS per lead (pixel, and average/max pooled at ``crps_pools`` km), and mean PSD per lead.
+    ``csi_pool`` km), FSS per threshold, scale (``fss_scales`` km) and lead, CRPS per lead (pixel, and
+    average/max pooled at ``crps_pools`` km), rank-histogram counts per lead (ensembles; rain below
+    ``rank_threshold`` mm/h is one tie) and mean PSD per lead.
 
     ``add(members [M, T, H, W], observed [T, H, W], valid [H, W])``; a deterministic method has M = 1, whose CRPS
-    is its mean absolute error.
+    is its mean absolute error. CSI and FSS score every member (an ensemble mean would be blurred), as in
+    DGMR's evaluation.
     """
 
     def __init__(self, thresholds: tuple[float, ...] = (1.0, 4.0, 8.0), csi_pool: int = 4,
-                 crps_pools: tuple[int, ...] = (4, 16)) -> None:
+                 crps_pools: tuple[int, ...] = (4, 16), fss_scales: tuple[int, ...] = (4, 8, 16, 32, 64),
+                 rank_threshold: float = 0.1, seed: int = 0) -> None:
         self.thresholds, self.csi_pool, self.crps_pools = thresholds, csi_pool, crps_pools
+        self.fss_scales, self.rank_threshold = fss_scales, rank_threshold
+        self.rng = np.random.default_rng(seed)  # breaks ties in the rank histograms
         self.counts: dict[tuple[float, int], np.ndarray] = {}
+        self.fss_sums: dict[tuple[float, int], np.ndarray] = {}
+        self.ranks: np.ndarray | None = None
         self.crps: dict[str, np.ndarray] = {}
         self.crps_n: dict[str, np.ndarray] = {}
         self.psd_sum: np.ndarray | None = None
@@ -103,6 +165,12 @@ class Scores:
                 # every member scored (the ensemble mean would be blurred), as in DGMR's evaluation
                 c = sum(contingency(pool(m, size), pool(observed, size), thr, valid_p) for m in members)
                 self.counts[(thr, size)] = self.counts.get((thr, size), 0) + c
+            for scale in self.fss_scales:
+                sums = sum(fss_sums(m, observed, thr, scale, valid) for m in members)
+                self.fss_sums[(thr, scale)] = self.fss_sums.get((thr, scale), 0) + sums
+        if len(members) > 1:
+            ranks = rank_counts(members, observed, self.rank_threshold, self.rng, valid)
+            self.ranks = ranks if self.ranks is None else self.ranks + ranks
         self._add_crps("pixel", members, observed, valid)
         for size in self.crps_pools:
             valid_p = pool(valid, size, "mean") == 1
@@ -120,6 +188,14 @@ class Scores:
     def csi(self, threshold: float, pooled: bool = False) -> np.ndarray:
         """CSI per lead time ``[T]``."""
         return csi_from_counts(self.counts[(threshold, self.csi_pool if pooled else 1)])
+
+    def fss(self, threshold: float, scale: int) -> np.ndarray:
+        """FSS per lead time ``[T]``."""
+        return fss_from_sums(self.fss_sums[(threshold, scale)])
+
+    def rank_histogram(self) -> np.ndarray | None:
+        """Relative rank frequencies per lead ``[T, M + 1]`` (None for a deterministic method)."""
+        return None if self.ranks is None else self.ranks / self.ranks.sum(axis=-1, keepdims=True)
 
     def mean_crps(self, key: str = "pixel") -> np.ndarray:
         """Mean CRPS per lead ``[T]`` (mm/h); keys ``pixel``, ``mean4``, ``max4``, ``mean16``, ``max16``."""

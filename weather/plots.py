@@ -1,4 +1,5 @@
-"""Pictures of a nowcast evaluation: frames side by side, CSI and CRPS against lead time, power spectra."""
+"""Pictures of a nowcast evaluation: frames side by side, CSI and CRPS against lead time, FSS against scale,
+rank histograms, power spectra."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -47,6 +48,47 @@ def score_curves(curves: dict[str, dict[str, np.ndarray]], step_minutes: float, 
         ax.set_ylabel(ylabel + (" (higher is better)" if higher_is_better else " (lower is better)"))
         ax.grid(alpha=0.3)
     axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def scale_curves(curves: dict[str, dict[str, list[float]]], scales_km: tuple[int, ...], path: Path) -> None:
+    """One panel per score (``curves[panel][method] = [len(scales)]``) against the neighbourhood size in km;
+    the dotted line marks FSS = 0.5."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 3.6), squeeze=False)
+    for ax, (panel, methods) in zip(axes[0], curves.items()):
+        for name, values in methods.items():
+            ax.semilogx(scales_km, values, marker=".", label=name)
+        ax.axhline(0.5, color="k", ls=":", lw=0.8)
+        ax.set_title(panel)
+        ax.set_xlabel("neighbourhood [km]")
+        ax.set_ylabel("FSS (higher is better)")
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def rank_histograms(histograms: dict[str, np.ndarray], lead_indices: list[int], step_minutes: float,
+                    path: Path) -> None:
+    """Rank histograms (``[T, M + 1]`` relative frequencies per ensemble method) at the chosen leads; the
+    dotted line is the flat histogram of a reliable ensemble (U-shaped: too little spread; domed: too much;
+    sloped: biased)."""
+    plt = pyplot()
+    fig, axes = plt.subplots(len(histograms), len(lead_indices), figsize=(3.2 * len(lead_indices),
+                                                                          2.4 * len(histograms)), squeeze=False)
+    for r, (name, frequencies) in enumerate(histograms.items()):
+        for c, lead in enumerate(lead_indices):
+            ax = axes[r, c]
+            bins = frequencies.shape[1]
+            ax.bar(np.arange(bins), frequencies[lead], color="tab:blue")
+            ax.axhline(1.0 / bins, color="k", ls=":", lw=0.8)
+            ax.set_xticks([0, bins - 1])
+            if r == 0:
+                ax.set_title(f"+{(lead + 1) * step_minutes:.0f} min")
+            if c == 0:
+                ax.set_ylabel(name, fontsize=8)
     fig.tight_layout()
     save_figure(fig, path)
 

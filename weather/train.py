@@ -39,8 +39,7 @@ from training.recipe import Built, Recipe, load
 from training.trainer import TrainerConfig
 from weather.baselines import ModelNowcast
 from weather.dgmr import DGMR, DGMRConfig, to_rain
-from weather.ldm import (ExtrapolatedSamples, LatentNowcastConfig, LatentNowcaster, autoencoder_loss, encode_frames,
-                         rain_autoencoder_config)
+from weather.ldm import LatentNowcastConfig, LatentNowcaster, LatentSamples, autoencoder_loss, rain_autoencoder_config
 from weather.samples import RadarSamples, SamplingConfig, split_folder
 
 
@@ -199,10 +198,10 @@ class RainAutoencoderRun:
     data_dir: str = "runs/data/radar"  # archive with train/ and valid/ (physml data generate radar)
     sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(crop=128))
     latent_channels: int = 4           # latent maps per frame (at 1/4 resolution)
-    channels: tuple[int, ...] = (32, 64, 64)  # encoder widths (two downsamplings)
+    channels: tuple[int, ...] = (16, 32, 32)  # encoder widths (two downsamplings)
     eval_crops: int = 32               # validation crops scored at each evaluation
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(
-        run_dir="runs/weather/rain_ae", steps=1500, batch_size=2, lr=1e-3, warmup_steps=100, log_every=50))
+        run_dir="runs/weather/rain_ae", steps=1000, batch_size=8, lr=1e-3, warmup_steps=100, log_every=50))
 
 
 @dataclass
@@ -215,7 +214,7 @@ class LatentNowcastRun:
     ldm: LatentNowcastConfig = field(default_factory=LatentNowcastConfig)
     eval_crops: int = 32               # validation crops scored at each evaluation
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(
-        run_dir="runs/weather/ldm", steps=3000, batch_size=8, lr=3e-4, warmup_steps=200, ema_decay=0.999,
+        run_dir="runs/weather/ldm", steps=2000, batch_size=8, lr=3e-4, warmup_steps=200, ema_decay=0.999,
         log_every=50))
 
 
@@ -233,30 +232,24 @@ def ldm_model(run: LatentNowcastRun) -> LatentNowcaster:
 
 
 def ldm_loss(model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
-    return model(batch["inputs"], extrapolation=batch["extrapolation"], targets=batch["targets"]), {}
+    return model(batch["context"], batch["extrapolation"], batch["future"]), {}
 
 
-def residual_scale(model: LatentNowcaster, data: ExtrapolatedSamples, crops: int = 64) -> float:
+def residual_scale(data: LatentSamples, crops: int = 64) -> float:
     """Standard deviation of the residual latents ``z_future - z_extrapolation`` over the first crops."""
-    residuals = []
-    with torch.no_grad():
-        for i in range(min(crops, len(data))):
-            item = data[i]
-            z_extrapolation = encode_frames(model.autoencoder, item["extrapolation"][None])
-            residuals.append(encode_frames(model.autoencoder, item["targets"][None]) - z_extrapolation)
-    return float(torch.cat(residuals).std())
+    items = [data[i] for i in range(min(crops, len(data)))]
+    return float(torch.stack([item["future"] - item["extrapolation"] for item in items]).std())
 
 
 def build_ldm(run: LatentNowcastRun) -> Built:
     """Copies the autoencoder's weights and shape into the nowcaster and fixes the residual scale."""
     autoencoder, ae_run = load(run.autoencoder, [AUTOENCODER_RECIPE])
+    train_data, eval_data = (LatentSamples(d, autoencoder) for d in _samples(run))
     run.ldm = dataclasses.replace(run.ldm, context=run.sampling.context, leads=run.sampling.leads,
-                                  latent_channels=ae_run.latent_channels, autoencoder_channels=ae_run.channels)
+                                  latent_channels=ae_run.latent_channels, autoencoder_channels=ae_run.channels,
+                                  residual_scale=residual_scale(train_data))
     model = ldm_model(run)
     model.autoencoder.load_state_dict(autoencoder.state_dict())
-    train_data, eval_data = (ExtrapolatedSamples(d) for d in _samples(run))
-    run.ldm = dataclasses.replace(run.ldm, residual_scale=residual_scale(model, train_data))
-    model.cfg = run.ldm
     return Built(model, train_data, eval_data, None, ldm_loss)
 
 

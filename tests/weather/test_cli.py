@@ -32,7 +32,9 @@ def test_generate_train_evaluate_nowcast(tmp_path, capsys):
     assert [r.key for r in report.rows] == ["persistence", "extrapolation", "steps", "dgmr", "unet", "ldm"]
     assert len(report.extra["curves"]["persistence"]["csi"]["1"]) == 18
     assert report["persistence"]["csi1_6"] == report.extra["curves"]["persistence"]["csi"]["1"][5]
-    for picture in ("csi.png", "crps.png", "psd.png", "frames.png"):
+    assert "reliability" not in report["unet"].values and 0 <= report["ldm"]["reliability"] <= 2
+    assert len(report.extra["curves"]["ldm"]["rank_histogram"][0]) == 3  # 2 members: 3 ranks
+    for picture in ("csi.png", "crps.png", "fss.png", "rank_histogram.png", "psd.png", "frames.png"):
         assert (out / picture).stat().st_size > 0
 
     source = sorted((data / "test").glob("*.nc"))[0]

@@ -1,5 +1,4 @@
 """The residual latent-diffusion nowcaster: shapes, seeding, the residual wiring and its training data."""
-import numpy as np
 import pytest
 import torch
 
@@ -57,8 +56,8 @@ def test_domain_must_fit_the_patches():
 def test_training_loss_reaches_the_velocity_field_only():
     model = _nowcaster().train()
     assert not model.autoencoder.training  # frozen and in eval mode while the rest trains
-    loss = model(_rain(2, 4, 32, 32), extrapolation=_rain(2, 3, 32, 32, seed=1), targets=_rain(2, 3, 32, 32, seed=2))
-    loss.backward()
+    z = [ldm.encode_frames(model.autoencoder, _rain(2, n, 32, 32, seed=n)) for n in (4, 3, 3)]
+    model(*z).backward()
     assert all(p.grad is None for p in model.autoencoder.parameters())
     assert model.velocity.head[-1].conv.weight.grad.abs().sum() > 0
     assert model.conditioner.embed.weight.grad.abs().sum() > 0
@@ -73,11 +72,14 @@ def test_ensembles_go_through_one_extrapolation():
     assert forecast.shape == (3, 3, 32, 32) and len(calls) == 2  # one per batch of members
 
 
-def test_training_crops_carry_pysteps_extrapolation_of_their_context(tmp_path):
+def test_training_crops_carry_latents_of_context_extrapolation_and_future(tmp_path):
     synthetic.generate_radar(tmp_path, seed=0, events=2, frames=26, size=64, progress=False)
-    crops = samples.RadarSamples(tmp_path / "train", samples.SamplingConfig(crop=32, leads=6), seed=0)
-    data = ldm.ExtrapolatedSamples(crops)
-    item = data[0]
-    expected = Extrapolation(6).forecast(item["inputs"].double().numpy())[0]
-    np.testing.assert_allclose(item["extrapolation"].numpy(), expected, rtol=1e-3, atol=1e-3)
-    assert data[0]["extrapolation"] is not item["extrapolation"] and 0 in data._cache
+    crops = samples.RadarSamples(tmp_path / "train", samples.SamplingConfig(crop=32, leads=3), seed=0)
+    model = _nowcaster()
+    data = ldm.LatentSamples(crops, model.autoencoder)
+    item, raw = data[0], crops[0]
+    extrapolation = torch.from_numpy(Extrapolation(3).forecast(raw["inputs"].double().numpy())[0]).float()
+    for key, frames in (("context", raw["inputs"]), ("extrapolation", extrapolation), ("future", raw["targets"])):
+        expected = ldm.encode_frames(model.autoencoder, frames[None])[0]
+        torch.testing.assert_close(item[key], expected.detach(), rtol=1e-4, atol=1e-4)
+    assert data[0] is item  # computed once

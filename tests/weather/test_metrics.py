@@ -83,3 +83,47 @@ def test_scores_skip_invalid_pixels_and_perfect_forecasts_score_perfectly():
     np.testing.assert_allclose(s.mean_crps("max4"), 0.0)
     with pytest.raises(ValueError, match="do not match"):
         s.add(obs[None, :1], obs, valid)
+
+
+@pytest.mark.parametrize("threshold,scale", [(1.0, 1), (1.0, 5), (4.0, 16)])
+def test_fss_matches_pysteps_including_no_data(threshold, scale):
+    from pysteps.verification.spatialscores import fss
+
+    fc, obs = _fields(3, (48, 40))
+    valid = np.ones(obs.shape, bool)
+    valid[:6] = False  # outside the coverage: NaN for pysteps, dry for us
+    ours = metrics.fss_from_sums(metrics.fss_sums(fc, obs, threshold, scale, valid))
+    # pysteps keeps the forecast's rain outside the coverage: compare on a forecast that is dry there too
+    expected = fss(np.where(valid, fc, 0.0), np.where(valid, obs, np.nan), threshold, scale)
+    assert ours == pytest.approx(expected, rel=1e-12)
+    assert metrics.fss_from_sums(metrics.fss_sums(obs, obs, threshold, scale)) == 1.0
+
+
+def test_fss_accumulates_over_leads_and_forecasts():
+    fc, obs = _fields(4)
+    a, b = metrics.fss_sums(fc, obs, 1.0, 4), metrics.fss_sums(obs, fc, 1.0, 4)
+    np.testing.assert_allclose(metrics.fss_sums(np.stack([fc, obs]), np.stack([obs, fc]), 1.0, 4).sum(0), a + b)
+
+
+def test_rank_histogram_matches_pysteps_without_ties():
+    from pysteps.verification.ensscores import rankhist_accum, rankhist_init
+
+    rng = np.random.default_rng(5)
+    members, obs = rng.lognormal(0, 1, (5, 16, 16)), rng.lognormal(0, 1, (16, 16))
+    expected = rankhist_init(5, X_min=0.1)
+    rankhist_accum(expected, members, obs)
+    ours = metrics.rank_counts(members, obs, 0.1, np.random.default_rng(0))
+    np.testing.assert_array_equal(ours, expected["n"])
+
+
+def test_rank_histogram_of_a_calibrated_ensemble_is_flat_and_ties_spread_evenly():
+    rng = np.random.default_rng(6)
+    draws = rng.normal(0, 1, (7, 2, 64, 64)) + 3  # observation and 6 members from one distribution, per lead
+    counts = metrics.rank_counts(draws[1:], draws[0], 0.1, rng)
+    assert counts.shape == (2, 7) and counts.sum() == 2 * 64 * 64
+    assert metrics.reliability_index(counts).max() < 0.05
+    tied = metrics.rank_counts(np.full((3, 8, 8), 2.0), np.full((8, 8), 2.0), 0.1, rng)  # all tied: any rank
+    assert (tied > 0).all()
+    dry = metrics.rank_counts(np.zeros((3, 8, 8)), np.zeros((8, 8)), 0.1, rng)  # dry everywhere: left out
+    assert dry.sum() == 0
+    assert metrics.reliability_index(np.array([10, 0, 0, 0])) == pytest.approx(2 * 3 / 4)
