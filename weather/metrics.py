@@ -139,7 +139,7 @@ class Scores:
 
     ``add(members [M, T, H, W], observed [T, H, W], valid [H, W])``; a deterministic method has M = 1, whose CRPS
     is its mean absolute error. CSI and FSS score every member (an ensemble mean would be blurred), as in
-    DGMR's evaluation.
+    DGMR's evaluation; the ensemble median's CSI is kept too (rain where most members have it).
     """
 
     def __init__(self, thresholds: tuple[float, ...] = (1.0, 4.0, 8.0), csi_pool: int = 4,
@@ -149,6 +149,7 @@ class Scores:
         self.fss_scales, self.rank_threshold = fss_scales, rank_threshold
         self.rng = np.random.default_rng(seed)  # breaks ties in the rank histograms
         self.counts: dict[tuple[float, int], np.ndarray] = {}
+        self.median_counts: dict[float, np.ndarray] = {}
         self.fss_sums: dict[tuple[float, int], np.ndarray] = {}
         self.ranks: np.ndarray | None = None
         self.crps: dict[str, np.ndarray] = {}
@@ -165,6 +166,8 @@ class Scores:
                 # every member scored (the ensemble mean would be blurred), as in DGMR's evaluation
                 c = sum(contingency(pool(m, size), pool(observed, size), thr, valid_p) for m in members)
                 self.counts[(thr, size)] = self.counts.get((thr, size), 0) + c
+            median = np.median(members, axis=0)  # rain where more than half the members have it
+            self.median_counts[thr] = self.median_counts.get(thr, 0) + contingency(median, observed, thr, valid)
             for scale in self.fss_scales:
                 sums = sum(fss_sums(m, observed, thr, scale, valid) for m in members)
                 self.fss_sums[(thr, scale)] = self.fss_sums.get((thr, scale), 0) + sums
@@ -186,8 +189,12 @@ class Scores:
         self.crps_n[key] = self.crps_n.get(key, 0) + valid.sum() * np.ones(crps.shape)
 
     def csi(self, threshold: float, pooled: bool = False) -> np.ndarray:
-        """CSI per lead time ``[T]``."""
+        """CSI per lead time ``[T]``, every member scored."""
         return csi_from_counts(self.counts[(threshold, self.csi_pool if pooled else 1)])
+
+    def median_csi(self, threshold: float) -> np.ndarray:
+        """CSI per lead time ``[T]`` of the ensemble median (a deterministic method's only member)."""
+        return csi_from_counts(self.median_counts[threshold])
 
     def fss(self, threshold: float, scale: int) -> np.ndarray:
         """FSS per lead time ``[T]``."""

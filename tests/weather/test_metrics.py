@@ -127,3 +127,18 @@ def test_rank_histogram_of_a_calibrated_ensemble_is_flat_and_ties_spread_evenly(
     dry = metrics.rank_counts(np.zeros((3, 8, 8)), np.zeros((8, 8)), 0.1, rng)  # dry everywhere: left out
     assert dry.sum() == 0
     assert metrics.reliability_index(np.array([10, 0, 0, 0])) == pytest.approx(2 * 3 / 4)
+
+
+def test_ensemble_median_csi():
+    """The median of three members has rain where two of them do; one member's median is itself."""
+    obs = np.zeros((1, 4, 4))
+    obs[0, 0] = 5.0
+    members = np.zeros((3, 1, 4, 4))
+    members[:2, 0, 0] = 5.0          # two members right on row 0
+    members[2, 0, 1] = 5.0           # one member wrong on row 1
+    s = metrics.Scores(thresholds=(1.0,), fss_scales=(4,))
+    s.add(members, obs, np.ones((4, 4), bool))
+    assert s.median_csi(1.0)[0] == 1.0 and s.csi(1.0)[0] == pytest.approx(8 / 16)
+    single = metrics.Scores(thresholds=(1.0,), fss_scales=(4,))
+    single.add(members[2:], obs, np.ones((4, 4), bool))
+    assert single.median_csi(1.0)[0] == single.csi(1.0)[0] == 0.0
