@@ -17,8 +17,9 @@ Three pieces, each from the suite's shared modules:
 
 Sampling: independent Gaussian noise per ensemble member, integrated by Euler or Heun steps
 (:class:`generative.flow_matching.FlowSampler`), added to the extrapolation's latents; the correction is
-decoded as a difference, ``log1p(f) = log1p(extrapolation) + D(z_e + s r) - D(z_e)`` floored at dry, so a zero
-residual gives pysteps' extrapolation exactly and the autoencoder's reconstruction error (it blurs the
+decoded as a difference, ``log1p(f) = log1p(extrapolation) + D(z_e + s r) - D(z_e)``, and rain below the
+radar's 0.1 mm/h detection limit is set dry (the archive has none either). A zero residual gives pysteps'
+extrapolation exactly (above the detection limit), and the autoencoder's reconstruction error (it blurs the
 smallest scales) cancels instead of capping the forecast's skill. Shapes: context ``[B, C, H, W]`` mm/h, H
 and W multiples of ``4 * patch``.
 """
@@ -36,7 +37,7 @@ from backbones.transformer import Block, TransformerConfig
 from generative.autoencoder import AutoencoderConfig, KLAutoencoder
 from generative.flow_matching import FlowSampler, flow_matching_loss
 from generative.unet import UNet, UNetConfig
-from weather.baselines import Extrapolation
+from weather.baselines import THRESHOLD, Extrapolation
 from weather.dgmr import to_rain
 from weather.samples import RadarSamples
 
@@ -177,7 +178,8 @@ class LatentNowcaster(nn.Module):
         residual = sampler.sample(self.field(cond), tuple(z_extrapolation.shape), generator=generator,
                                   dtype=cond.dtype, device=cond.device)
         z = z_extrapolation + self.cfg.residual_scale * residual
-        return to_rain(base + decode_log_frames(self.autoencoder, z, size))
+        rain = to_rain(base + decode_log_frames(self.autoencoder, z, size))
+        return torch.where(rain >= THRESHOLD, rain, torch.zeros_like(rain))  # the radar's detection limit
 
     def ensemble(self, context: torch.Tensor, members: int, generator: torch.Generator | None = None
                  ) -> torch.Tensor:
