@@ -61,6 +61,8 @@ def scale_curves(curves: dict[str, dict[str, list[float]]], scales_km: tuple[int
         for name, values in methods.items():
             ax.semilogx(scales_km, values, marker=".", label=name)
         ax.axhline(0.5, color="k", ls=":", lw=0.8)
+        ax.set_xticks(list(scales_km), [str(k) for k in scales_km])
+        ax.minorticks_off()
         ax.set_title(panel)
         ax.set_xlabel("neighbourhood [km]")
         ax.set_ylabel("FSS (higher is better)")
