@@ -30,7 +30,7 @@ def demo(out: Path, seed: int = 0) -> list[DemoRow]:
     ldm = LatentNowcastRun(data_dir=str(data), autoencoder=str(folder / AUTOENCODER_RECIPE.name), sampling=sampling)
     for run, recipe, steps in ((unet, UNET_RECIPE, 300), (autoencoder, AUTOENCODER_RECIPE, 300),
                                (ldm, LDM_RECIPE, 600)):
-        run.trainer = run.trainer.for_demo(str(folder / recipe.name), steps, seed, progress=False)
+        run.trainer = run.trainer.for_demo(str(folder / recipe.name), steps, seed, progress=False, batch_size=4)
         train(recipe, run)
     report = evaluate.evaluate([unet.trainer.run_dir, ldm.trainer.run_dir], str(data), str(folder / "eval"),
                                crops=8, members=4, seed=seed, progress=False)
