@@ -47,12 +47,15 @@ def fss_sums(forecast: np.ndarray, observed: np.ndarray, threshold: float, scale
     """Fractions skill score sums (Roberts and Lean 2008) of ``[..., H, W]`` fields: ``[..., 3]`` = sums over
     the last two axes of ``P_f^2``, ``P_f P_o`` and ``P_o^2``, where ``P`` is the fraction of pixels at or above
     ``threshold`` in the ``scale`` x ``scale`` window around each pixel (zero-padded, as pysteps' ``fss``);
-    pixels outside ``valid`` count as dry. Accumulate, then :func:`fss_from_sums`."""
+    pixels outside ``valid`` count as dry. ``forecast`` may have leading axes more than ``observed`` (ensemble
+    members): the observation's fractions are computed once and broadcast. Accumulate, then
+    :func:`fss_from_sums`."""
     f, o = forecast >= threshold, observed >= threshold
     if valid is not None:
         f, o = f & valid, o & valid
-    size = (1,) * (f.ndim - 2) + (scale, scale)
-    pf, po = (uniform_filter(x.astype(np.float64), size=size, mode="constant") for x in (f, o))
+    pf, po = (uniform_filter(x.astype(np.float64), size=(1,) * (x.ndim - 2) + (scale, scale), mode="constant")
+              for x in (f, o))
+    pf, po = np.broadcast_arrays(pf, po)
     return np.stack([(pf * pf).sum(axis=(-2, -1)), (pf * po).sum(axis=(-2, -1)), (po * po).sum(axis=(-2, -1))],
                     axis=-1)
 
@@ -160,16 +163,16 @@ class Scores:
     def add(self, members: np.ndarray, observed: np.ndarray, valid: np.ndarray) -> None:
         if members.shape[1:] != observed.shape:
             raise ValueError(f"forecast members {members.shape} do not match observations {observed.shape}")
+        median = np.median(members, axis=0)  # rain where more than half the members have it
         for thr in self.thresholds:
             for size in (1, self.csi_pool):
                 valid_p = pool(valid, size, "mean") == 1  # a pooled pixel is valid if all its pixels are
                 # every member scored (the ensemble mean would be blurred), as in DGMR's evaluation
                 c = sum(contingency(pool(m, size), pool(observed, size), thr, valid_p) for m in members)
                 self.counts[(thr, size)] = self.counts.get((thr, size), 0) + c
-            median = np.median(members, axis=0)  # rain where more than half the members have it
             self.median_counts[thr] = self.median_counts.get(thr, 0) + contingency(median, observed, thr, valid)
             for scale in self.fss_scales:
-                sums = sum(fss_sums(m, observed, thr, scale, valid) for m in members)
+                sums = fss_sums(members, observed, thr, scale, valid).sum(axis=0)
                 self.fss_sums[(thr, scale)] = self.fss_sums.get((thr, scale), 0) + sums
         if len(members) > 1:
             ranks = rank_counts(members, observed, self.rank_threshold, self.rng, valid)
