@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from backbones.attention import CrossAttention
+from backbones.routing import RoutedFeedForward, RouterConfig
 
 
 @dataclass
@@ -21,6 +22,7 @@ class TransformerConfig:
     depth: int = 8
     class_depth: int = 2
     dropout: float = 0.1
+    moe: RouterConfig | None = None  # route the MLP of every ``moe.every``-th block (backbones.routing)
 
 
 class FeedForward(nn.Module):
@@ -36,15 +38,22 @@ class FeedForward(nn.Module):
 
 
 class Block(nn.Module):
-    """Self-attention (with optional logit bias) then a feed-forward layer, both pre-norm and residual."""
+    """Self-attention (with optional logit bias) then a feed-forward layer, both pre-norm and residual; with
+    ``routed``, the feed-forward layer is ``cfg.moe``'s mixture of experts (``route_ids``: hash routing's
+    token feature)."""
 
-    def __init__(self, cfg: TransformerConfig) -> None:
+    def __init__(self, cfg: TransformerConfig, routed: bool = False) -> None:
         super().__init__()
         self.attn = CrossAttention(cfg.dim, heads=cfg.heads)
-        self.ff = FeedForward(cfg.dim, cfg.mlp_dim, cfg.dropout)
+        if routed and cfg.moe is None:
+            raise ValueError("a routed block needs TransformerConfig.moe")
+        self.ff = RoutedFeedForward(cfg.dim, cfg.mlp_dim, cfg.moe, cfg.dropout) if routed else \
+            FeedForward(cfg.dim, cfg.mlp_dim, cfg.dropout)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, bias: torch.Tensor | None = None):
-        return self.ff(self.attn(x, mask=mask, bias=bias))
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, bias: torch.Tensor | None = None,
+                route_ids: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.attn(x, mask=mask, bias=bias)
+        return self.ff(x, mask, route_ids) if isinstance(self.ff, RoutedFeedForward) else self.ff(x)
 
 
 class ClassAttentionBlock(nn.Module):
@@ -63,21 +72,24 @@ class ClassAttentionBlock(nn.Module):
 
 
 class SetTransformer(nn.Module):
-    """``forward(x [B, N, D], mask, bias) -> [B, D]``: ``depth`` blocks, then ``class_depth`` class-attention
-    blocks pooling the set into a learned class token. Invariant to the order of the set."""
+    """``forward(x [B, N, D], mask, bias, route_ids) -> [B, D]``: ``depth`` blocks, then ``class_depth``
+    class-attention blocks pooling the set into a learned class token. Invariant to the order of the set
+    (with hash routing, as long as ``route_ids`` is a feature of each element, not its position). With
+    ``cfg.moe``, blocks ``every - 1, 2 * every - 1, ...`` have routed MLPs."""
 
     def __init__(self, cfg: TransformerConfig) -> None:
         super().__init__()
-        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.depth))
+        self.blocks = nn.ModuleList(Block(cfg, routed=cfg.moe is not None and (i + 1) % cfg.moe.every == 0)
+                                    for i in range(cfg.depth))
         self.class_blocks = nn.ModuleList(ClassAttentionBlock(cfg) for _ in range(cfg.class_depth))
         self.cls = nn.Parameter(torch.zeros(1, 1, cfg.dim))
         self.norm = nn.LayerNorm(cfg.dim)
         nn.init.trunc_normal_(self.cls, std=0.02)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
-                bias: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, bias: torch.Tensor | None = None,
+                route_ids: torch.Tensor | None = None) -> torch.Tensor:
         for block in self.blocks:
-            x = block(x, mask, bias)
+            x = block(x, mask, bias, route_ids)
         cls = self.cls.expand(x.shape[0], -1, -1)
         for block in self.class_blocks:
             cls = block(cls, x, mask)

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from backbones.perceiver import PerceiverIO
+from backbones.routing import RouterConfig
 from backbones.transformer import SetTransformer, TransformerConfig
 from gnn.blocks import EdgeConv
 from gnn.graph import GraphBatch
@@ -111,12 +112,15 @@ def _as_graph(jets: JetBatch, per_particle: torch.Tensor) -> tuple[GraphBatch, t
 
 
 class ParticleTransformer(nn.Module):
-    """``small``: 64 wide, 4 heads, 4 + 1 blocks (for CPUs); full: 128, 8 heads, 8 + 2 blocks, MLP 512."""
+    """``small``: 64 wide, 4 heads, 4 + 1 blocks (for CPUs); full: 128, 8 heads, 8 + 2 blocks, MLP 512.
+    ``moe``: routed MLPs in every ``moe.every``-th block (same active parameters per particle as the dense
+    model with top-1 routers); hash routing hashes each particle's rank in pT."""
 
-    def __init__(self, small: bool = True, dropout: float = 0.1) -> None:
+    def __init__(self, small: bool = True, dropout: float = 0.1, moe: RouterConfig | None = None) -> None:
         super().__init__()
-        self.cfg = TransformerConfig(dim=64, heads=4, mlp_dim=256, depth=4, class_depth=1, dropout=dropout) if small \
-            else TransformerConfig(dim=128, heads=8, mlp_dim=512, depth=8, class_depth=2, dropout=dropout)
+        self.cfg = TransformerConfig(dim=64, heads=4, mlp_dim=256, depth=4, class_depth=1, dropout=dropout,
+                                     moe=moe) if small else \
+            TransformerConfig(dim=128, heads=8, mlp_dim=512, depth=8, class_depth=2, dropout=dropout, moe=moe)
         self.norm, self.pair_norm = MaskedBatchNorm(N_FEATURES), nn.BatchNorm1d(4)
         self.embed = MLP(N_FEATURES, [self.cfg.dim], self.cfg.dim)
         self.pair_embed = MLP(4, [64, 64], self.cfg.heads)
@@ -125,7 +129,8 @@ class ParticleTransformer(nn.Module):
 
     def forward(self, jets: JetBatch) -> torch.Tensor:
         x = self.embed(self.norm(jets.features, jets.mask).transpose(1, 2))
-        return self.head(self.encoder(x, jets.mask, self.pair_bias(jets)))
+        ids = pt_rank(jets) if self.cfg.moe is not None and self.cfg.moe.router == "hash" else None
+        return self.head(self.encoder(x, jets.mask, self.pair_bias(jets), ids))
 
     def pair_bias(self, jets: JetBatch) -> torch.Tensor:
         """``[B, heads, L, L]`` attention bias embedded from the pair features of real pairs only (about a tenth
@@ -136,6 +141,13 @@ class ParticleTransformer(nn.Module):
         size = jets.mask.shape[1]
         bias = embedded.new_zeros(len(jets), size, size, self.cfg.heads)
         return bias.index_put((jet, i, j), embedded).index_put((jet, j, i), embedded).permute(0, 3, 1, 2)
+
+
+def pt_rank(jets: JetBatch) -> torch.Tensor:
+    """Each particle's rank in transverse momentum within its jet ``[B, L]`` (0: the hardest; padding after
+    every real particle): a per-particle feature, so it moves with the particle when the set is reordered."""
+    pt = torch.hypot(jets.vectors[:, 0], jets.vectors[:, 1]).masked_fill(~jets.mask, -1.0)
+    return pt.argsort(1, descending=True, stable=True).argsort(1)
 
 
 class PerceiverTagger(nn.Module):
@@ -154,4 +166,5 @@ class PerceiverTagger(nn.Module):
 
 MODELS = {"pfn": ParticleFlowNetwork, "particlenet": ParticleNet, "particlenet-lite": lambda: ParticleNet(lite=True),
           "part": ParticleTransformer, "part-full": lambda: ParticleTransformer(small=False),
+          "part-moe": lambda: ParticleTransformer(moe=RouterConfig()),
           "perceiver": PerceiverTagger}

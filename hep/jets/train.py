@@ -11,8 +11,9 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
+from backbones.routing import RouterConfig, routing_loss, routing_metrics
 from hep.jets.inputs import JetBatch, JetSet, collate, load_jets
-from hep.jets.models import MODELS
+from hep.jets.models import MODELS, ParticleTransformer
 from training import TrainerConfig
 from training.recipe import Built, Recipe
 
@@ -35,8 +36,11 @@ def split(jets: JetBatch) -> dict[str, JetBatch]:
 
 
 def loss_fn(model: torch.nn.Module, jets: JetBatch) -> tuple[torch.Tensor, dict]:
+    """Cross-entropy, plus the routed layers' auxiliary losses (load balance, z-loss) where there are any;
+    logs accuracy and, for routed taggers, the load per expert and the dropped fraction."""
     logits = model(jets)
-    return F.cross_entropy(logits, jets.label), {"accuracy": float((logits.argmax(1) == jets.label).float().mean())}
+    metrics = {"accuracy": float((logits.argmax(1) == jets.label).float().mean())} | routing_metrics(model)
+    return F.cross_entropy(logits, jets.label) + routing_loss(model), metrics
 
 
 @dataclass
@@ -46,6 +50,7 @@ class JetRun:
     data_dir: str = "runs/data/jets"   # folder with jets_*.root (physml data generate jets)
     model: str = field(default="particlenet-lite", metadata={"choices": tuple(MODELS)})  # the tagger
     max_jets: int | None = None        # use only the first jets of the files (None: all)
+    moe: RouterConfig = field(default_factory=RouterConfig)  # the routed MLPs of part-moe
     # weaver-core's recipe: Ranger at 5e-3, flat then decayed to 1% over the last 30%, batch 128, and the
     # weights of the lowest validation loss
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(
@@ -56,7 +61,7 @@ class JetRun:
 def build_model(run: JetRun) -> torch.nn.Module:
     if run.model not in MODELS:
         raise ValueError(f"model must be one of {', '.join(MODELS)}, got {run.model!r}")
-    return MODELS[run.model]()
+    return ParticleTransformer(moe=run.moe) if run.model == "part-moe" else MODELS[run.model]()
 
 
 def build(run: JetRun) -> Built:

@@ -1,4 +1,6 @@
 """Jet generation (gen extra): substructure on hand-built prongs, physics of the generated jets, ROOT files."""
+import json
+
 import awkward as ak
 import numpy as np
 import pytest
@@ -90,12 +92,16 @@ def test_generate_train_and_evaluate_jet_commands(tmp_path, capsys):
     data, out = tmp_path / "jets", tmp_path / "eval"
     assert main(["data", "generate", "jets", "--out", str(data), "--jets", "240", "--chunk", "120",
                  "--no-progress"]) == 0
-    for model in ("pfn", "perceiver"):
+    for model in ("pfn", "perceiver", "part-moe"):
         assert main(["hep", "train-jets", "--data", str(data), "--model", model, "--run-dir", str(tmp_path / model),
-                     "--steps", "20", "--batch-size", "32", "--no-progress"]) == 0
-    assert main(["hep", "evaluate-jets", str(tmp_path / "pfn"), str(tmp_path / "perceiver"), "--out", str(out)]) == 0
+                     "--steps", "20", "--batch-size", "32", "--experts", "4", "--no-progress"]) == 0
+    logged = [json.loads(line) for line in (tmp_path / "part-moe" / "metrics.jsonl").read_text().splitlines()]
+    assert all(row["moe_max_over_mean"] >= 1 and 0 <= row["moe_dropped"] < 1 for row in logged if "loss" in row)
+    assert sum(logged[-1][f"moe_load_{i}"] for i in range(4)) == pytest.approx(1)
+    assert main(["hep", "evaluate-jets", *(str(tmp_path / m) for m in ("pfn", "perceiver", "part-moe")),
+                 "--out", str(out)]) == 0
     report = read_report(out)
-    assert [r.key for r in report.rows] == ["pfn", "perceiver", "cut", "gbdt"]
+    assert [r.key for r in report.rows] == ["pfn", "perceiver", "part-moe", "cut", "gbdt"]
     assert all(0 <= r["auc"] <= 1 for r in report.rows)
     assert (out / "roc.png").stat().st_size > 0 and "1/eps_B" in capsys.readouterr().out
     assert main(["hep", "train-jets", "--data", str(tmp_path / "nothing"), "--no-progress"]) == 2

@@ -63,7 +63,7 @@ def shuffled(jets: JetBatch, seed: int) -> JetBatch:
                     jets.label)
 
 
-@pytest.mark.parametrize("name", ["pfn", "particlenet-lite", "part", "perceiver"])
+@pytest.mark.parametrize("name", ["pfn", "particlenet-lite", "part", "part-moe", "perceiver"])
 def test_taggers_ignore_constituent_order_and_padding(tmp_path, name):
     jets = load_jets(write_jets(tmp_path / "j.root", n=6))
     torch.manual_seed(0)
@@ -78,7 +78,7 @@ def test_taggers_ignore_constituent_order_and_padding(tmp_path, name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["pfn", "particlenet-lite", "part", "perceiver"])
+@pytest.mark.parametrize("name", ["pfn", "particlenet-lite", "part", "part-moe", "perceiver"])
 def test_each_tagger_overfits_256_jets(tmp_path, name):
     jets = load_jets(write_jets(tmp_path / "j.root", n=256, seed=3)).trimmed()
     torch.manual_seed(0)
