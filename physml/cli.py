@@ -127,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(run=_demo)
     _data_commands(sub)
+    _scaling_commands(sub)
     for name, app in domains.apps().items():
         group = sub.add_parser(name, help=domains.describe(name), description=domains.describe(name))
         verbs = group.add_subparsers(dest=f"{name}_command", metavar="COMMAND", required=True)
@@ -135,6 +136,15 @@ def build_parser() -> argparse.ArgumentParser:
         for command in getattr(app, "COMMANDS", []):
             _commands(verbs, command)
     return parser
+
+
+def _scaling_commands(sub: argparse._SubParsersAction) -> None:
+    from training import scaling
+
+    group = sub.add_parser("scaling", help="scaling laws of training runs (Chinchilla, Kaplan, routed models)",
+                           description=(scaling.__doc__ or "").split("\n")[0])
+    verbs = group.add_subparsers(dest="scaling_command", metavar="COMMAND", required=True)
+    _function_parser(verbs, "fit", "fit scaling laws to a results CSV", scaling.fit)
 
 
 def _model_flag(argv: list[str]) -> list[str]:
