@@ -113,6 +113,11 @@ class RoutedFeedForward(nn.Module):
         self.load: torch.Tensor | None = None      # fraction of assignments per expert [E] (before dropping)
         self.dropped: torch.Tensor | None = None   # fraction of assignments dropped
 
+    def inactive_parameters(self) -> int:
+        """Parameters a token leaves idle: those of the ``experts - k`` experts it is not sent to."""
+        per_expert = sum(p[0].numel() for p in (self.w1, self.b1, self.w2, self.b2))
+        return (self.cfg.experts - self.cfg.k) * per_expert
+
     def route(self, tokens: torch.Tensor, ids: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Experts and gates ``[k, T]`` of tokens ``[T, D]``; sets the auxiliary loss."""
         cfg = self.cfg

@@ -19,6 +19,7 @@ from training.report import DemoRow
 
 DATASETS = [calo_data.CALO, tracking_data.TRACKING, jets_generate.JETS]
 RECIPES = [calo_model.RECIPE, calo_flow.RECIPE, tracking_model.RECIPE, jets_train.RECIPE]
+SCALING = {"jets": jets_train.SCALING}
 COMMANDS = [Command("evaluate", "score a trained model against its physics baselines",
                     {"calo": calo_evaluate.evaluate, "tracking": tracking_evaluate.evaluate,
                      "jets": jets_evaluate.evaluate})]

@@ -145,6 +145,12 @@ def _scaling_commands(sub: argparse._SubParsersAction) -> None:
                            description=(scaling.__doc__ or "").split("\n")[0])
     verbs = group.add_subparsers(dest="scaling_command", metavar="COMMAND", required=True)
     _function_parser(verbs, "fit", "fit scaling laws to a results CSV", scaling.fit)
+    sweep = verbs.add_parser("sweep", help="train a grid of model and data sizes into results.csv",
+                             description="Train a grid of model sizes x training samples with the run protocol.")
+    tasks = sweep.add_subparsers(dest="task", metavar="TASK", required=True)
+    for app in domains.apps().values():
+        for name, task in getattr(app, "SCALING", {}).items():
+            _function_parser(tasks, name, f"sweep {name}", scaling.sweep_command(task))
 
 
 def _model_flag(argv: list[str]) -> list[str]:

@@ -3,6 +3,7 @@
     DATASETS: list[DatasetSpec]     # physml data generate NAME                  (datasets.registry)
     RECIPES: list[Recipe]           # physml DOMAIN train NAME (alias train-NAME)  (training.recipe)
     COMMANDS: list[Command]         # physml DOMAIN VERB [TASK]: evaluate, rollout, nowcast (training.recipe)
+    SCALING: dict[str, ScalingTask] # physml scaling sweep TASK                    (training.scaling)
     demo(out, seed) -> list[DemoRow]                                              (training.report)
 
 The options of every command are generated from the code (run dataclasses, function signatures).

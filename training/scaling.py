@@ -14,21 +14,31 @@
   model's parameters, ``E`` the number of experts and the saturating ``1 / E^ = 1 / (E - 1 + (1 / E_start -
   1 / E_max)^-1) + 1 / E_max``; least squares for ``a, b, c, d`` at each ``(E_start, E_max)`` of a grid, the
   best kept.
+
+:func:`sweep` makes the runs: a grid of model sizes x training samples (x experts) of one domain's
+:class:`ScalingTask`, each trained with the run protocol, into one ``results.csv``.
 """
 from __future__ import annotations
 
 import csv
 import itertools
 import json
+import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import torch
 from scipy.optimize import minimize
 from scipy.special import logsumexp
+from torch.utils.flop_counter import FlopCounterMode
 
 from datasets.atomic import atomic_open
 from training.figures import pyplot, save_figure
+from training.recipe import Built, Recipe, train
+from training.seeding import seed_everything
 
 EPOCH_EXCLUDED = 5  # runs of highest loss Epoch AI's refit of the Chinchilla extraction leaves out
 CHINCHILLA_GRID = {"alpha": np.arange(0, 2.01, 0.5), "beta": np.arange(0, 2.01, 0.5), "e": np.arange(-1, 1.01, 0.5),
@@ -286,3 +296,91 @@ def format_fit(result: dict) -> str:
         lines.append(f"routed (Clark et al.): log L = {r['a']:.4f} log N + {r['b']:.4f} log E^ + {r['c']:.4f} "
                      f"log N log E^ + {r['d']:.4f} (E_start {r['e_start']:.3g}, E_max {r['e_max']:.3g})")
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class ScalingTask:
+    """A domain's scaling sweep: ``configure(size, samples, experts, data_dir, run_dir) -> run`` gives the run
+    (of ``recipe``) of a model of width ``size`` with ``experts`` experts per routed layer (1: dense), trained
+    once over ``samples`` training samples of ``data_dir``."""
+
+    recipe: Recipe
+    configure: Callable[[int, int, int, str, str], Any]
+
+
+RESULT_COLUMNS = ("run", "size", "experts", "params", "total_params", "data", "steps", "flops", "loss")
+
+
+def active_parameters(model: torch.nn.Module) -> tuple[int, int]:
+    """``(active, total)`` parameters per token: modules with ``inactive_parameters()`` (routed layers: the
+    experts a token does not use) say how many of theirs each token leaves idle."""
+    total = sum(p.numel() for p in model.parameters())
+    idle = sum(m.inactive_parameters() for m in model.modules() if hasattr(m, "inactive_parameters"))
+    return total - idle, total
+
+
+def step_flops(built: Built, batch_size: int) -> int:
+    """FLOPs of one training step (forward and backward of the first ``batch_size`` training samples),
+    counted by torch's ``FlopCounterMode`` (matrix products and attention; elementwise work is not counted)."""
+    items = [built.train_set[i] for i in range(min(batch_size, len(built.train_set)))]
+    batch = built.collate(items) if built.collate is not None else torch.utils.data.default_collate(items)
+    built.model.train()
+    with FlopCounterMode(display=False) as counter:
+        loss, _ = built.loss(built.model, batch)
+        loss.backward()
+    built.model.zero_grad(set_to_none=True)
+    return int(counter.get_total_flops())
+
+
+def sweep(task: ScalingTask, sizes: tuple[int, ...], samples: tuple[int, ...], data: str, out: str,
+          experts: tuple[int, ...] = (1,)) -> Path:
+    """Train every (size, samples, experts) run of ``task`` into ``out/<run>/`` and collect ``out/results.csv``
+    (:data:`RESULT_COLUMNS`: active and total parameters, samples, steps, FLOPs = counted FLOPs per step x
+    steps, final validation loss), rewritten atomically after each run; runs already in it are skipped, so a
+    stopped sweep continues where it stopped."""
+    out_dir = Path(out)
+    results = out_dir / "results.csv"
+    rows = list(csv.DictReader(results.open())) if results.exists() else []
+    done = {r["run"] for r in rows}
+    for size, n, e in itertools.product(sizes, samples, experts):
+        name = f"w{size}_d{n}_e{e}"
+        if name in done:
+            continue
+        run = task.configure(size, n, e, data, str(out_dir / name))
+        run.trainer.resume = True  # a run stopped mid-way continues from its checkpoint
+        seed_everything(run.trainer.seed)
+        built = task.recipe.build(run)
+        active, total = active_parameters(built.model)
+        flops = step_flops(built, run.trainer.batch_size) * run.trainer.steps
+        metrics = train(task.recipe, run)
+        rows.append({"run": name, "size": size, "experts": e, "params": active, "total_params": total, "data": n,
+                     "steps": run.trainer.steps, "flops": flops, "loss": metrics["loss"]})
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_open(results, "w", newline="") as fh:
+            writer = csv.DictWriter(fh, RESULT_COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+    return results
+
+
+def steps_for(samples: int, batch_size: int) -> int:
+    """Optimiser steps of one pass over ``samples``."""
+    return max(1, math.ceil(samples / batch_size))
+
+
+def sweep_command(task: ScalingTask) -> Callable[..., Path]:
+    """The command line of :func:`sweep` for one task."""
+    def run_sweep(*, data: str, out: str, sizes: tuple[int, ...] = (16, 32, 48, 64, 96),
+                  samples: tuple[int, ...] = (8000, 16000, 32000, 64000), experts: tuple[int, ...] = (1,)) -> Path:
+        """Train a grid of model sizes x training samples (x experts) and collect results.csv (for ``physml
+        scaling fit``); a stopped sweep continues where it stopped.
+
+        Args:
+            data: the task's data folder.
+            out: folder for the runs and results.csv.
+            sizes: model widths.
+            samples: training samples, each seen once.
+            experts: experts per routed layer (1: dense).
+        """
+        return sweep(task, sizes, samples, data, out, experts)
+    return run_sweep

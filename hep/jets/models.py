@@ -14,6 +14,7 @@ constituents and blind to padding.
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import torch
@@ -114,13 +115,17 @@ def _as_graph(jets: JetBatch, per_particle: torch.Tensor) -> tuple[GraphBatch, t
 class ParticleTransformer(nn.Module):
     """``small``: 64 wide, 4 heads, 4 + 1 blocks (for CPUs); full: 128, 8 heads, 8 + 2 blocks, MLP 512.
     ``moe``: routed MLPs in every ``moe.every``-th block (same active parameters per particle as the dense
-    model with top-1 routers); hash routing hashes each particle's rank in pT."""
+    model with top-1 routers); hash routing hashes each particle's rank in pT. ``width``: another width
+    (scaling sweeps)."""
 
-    def __init__(self, small: bool = True, dropout: float = 0.1, moe: RouterConfig | None = None) -> None:
+    def __init__(self, small: bool = True, dropout: float = 0.1, moe: RouterConfig | None = None,
+                 width: int | None = None) -> None:
         super().__init__()
         self.cfg = TransformerConfig(dim=64, heads=4, mlp_dim=256, depth=4, class_depth=1, dropout=dropout,
                                      moe=moe) if small else \
             TransformerConfig(dim=128, heads=8, mlp_dim=512, depth=8, class_depth=2, dropout=dropout, moe=moe)
+        if width is not None:  # scaling sweeps: one head per 16 channels, MLP 4 x width
+            self.cfg = dataclasses.replace(self.cfg, dim=width, heads=max(1, width // 16), mlp_dim=4 * width)
         self.norm, self.pair_norm = MaskedBatchNorm(N_FEATURES), nn.BatchNorm1d(4)
         self.embed = MLP(N_FEATURES, [self.cfg.dim], self.cfg.dim)
         self.pair_embed = MLP(4, [64, 64], self.cfg.heads)

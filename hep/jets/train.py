@@ -5,6 +5,7 @@ train, the next 10% validate, the last 10% test (``evaluate jets`` uses the same
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from hep.jets.inputs import JetBatch, JetSet, collate, load_jets
 from hep.jets.models import MODELS, ParticleTransformer
 from training import TrainerConfig
 from training.recipe import Built, Recipe
+from training.scaling import ScalingTask, steps_for
 
 SPLIT = (0.8, 0.1)
 MONITOR_JETS = 5000  # validation jets scored during training (the test split is evaluate-jets' business)
@@ -50,6 +52,8 @@ class JetRun:
     data_dir: str = "runs/data/jets"   # folder with jets_*.root (physml data generate jets)
     model: str = field(default="particlenet-lite", metadata={"choices": tuple(MODELS)})  # the tagger
     max_jets: int | None = None        # use only the first jets of the files (None: all)
+    train_jets: int | None = None      # train on only the first jets of the training split (None: all of it)
+    width: int | None = None           # ParT width (None: the model's own; scaling sweeps vary it)
     moe: RouterConfig = field(default_factory=RouterConfig)  # the routed MLPs of part-moe
     # weaver-core's recipe: Ranger at 5e-3, flat then decayed to 1% over the last 30%, batch 128, and the
     # weights of the lowest validation loss
@@ -61,14 +65,36 @@ class JetRun:
 def build_model(run: JetRun) -> torch.nn.Module:
     if run.model not in MODELS:
         raise ValueError(f"model must be one of {', '.join(MODELS)}, got {run.model!r}")
-    return ParticleTransformer(moe=run.moe) if run.model == "part-moe" else MODELS[run.model]()
+    if run.model in ("part", "part-moe"):
+        return ParticleTransformer(moe=run.moe if run.model == "part-moe" else None, width=run.width)
+    if run.width is not None:
+        raise ValueError(f"--width sets the Particle Transformer's width, not {run.model}'s")
+    return MODELS[run.model]()
 
 
 def build(run: JetRun) -> Built:
     """The first 80% of the jets train; the first ``MONITOR_JETS`` of the next 10% validate."""
     model = build_model(run)
     parts = split(load_jets(jet_files(run.data_dir), limit=run.max_jets))
-    return Built(model, JetSet(parts["train"]), JetSet(parts["valid"][:MONITOR_JETS]), collate, loss_fn)
+    if run.train_jets is not None and run.train_jets > len(parts["train"]):
+        raise ValueError(f"--train-jets {run.train_jets}: the training split holds {len(parts['train'])} jets")
+    train_set = parts["train"] if run.train_jets is None else parts["train"][:run.train_jets]
+    return Built(model, JetSet(train_set), JetSet(parts["valid"][:MONITOR_JETS]), collate, loss_fn)
 
 
 RECIPE = Recipe("jets", "jet tagger (ParticleNet, ParT, Perceiver, PFN) on jet files", JetRun, build, build_model)
+
+
+def scaling_run(size: int, samples: int, experts: int, data_dir: str, run_dir: str) -> JetRun:
+    """A scaling sweep's run: ParT of width ``size`` (routed, Switch on every other block, when ``experts >
+    1``), one pass over the first ``samples`` training jets with the reference recipe (batch 128)."""
+    run = JetRun(data_dir=data_dir, model="part" if experts == 1 else "part-moe", train_jets=samples, width=size,
+                 moe=RouterConfig(experts=experts))
+    run.trainer = dataclasses.replace(run.trainer, run_dir=run_dir, steps=steps_for(samples, run.trainer.batch_size),
+                                      progress=False)
+    return run
+
+
+SCALING = ScalingTask(RECIPE, scaling_run)
+
+
