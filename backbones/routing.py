@@ -17,7 +17,7 @@ choices before second ones and, among those, larger gates first (batch-prioritis
 2021), equal gates (hash routing's) by smaller ``route_ids`` (a particle's pT rank: the hardest first), so
 the order of the tokens in a set does not matter; an assignment beyond that is dropped and its token passes
 through the residual connection alone. The experts run as one padded batched matmul over ``[experts,
-capacity, D]``. The router's logits are computed in float32 (also under bf16 autocast).
+longest queue, D]`` (at most the capacity). The router's logits are computed in float32 (also under bf16 autocast).
 
 Auxiliary losses (:func:`routing_loss` collects them after a forward pass): Switch's load-balancing loss
 ``balance_weight * E * sum_i f_i P_i`` (``f_i`` the fraction of tokens whose first choice is expert i, ``P_i``
@@ -151,10 +151,8 @@ class RoutedFeedForward(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None,
                 route_ids: torch.Tensor | None = None) -> torch.Tensor:
-        if mask is None:
-            mask = torch.ones(x.shape[:-1], dtype=torch.bool, device=x.device)
-        tokens = self.norm(x)[mask]                                     # [T, D]
-        ids = None if route_ids is None else route_ids[mask]
+        tokens = self.norm(x).flatten(0, -2) if mask is None else self.norm(x)[mask]   # [T, D]
+        ids = None if route_ids is None else route_ids.flatten() if mask is None else route_ids[mask]
         expert, gate = self.route(tokens, ids)
         k, t = expert.shape
         e, capacity = self.cfg.experts, self.capacity(t)
@@ -170,12 +168,16 @@ class RoutedFeedForward(nn.Module):
         self.load = torch.bincount(expert, minlength=e).float() / max(len(expert), 1)
         self.dropped = 1 - kept.float().mean() if len(kept) else kept.new_zeros((), dtype=torch.float)
         expert, place, token, gate = expert[kept], place[kept], token[kept], gate[kept]
-        queue = tokens.new_zeros(e, capacity, tokens.shape[-1])
-        queue[expert, place] = tokens[token]
-        hidden = self.dropout(F.gelu(torch.baddbmm(self.b1[:, None], queue, self.w1)))
-        out = torch.baddbmm(self.b2[:, None], hidden, self.w2)          # [E, capacity, D]
-        picked = out[expert, place]
+        longest = int(place.max()) + 1 if len(place) else 0             # the fullest queue: no padding beyond it
+        slot = expert * longest + place                                 # flat slots: index_select/index_add
+        dim = tokens.shape[-1]
+        queue = tokens.new_zeros(e * longest, dim).index_copy(0, slot, tokens.index_select(0, token))
+        hidden = self.dropout(F.gelu(torch.baddbmm(self.b1[:, None], queue.view(e, longest, dim), self.w1)))
+        out = torch.baddbmm(self.b2[:, None], hidden, self.w2)          # [E, longest <= capacity, D]
+        picked = out.reshape(e * longest, dim).index_select(0, slot)
         routed = picked.new_zeros(t, picked.shape[-1]).index_add_(0, token, gate[:, None].to(picked.dtype) * picked)
+        if mask is None:
+            return x + self.dropout(routed).view_as(x).to(x.dtype)
         update = routed.new_zeros(*x.shape[:-1], routed.shape[-1])
         update[mask] = routed
         return x + self.dropout(update).to(x.dtype)
