@@ -1,11 +1,11 @@
 """Verify nowcasters on held-out radar: every method forecasts the same test crops and is scored alike.
 
-Methods: persistence, pysteps extrapolation, pysteps STEPS (ensemble) and each trained model (DGMR and the
-latent nowcaster: ensembles of latent draws; U-Net: one member). Scores (:mod:`weather.metrics`): CSI at 1, 4
-and 8 mm/h per lead, at 1 km and after 4-km max pooling; CRPS per lead, per pixel and average/max pooled at
-4 and 16 km; radially averaged PSD against the observation's; seconds per forecast. Every window of the test
-events is scored (every ``stride``-th start, no importance sampling: the scores are plain averages over the
-test archive; the windows are listed in ``crops.json``).
+Methods: persistence, pysteps extrapolation, pysteps S-PROG, pysteps STEPS (ensemble) and each trained model
+(DGMR and the latent nowcaster: ensembles of latent draws; U-Net: one member). Scores
+(:mod:`weather.metrics`): CSI at 1, 4 and 8 mm/h per lead, at 1 km and after 4-km max pooling; CRPS per lead,
+per pixel and average/max pooled at 4 and 16 km; radially averaged PSD against the observation's; seconds per
+forecast. Every window of the test events is scored (every ``stride``-th start, no importance sampling: the
+scores are plain averages over the test archive; the windows are listed in ``crops.json``).
 
 Every method forecasts the whole ``crop`` (default: the full image, cut to a multiple of 32 pixels) and is
 scored on its centre, ``margin`` km in from every side (default: a quarter of the crop): extrapolation cannot
@@ -29,7 +29,7 @@ from datasets.atomic import atomic_open, refuse_overwriting_inputs
 from datasets.radar import open_radar, radar_files
 from training.report import Column, Report
 from weather import plots
-from weather.baselines import Extrapolation, Persistence, Steps
+from weather.baselines import Extrapolation, Persistence, SProg, Steps
 from weather.metrics import Scores, reliability_index
 from weather.samples import RadarSamples, SamplingConfig, split_folder
 from weather.train import load_nowcaster
@@ -42,7 +42,8 @@ THRESHOLDS = (1, 4, 8)         # mm/h
 
 def methods(run_dirs: list[str], leads: int, steps_baseline: bool = True) -> dict[str, object]:
     """``{key: nowcaster}``: the baselines, then one model per run folder (keyed by the folder's name)."""
-    found: dict[str, object] = {"persistence": Persistence(leads), "extrapolation": Extrapolation(leads)}
+    found: dict[str, object] = {"persistence": Persistence(leads), "extrapolation": Extrapolation(leads),
+                                "sprog": SProg(leads)}
     if steps_baseline:
         found["steps"] = Steps(leads)
     for run_dir in run_dirs:

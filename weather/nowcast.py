@@ -9,14 +9,14 @@ import numpy as np
 
 from datasets.atomic import refuse_overwriting_inputs
 from datasets.radar import VARIABLE, forecast_dataset, open_radar, write_forecast
-from weather.baselines import Extrapolation, Persistence, Steps
+from weather.baselines import Extrapolation, Persistence, SProg, Steps
 from weather.train import load_nowcaster
 
-BASELINES = {"persistence": Persistence, "extrapolation": Extrapolation, "steps": Steps}
+BASELINES = {"persistence": Persistence, "extrapolation": Extrapolation, "sprog": SProg, "steps": Steps}
 
 
 def nowcast(source: str, *, out: str, run_dir: str | None = None,
-            baseline: Literal["persistence", "extrapolation", "steps"] | None = None, time: str | None = None,
+            baseline: Literal["persistence", "extrapolation", "sprog", "steps"] | None = None, time: str | None = None,
             members: int = 6, seed: int = 0, leads: int = 18) -> Path:
     """Forecast from the frames of ``source`` (a ``radar`` file) up to ``time`` (default: the 4th frame) with
     the model of ``run_dir`` or the named ``baseline``; write ``out`` (a ``radar-forecast`` NetCDF file).
@@ -27,7 +27,7 @@ def nowcast(source: str, *, out: str, run_dir: str | None = None,
         source: a radar file (.nc or .zarr) holding the context frames.
         out: the forecast file (.nc).
         run_dir: a ``train dgmr``, ``train unet`` or ``train ldm`` run folder (or give ``baseline``).
-        baseline: persistence, extrapolation or steps (or give ``run_dir``).
+        baseline: persistence, extrapolation, sprog or steps (or give ``run_dir``).
         time: reference time, ISO 8601.
         members: ensemble members (stochastic methods).
         seed: seeds the stochastic methods.

@@ -31,6 +31,19 @@ def test_extrapolation_follows_a_moving_cell():
     assert abs(peak[0] - (20 + 9)) <= 1 and abs(peak[1] - (16 + 18)) <= 1
 
 
+def test_sprog_follows_a_moving_cell_and_smooths_it():
+    rng = np.random.default_rng(0)
+    seq = _blob_sequence(10) * rng.lognormal(0, 0.5, (10, 64, 64))  # a textured cell
+    sprog = baselines.SProg(leads=6).forecast(seq[:4])
+    extrapolation = baselines.Extrapolation(leads=6).forecast(seq[:4])
+    assert sprog.shape == (1, 6, 64, 64) and (sprog >= 0).all()
+    truth = seq[4:]
+    assert np.abs(sprog[0, -1] - truth[-1]).mean() < 0.5 * np.abs(seq[3] - truth[-1]).mean()
+    roughness = lambda f: np.abs(np.diff(np.log1p(f), axis=-1)).mean()  # noqa: E731
+    assert roughness(sprog[0, -1]) < 0.8 * roughness(extrapolation[0, -1])  # the fast small scales fade
+    np.testing.assert_array_equal(baselines.SProg(leads=2).forecast(np.zeros((4, 16, 16))), 0.0)
+
+
 def test_steps_ensemble_is_seeded_and_non_negative():
     rng = np.random.default_rng(0)
     seq = _blob_sequence(4) * rng.lognormal(0, 0.3, (4, 64, 64))

@@ -26,10 +26,11 @@ def test_generate_train_evaluate_nowcast(tmp_path, capsys):
                       "--data", str(data), "--out", str(out), "--crops", "2", "--crop", "32", "--members", "2",
                       "--no-progress"])
     table = capsys.readouterr().out
-    for name in ("persistence", "extrapolation", "STEPS", "DGMR (dgmr)", "U-Net (unet)", "latent diffusion (ldm)"):
+    for name in ("persistence", "extrapolation", "S-PROG", "STEPS", "DGMR (dgmr)", "U-Net (unet)",
+                 "latent diffusion (ldm)"):
         assert f"| {name}" in table
     report = read_report(out)
-    assert [r.key for r in report.rows] == ["persistence", "extrapolation", "steps", "dgmr", "unet", "ldm"]
+    assert [r.key for r in report.rows] == ["persistence", "extrapolation", "sprog", "steps", "dgmr", "unet", "ldm"]
     assert len(report.extra["curves"]["persistence"]["csi"]["1"]) == 18
     assert report["persistence"]["csi1_6"] == report.extra["curves"]["persistence"]["csi"]["1"][5]
     assert "reliability" not in report["unet"].values and 0 <= report["ldm"]["reliability"] <= 2
