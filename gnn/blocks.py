@@ -204,6 +204,7 @@ class EdgeConv(nn.Module):
 
 def knn_rewire(graph: GraphBatch, k: int, coordinates: torch.Tensor) -> GraphBatch:
     """The batch with its edges replaced by each node's k nearest neighbours in ``coordinates [N, D]``."""
-    senders, receivers = knn_graph(coordinates.detach(), k, batch=graph.node_graph)
-    n_edge = torch.bincount(graph.node_graph[receivers], minlength=graph.num_graphs)
+    senders, receivers = knn_graph(coordinates.detach(), k, batch=graph.node_graph, num_graphs=graph.num_graphs)
+    owner = graph.node_graph[receivers]  # counted by index_add, not bincount: its length is not data-dependent
+    n_edge = torch.zeros_like(graph.n_node).index_add_(0, owner, torch.ones_like(owner))
     return graph.replace(senders=senders, receivers=receivers, n_edge=n_edge, edges=None)

@@ -90,5 +90,5 @@ class EncodeProcessDecode(nn.Module):
             return block(graphs)
         doubled = [g.replace(senders=torch.cat([g.senders, g.receivers]), receivers=torch.cat([g.receivers, g.senders]),
                              edges=torch.cat([g.edges, g.edges]), n_edge=2 * g.n_edge) for g in graphs]
-        return [g.replace(nodes=u.nodes, edges=0.5 * (u.edges[:len(g.senders)] + u.edges[len(g.senders):]))
+        return [g.replace(nodes=u.nodes, edges=0.5 * (u.edges[:g.num_edges] + u.edges[g.num_edges:]))
                 for g, u in zip(graphs, block(doubled))]

@@ -43,8 +43,8 @@ class GraphBatch:
         """One graph as a batch of size 1 (``globals`` ``[F_u]`` or ``[1, F_u]``)."""
         dev = nodes.device
         return cls(nodes=nodes, senders=senders.long(), receivers=receivers.long(),
-                   n_node=torch.tensor([nodes.shape[0]], device=dev),
-                   n_edge=torch.tensor([senders.shape[0]], device=dev),
+                   n_node=torch.full((1,), nodes.shape[0], dtype=torch.long, device=dev),  # sizes stay symbolic
+                   n_edge=torch.full((1,), senders.shape[0], dtype=torch.long, device=dev),  # when exported
                    edges=edges, globals=None if globals is None else globals.reshape(1, -1))
 
     @classmethod

@@ -376,36 +376,43 @@ def _knn_cell_size(pos: np.ndarray, n_graphs: int, k: int) -> float:
     return float((np.prod(extent) * max(k, 1) / per_graph) ** (1.0 / pos.shape[1]))
 
 
-def _knn_dense(x: torch.Tensor, k: int, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """kNN in any dimension by pairwise distances within each graph (feature-space kNN for EdgeConv).
+def _knn_dense(x: torch.Tensor, k: int, batch: torch.Tensor, num_graphs: int | None = None) \
+        -> tuple[torch.Tensor, torch.Tensor]:
+    """kNN in any dimension by pairwise distances within each graph (feature-space kNN for EdgeConv, CUDA,
+    exported graphs: no data-dependent branch, so ``torch.export`` traces it).
 
     Needs ``batch`` sorted (graphs contiguous, as in a GraphBatch). Memory is O(G * N_max^2).
     """
     n = x.shape[0]
-    counts = torch.bincount(batch, minlength=int(batch.max()) + 1)
+    graphs = int(batch.max()) + 1 if num_graphs is None else num_graphs
+    counts = torch.zeros(graphs, dtype=torch.long, device=x.device).index_add_(0, batch, torch.ones_like(batch))
     starts = torch.cumsum(counts, 0) - counts
     local = torch.arange(n, device=x.device) - starts[batch]
-    dense = x.new_zeros((counts.shape[0], int(counts.max()), x.shape[1]))
-    dense[batch, local] = x
-    dist = torch.cdist(dense, dense)
-    valid = torch.arange(dense.shape[1], device=x.device) < counts[:, None]
-    dist = dist.masked_fill(~(valid[:, :, None] & valid[:, None, :]), float("inf"))
-    dist.diagonal(dim1=1, dim2=2).fill_(float("inf"))
-    kk = min(k, dense.shape[1] - 1)
-    near_d, near = dist[batch, local].topk(kk, dim=1, largest=False)
+    width = counts.max().item()  # a symbolic size while exporting
+    torch._check(width >= 0)
+    dense = x.new_zeros((graphs, width, x.shape[1])).index_put((batch, local), x)
+    squares = dense.square().sum(-1)  # squared distances as cdist computes them for more than 25 points
+    dist = (squares[:, :, None] + squares[:, None, :] - 2 * dense @ dense.transpose(1, 2)).clamp(min=0)
+    slots = torch.arange(width, device=x.device)
+    valid = slots < counts[:, None]
+    usable = valid[:, :, None] & valid[:, None, :] & (slots[:, None] != slots[None, :])
+    # k columns of inf after the real ones: topk always has k candidates, the missing ones are inf and dropped
+    dist = torch.cat([dist.masked_fill(~usable, float("inf")), dist.new_full((graphs, width, k), float("inf"))], 2)
+    near_d, near = dist[batch, local].topk(k, dim=1, largest=False)
     keep = torch.isfinite(near_d)
-    receivers = torch.arange(n, device=x.device)[:, None].expand(-1, kk)[keep]
+    receivers = torch.arange(n, device=x.device)[:, None].expand(-1, k)[keep]
     senders = (near + starts[batch][:, None])[keep]
     return senders, receivers
 
 
 def knn_graph(positions: np.ndarray | torch.Tensor, k: int,
-              batch: np.ndarray | torch.Tensor | None = None) -> tuple:
+              batch: np.ndarray | torch.Tensor | None = None, num_graphs: int | None = None) -> tuple:
     """Edges j -> i from each point's ``k`` nearest other points of the same graph.
 
     For D <= 3 this is exact on numba cell lists (ties broken by lower index); a graph with fewer
-    than k + 1 points links every pair. For D > 3 (feature-space kNN, as in dynamic EdgeConv) it uses
-    pairwise distances per graph in torch and needs torch input with ``batch`` sorted.
+    than k + 1 points links every pair. For D > 3 (feature-space kNN, as in dynamic EdgeConv), for CUDA
+    tensors and while exporting a graph (ONNX) it uses pairwise distances per graph in torch and needs torch
+    input with ``batch`` sorted.
 
     Cells are sized from the bounding box to hold about k points each, which suits particles filling a
     box or jets in (eta, phi). A few far outliers stay exact but shrink the dense part into few cells
@@ -416,17 +423,22 @@ def knn_graph(positions: np.ndarray | torch.Tensor, k: int,
     """
     if k < 0:
         raise ValueError(f"k must be >= 0, got {k}")
-    if isinstance(positions, torch.Tensor) and positions.dim() == 2 and positions.shape[1] > 3:
-        if not torch.isfinite(positions).all():
-            raise ValueError("positions contains NaN or infinite values")
+    if isinstance(positions, torch.Tensor) and positions.dim() == 2 and (
+            positions.shape[1] > 3 or positions.is_cuda or torch.compiler.is_exporting()):
         b = torch.zeros(positions.shape[0], dtype=torch.long, device=positions.device) if batch is None \
             else torch.as_tensor(batch, device=positions.device).long()
+        if torch.compiler.is_exporting():  # a traced graph (ONNX) carries no data-dependent checks
+            senders, receivers = _knn_dense(positions.detach(), k, b, num_graphs)
+            torch._check(senders.shape[0] > 0)  # the exported graph assumes a batch with at least one edge
+            return senders, receivers
+        if not torch.isfinite(positions).all():
+            raise ValueError("positions contains NaN or infinite values")
         if positions.shape[0] == 0 or k == 0:
             empty = torch.zeros(0, dtype=torch.long, device=positions.device)
             return empty, empty.clone()
         if (b[1:] < b[:-1]).any():
-            raise ValueError("knn_graph in more than 3 dimensions needs batch sorted (graphs contiguous)")
-        return _knn_dense(positions.detach(), k, b)
+            raise ValueError("knn_graph by pairwise distances needs batch sorted (graphs contiguous)")
+        return _knn_dense(positions.detach(), k, b, num_graphs)
     pos = _as_numpy(positions, "positions")
     n, _ = pos.shape
     bat = _as_batch(batch, n)

@@ -9,7 +9,9 @@ from hep.calo import flow as calo_flow
 from hep.calo import model as calo_model
 from hep.jets import SAMPLE_DIR
 from hep.jets import evaluate as jets_evaluate
+from hep import export
 from hep.jets import generate as jets_generate
+from hep.jets import tag as jets_tag
 from hep.jets import train as jets_train
 from hep.tracking import data as tracking_data
 from hep.tracking import evaluate as tracking_evaluate
@@ -20,9 +22,13 @@ from training.report import DemoRow
 DATASETS = [calo_data.CALO, tracking_data.TRACKING, jets_generate.JETS]
 RECIPES = [calo_model.RECIPE, calo_flow.RECIPE, tracking_model.RECIPE, jets_train.RECIPE]
 SCALING = {"jets": jets_train.SCALING}
+PRETRAINED = jets_tag.SHIPPED
 COMMANDS = [Command("evaluate", "score a trained model against its physics baselines",
                     {"calo": calo_evaluate.evaluate, "tracking": tracking_evaluate.evaluate,
-                     "jets": jets_evaluate.evaluate})]
+                     "jets": jets_evaluate.evaluate}),
+            Command("tag", "score the jets of your ROOT files with a trained tagger (friend tree of scores)",
+                    jets_tag.tag),
+            Command("export-onnx", "export a tagger or the tracking edge classifier to ONNX", export.export_onnx)]
 
 
 def demo(out: Path, seed: int = 0) -> list[DemoRow]:

@@ -127,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0)
     demo.set_defaults(run=_demo)
     _data_commands(sub)
+    _models_commands(sub)
     _scaling_commands(sub)
     for name, app in domains.apps().items():
         group = sub.add_parser(name, help=domains.describe(name), description=domains.describe(name))
@@ -136,6 +137,21 @@ def build_parser() -> argparse.ArgumentParser:
         for command in getattr(app, "COMMANDS", []):
             _commands(verbs, command)
     return parser
+
+
+def _models_commands(sub: argparse._SubParsersAction) -> None:
+    group = sub.add_parser("models", help="list the pretrained models that ship with physml",
+                           description="Pretrained reference models (model cards: docs/models.md).")
+    verbs = group.add_subparsers(dest="models_command", metavar="{list}", required=True)
+    verbs.add_parser("list", help="list the shipped models").set_defaults(run=_list_models)
+
+
+def _list_models(args: argparse.Namespace) -> None:
+    print(f"{'name':<20} {'domain':<8} {'minutes':>7}  headline metrics; summary")
+    for domain, cards in domains.pretrained().items():
+        for name, card in cards.items():
+            metrics = ", ".join(f"{k} {v:.4g}" for k, v in card.metrics.items())
+            print(f"{name:<20} {domain:<8} {card.training_minutes:>7.1f}  {metrics}; {card.summary}")
 
 
 def _scaling_commands(sub: argparse._SubParsersAction) -> None:

@@ -4,6 +4,7 @@
     RECIPES: list[Recipe]           # physml DOMAIN train NAME (alias train-NAME)  (training.recipe)
     COMMANDS: list[Command]         # physml DOMAIN VERB [TASK]: evaluate, rollout, nowcast (training.recipe)
     SCALING: dict[str, ScalingTask] # physml scaling sweep TASK                    (training.scaling)
+    PRETRAINED: dict[str, Card]     # shipped models: --pretrained NAME, physml models list (training.pretrained)
     demo(out, seed) -> list[DemoRow]                                              (training.report)
 
 The options of every command are generated from the code (run dataclasses, function signatures).
@@ -37,6 +38,11 @@ def register_datasets() -> None:
 def recipes() -> list:
     """Every domain's recipes (trainable models)."""
     return [recipe for app in apps().values() for recipe in getattr(app, "RECIPES", [])]
+
+
+def pretrained() -> dict[str, dict]:
+    """Every domain's shipped models: ``{domain: {name: Card}}``."""
+    return {domain: dict(getattr(app, "PRETRAINED", {})) for domain, app in apps().items()}
 
 
 def describe(name: str) -> str:

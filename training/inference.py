@@ -48,3 +48,20 @@ def compile_network(module: nn.Module, mode: str, device: torch.device | str) ->
     module.compile(dynamic=True)
     return True
 
+
+
+def inference_device(device: str = "auto") -> torch.device:
+    """The device a command runs a network on: ``auto`` is the first CUDA device when there is one, else the CPU.
+
+    Args:
+        device: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+    """
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError as err:
+        raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {device!r} ({err})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r}: CUDA is not available on this machine (use --device cpu)")
+    return dev

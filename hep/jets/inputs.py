@@ -47,28 +47,36 @@ class JetBatch:
         return JetBatch(*(t.to(device) for t in (self.points, self.features, self.vectors, self.mask, self.label)))
 
 
+def chunk_batch(chunk, config: DataConfig, where: str) -> JetBatch:
+    """The jets of one chunk of records (:func:`datasets.root.iterate`) as a padded batch (zeros where the mask
+    is False); ``label`` is -1 for every jet when the records have no ``label`` (a user's unlabelled file)."""
+    arrays = padded(chunk, config, where)
+    mask = torch.from_numpy(arrays["pf_points"][1])
+    zero = ~mask[:, None, :]
+
+    def channels(name: str) -> torch.Tensor:
+        return torch.from_numpy(arrays[name][0]).masked_fill(zero, 0)
+
+    labels = np.asarray(chunk["label"]) if "label" in chunk.fields else np.full(len(chunk), -1)
+    return JetBatch(channels("pf_points"), channels("pf_features"), channels("pf_vectors"), mask,
+                    torch.from_numpy(labels.astype(np.int64)))
+
+
 def load_jets(files, config_path: str | Path | None = None, limit: int | None = None,
               progress: bool = False) -> JetBatch:
     """All jets of ``files`` as one padded batch (zeros where the mask is False)."""
     config = DataConfig.from_yaml(config_path or DEFAULT_CONFIG)
-    parts = []
+    where = str(files) if isinstance(files, (str, Path)) else ", ".join(map(str, files))
+    parts, count = [], 0
     for chunk in iterate(files, config, progress=progress):
-        arrays = padded(chunk, config, str(files) if isinstance(files, (str, Path)) else ", ".join(map(str, files)))
-        parts.append((arrays, np.asarray(chunk["label"])))
-        if limit is not None and sum(len(p[1]) for p in parts) >= limit:
+        parts.append(chunk_batch(chunk, config, where))
+        count += len(parts[-1])
+        if limit is not None and count >= limit:
             break
     if not parts:
         raise ValueError(f"{files}: no jets passed the data config")
-
-    def stack(name: str, index: int) -> torch.Tensor:
-        values = np.concatenate([p[0][name][index] for p in parts])[:limit]
-        return torch.from_numpy(values)
-
-    mask = stack("pf_points", 1)
-    zero = ~mask[:, None, :]
-    return JetBatch(stack("pf_points", 0).masked_fill(zero, 0), stack("pf_features", 0).masked_fill(zero, 0),
-                    stack("pf_vectors", 0).masked_fill(zero, 0), mask,
-                    torch.from_numpy(np.concatenate([p[1] for p in parts])[:limit].astype(np.int64)))
+    jets = concatenate(parts)
+    return jets[:limit] if limit is not None else jets
 
 
 def real_pairs(vectors: torch.Tensor, mask: torch.Tensor,
@@ -115,7 +123,12 @@ class JetSet(Dataset):
         return self.jets[i:i + 1]
 
 
+def concatenate(batches: list[JetBatch]) -> JetBatch:
+    """One batch of the jets of ``batches`` in order (all padded to the same length)."""
+    return JetBatch(*(torch.cat([getattr(b, f) for b in batches]) for f in ("points", "features", "vectors", "mask",
+                                                                             "label")))
+
+
 def collate(items: list[JetBatch]) -> JetBatch:
     """Concatenate single jets and cut the padding to the longest of them."""
-    return JetBatch(*(torch.cat([getattr(j, f) for j in items]) for f in ("points", "features", "vectors", "mask",
-                                                                           "label"))).trimmed()
+    return concatenate(items).trimmed()

@@ -104,6 +104,8 @@ def _as_graph(jets: JetBatch, per_particle: torch.Tensor) -> tuple[GraphBatch, t
     """The real particles of every jet as one flat batch of edgeless graphs, and their (d_eta, d_phi)."""
     mask = jets.mask
     nodes = per_particle[mask]
+    if torch.compiler.is_exporting():
+        torch._check(nodes.shape[0] > 0)  # the exported graph assumes a batch with at least one particle
     points = jets.points.transpose(1, 2)[mask]
     empty = torch.empty(0, dtype=torch.long, device=nodes.device)
     n_node = mask.sum(1)
@@ -141,10 +143,12 @@ class ParticleTransformer(nn.Module):
         """``[B, heads, L, L]`` attention bias embedded from the pair features of real pairs only (about a tenth
         of the padded L^2 for 128-long jets of ~50 particles); self-pairs and padding get 0."""
         index, pairs = real_pairs(jets.vectors, jets.mask)
+        if torch.compiler.is_exporting():
+            torch._check(pairs.shape[0] > 0)  # the exported graph assumes a batch with at least one pair
         embedded = self.pair_embed(self.pair_norm(pairs))
         jet, i, j = index
         size = jets.mask.shape[1]
-        bias = embedded.new_zeros(len(jets), size, size, self.cfg.heads)
+        bias = embedded.new_zeros(jets.mask.shape[0], size, size, self.cfg.heads)
         return bias.index_put((jet, i, j), embedded).index_put((jet, j, i), embedded).permute(0, 3, 1, 2)
 
 

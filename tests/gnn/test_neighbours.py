@@ -165,3 +165,18 @@ def test_cuda_tensors_in_cuda_tensors_out():
     s_gpu, r_gpu = knn_graph(f.cuda(), 5)
     s_cpu, r_cpu = knn_graph(f, 5)
     assert as_set(s_gpu.cpu(), r_gpu.cpu()) == as_set(s_cpu, r_cpu)
+
+
+def test_knn_by_pairwise_distances_equals_the_cell_lists():
+    """The torch path (CUDA tensors, exported graphs) gives the cell lists' neighbours, small graphs included."""
+    from gnn.neighbours import _knn_dense
+
+    rng = np.random.default_rng(3)
+    batch = np.sort(rng.integers(0, 6, 200))
+    batch[:3] = 0
+    batch[3:5] = 1  # a graph of two points: fewer than k + 1
+    batch = np.sort(batch)
+    x = rng.random((200, 2))
+    s, r = _knn_dense(torch.from_numpy(x), 5, torch.from_numpy(batch), num_graphs=7)  # graph 6 is empty
+    s_ref, r_ref = knn_graph(x, 5, batch=batch)
+    assert as_set(s.numpy(), r.numpy()) == as_set(s_ref, r_ref)
