@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -48,6 +49,23 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs) -> Iterator:
     with atomic_path(path) as tmp, open(tmp, mode, **kwargs) as fh:
         yield fh
         fh.flush()
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path`` to fill; on success its files move into ``path`` (created if
+    needed), on any exception it is removed: an output of several files appears whole or not at all."""
+    final = Path(path)
+    tmp = final.with_name(final.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        final.mkdir(parents=True, exist_ok=True)
+        for item in sorted(tmp.iterdir()):
+            os.replace(item, final / item.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def refuse_overwriting_inputs(out: str | os.PathLike, inputs: Iterable[str | os.PathLike]) -> None:

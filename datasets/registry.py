@@ -21,7 +21,20 @@ class DatasetSpec:
     generate: Callable[..., list[Path]]
 
 
+@dataclass(frozen=True)
+class ImportSpec:
+    """A dataset format of the field: ``run(src, out_dir, **options) -> list of files written`` converts files in
+    that format into one of the suite's schemas (``physml data import NAME SRC``)."""
+
+    name: str
+    domain: str
+    schema: str
+    description: str
+    run: Callable[..., list[Path]]
+
+
 _REGISTRY: dict[str, DatasetSpec] = {}
+_IMPORTS: dict[str, ImportSpec] = {}
 
 
 def register(spec: DatasetSpec) -> DatasetSpec:
@@ -30,6 +43,18 @@ def register(spec: DatasetSpec) -> DatasetSpec:
         raise ValueError(f"dataset {spec.name!r} is already registered by domain {_REGISTRY[spec.name].domain!r}")
     _REGISTRY[spec.name] = spec
     return spec
+
+
+def register_import(spec: ImportSpec) -> ImportSpec:
+    """Add an importer; names are unique across domains."""
+    if spec.name in _IMPORTS and _IMPORTS[spec.name] != spec:
+        raise ValueError(f"importer {spec.name!r} is already registered by domain {_IMPORTS[spec.name].domain!r}")
+    _IMPORTS[spec.name] = spec
+    return spec
+
+
+def all_imports() -> list[ImportSpec]:
+    return sorted(_IMPORTS.values(), key=lambda s: (s.domain, s.name))
 
 
 def require_at_least(**limits: tuple[float, float]) -> None:

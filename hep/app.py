@@ -16,10 +16,14 @@ from hep.jets import train as jets_train
 from hep.tracking import data as tracking_data
 from hep.tracking import evaluate as tracking_evaluate
 from hep.tracking import model as tracking_model
+from hep.tracking import trackml
+from datasets.registry import ImportSpec
 from training.recipe import Command, train
 from training.report import DemoRow
 
 DATASETS = [calo_data.CALO, tracking_data.TRACKING, jets_generate.JETS]
+IMPORTS = [ImportSpec("trackml", "hep", "tracking-events", "TrackML challenge events (CSV), barrel hits",
+                      trackml.import_trackml)]
 RECIPES = [calo_model.RECIPE, calo_flow.RECIPE, tracking_model.RECIPE, jets_train.RECIPE]
 SCALING = {"jets": jets_train.SCALING}
 PRETRAINED = jets_tag.SHIPPED

@@ -29,7 +29,7 @@ _FORMAT = argparse.RawDescriptionHelpFormatter
 
 def _data_commands(sub: argparse._SubParsersAction) -> None:
     data = sub.add_parser("data", help="list and generate datasets", description="Datasets of every domain.")
-    data_sub = data.add_subparsers(dest="data_command", metavar="{list,generate}", required=True)
+    data_sub = data.add_subparsers(dest="data_command", metavar="{list,generate,import}", required=True)
     listing = data_sub.add_parser("list", help="list the registered datasets")
     listing.set_defaults(run=_list_datasets)
     gen = data_sub.add_parser("generate", help="generate a dataset with its domain's solver",
@@ -40,21 +40,34 @@ def _data_commands(sub: argparse._SubParsersAction) -> None:
                              formatter_class=_FORMAT)
         p.add_argument("--out", type=Path, default=None, help=f"output folder (default: runs/data/{spec.name})")
         options = add_call_flags(p, spec.generate, skip=("out_dir",))
-        p.set_defaults(run=lambda args, spec=spec, options=options: _generate(spec, args.out, options(args)))
+        p.set_defaults(run=lambda args, spec=spec, options=options: _generate(
+            spec.generate, args.out or Path("runs/data") / spec.name, options(args)))
+    imp = data_sub.add_parser("import", help="import a dataset in one of the field's formats",
+                              description="Convert the field's dataset files into the suite's schemas; "
+                                          "`physml data import NAME --help` lists the options.")
+    names = imp.add_subparsers(dest="name", metavar="NAME", required=True)
+    for spec in registry.all_imports():
+        p = names.add_parser(spec.name, help=spec.description, formatter_class=_FORMAT,
+                             description=(inspect.getdoc(spec.run) or "").split("\nArgs:")[0])
+        p.add_argument("--out", type=Path, required=True, help="output folder (new or empty)")
+        options = add_call_flags(p, spec.run, skip=("out_dir",))
+        p.set_defaults(run=lambda args, spec=spec, options=options: _generate(spec.run, args.out, options(args)))
 
 
 def _list_datasets(args: argparse.Namespace) -> None:
-    print(f"{'name':<14} {'domain':<8} {'schema':<24} description")
+    print(f"{'name':<20} {'domain':<8} {'schema':<24} description")
     for spec in registry.all_datasets():
-        print(f"{spec.name:<14} {spec.domain:<8} {spec.schema:<24} {spec.description}")
+        print(f"{spec.name:<20} {spec.domain:<8} {spec.schema:<24} {spec.description}")
+    print("\nformats of the field (physml data import NAME SRC --out DIR):")
+    for spec in registry.all_imports():
+        print(f"{spec.name:<20} {spec.domain:<8} {spec.schema:<24} {spec.description}")
 
 
-def _generate(spec: registry.DatasetSpec, out: Path | None, options: dict) -> None:
-    out = out or Path("runs/data") / spec.name
+def _generate(make: Callable[..., list[Path]], out: Path, options: dict) -> None:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):  # never mix two generations in one folder
         raise ValueError(f"{out}: exists and is not an empty folder; remove it or give another --out")
     t0 = time.perf_counter()
-    files = spec.generate(out, **options)
+    files = make(out_dir=out, **options)
     print(f"wrote {len(files)} files to {out} in {time.perf_counter() - t0:.1f} s:")
     for f in files:
         print(f"  {f}")

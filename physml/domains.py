@@ -1,6 +1,7 @@
 """Collects what each domain declares in its ``app`` module:
 
     DATASETS: list[DatasetSpec]     # physml data generate NAME                  (datasets.registry)
+    IMPORTS: list[ImportSpec]       # physml data import NAME SRC (the field's formats) (datasets.registry)
     RECIPES: list[Recipe]           # physml DOMAIN train NAME (alias train-NAME)  (training.recipe)
     COMMANDS: list[Command]         # physml DOMAIN VERB [TASK]: evaluate, rollout, nowcast (training.recipe)
     SCALING: dict[str, ScalingTask] # physml scaling sweep TASK                    (training.scaling)
@@ -33,6 +34,8 @@ def register_datasets() -> None:
     for app in apps().values():
         for spec in getattr(app, "DATASETS", []):
             registry.register(spec)
+        for spec in getattr(app, "IMPORTS", []):
+            registry.register_import(spec)
 
 
 def recipes() -> list:

@@ -3,12 +3,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from datasets import deepmind
+from datasets.registry import ImportSpec
 from sims import data, evaluate, learned_forces, mesh_data, mesh_evaluate, train_gns, train_mgn
 from sims.meshgraphnet import MeshGraphNetConfig
 from training.recipe import Command, train
 from training.report import DemoRow
 
 DATASETS = [data.SOFT_DISKS, data.WATERDROP, data.DAMBREAK, mesh_data.CYLINDER_FLOW, mesh_data.FLAG]
+IMPORTS = [ImportSpec("learning-to-simulate", "sims", "particle-trajectories",
+                      "DeepMind learning_to_simulate TFRecords (WaterDrop, Sand, Goop, ...)",
+                      deepmind.import_learning_to_simulate),
+           ImportSpec("meshgraphnets", "sims", "mesh-trajectories",
+                      "DeepMind MeshGraphNets TFRecords (cylinder_flow, flag_simple, ...)",
+                      deepmind.import_meshgraphnets)]
 RECIPES = [learned_forces.RECIPE, train_gns.RECIPE, train_mgn.RECIPE]
 COMMANDS = [Command("evaluate", "score a trained GNS or MeshGraphNet against its baseline and solver",
                     evaluate.evaluate),
