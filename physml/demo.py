@@ -1,13 +1,17 @@
 """``physml demo``: every part of the suite that exists, end to end, with a summary table.
 
 Everything goes to one folder (``runs/demo`` by default): datasets, run folders with checkpoints,
-metrics and plots, and ``summary.md`` / ``summary.json``.
+metrics and plots, ``summary.md`` / ``summary.json``, and the summary page ``summary.html`` with
+``summary.png``: the pictures a physicist looks at first (ROC, event display, rollout strip, CSI against lead
+time), one per row that names one.
 """
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -17,6 +21,7 @@ from scipy.spatial import cKDTree
 from datasets.atomic import atomic_open
 from gnn.neighbours import radius_graph
 from physml.domains import apps
+from training.figures import pyplot, save_figure
 from training.report import DemoRow
 
 COLUMNS = ("domain", "part", "metric", "value", "reference", "seconds")
@@ -76,7 +81,38 @@ def format_table(rows: list[dict]) -> str:
 
 
 def write_summary(out: Path, rows: list[dict]) -> None:
+    """``summary.json``, ``summary.md``, and the summary page: ``summary.png`` (the rows' figures in a grid)
+    and ``summary.html`` (the table and the figures)."""
     with atomic_open(out / "summary.json") as fh:
         json.dump(rows, fh, indent=2)
     with atomic_open(out / "summary.md") as fh:
         fh.write("# physml demo\n\n" + format_table(rows) + "\n")
+    figures = {r["figure"]: f"{r['domain']}: {r['part']}" for r in rows if r.get("figure")}
+    missing = [f for f in figures if not Path(f).is_file()]
+    figures = {f: title for f, title in figures.items() if f not in missing}
+    summary_figure(out / "summary.png", figures)
+    cells = "".join("<tr>" + "".join(f"<td>{html.escape(str(r.get(c, '')))}</td>" for c in COLUMNS) + "</tr>"
+                    for r in rows)
+    images = "".join(f'<figure><img src="{html.escape(os.path.relpath(f, out))}" width="480">'
+                     f"<figcaption>{html.escape(title)}</figcaption></figure>" for f, title in figures.items())
+    with atomic_open(out / "summary.html") as fh:
+        fh.write(f"<!doctype html><html><head><meta charset='utf-8'><title>physml demo</title></head><body>"
+                 f"<h1>physml demo</h1><table border='1'><tr>{''.join(f'<th>{c}</th>' for c in COLUMNS)}</tr>"
+                 f"{cells}</table>{images}"
+                 f"{''.join(f'<p>missing figure: {html.escape(f)}</p>' for f in missing)}</body></html>\n")
+
+
+def summary_figure(path: Path, figures: dict[str, str]) -> None:
+    """The pictures ``{file: title}`` in a grid of two columns (a note when there are none)."""
+    plt = pyplot()
+    rows = max(1, math.ceil(len(figures) / 2))
+    fig, axes = plt.subplots(rows, 2, figsize=(12, 4.2 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, (file, title) in zip(axes.ravel(), figures.items()):
+        ax.imshow(plt.imread(file))
+        ax.set_title(title, fontsize=9)
+    if not figures:
+        axes[0, 0].text(0.5, 0.5, "no figures", ha="center")
+    fig.tight_layout()
+    save_figure(fig, path)

@@ -43,7 +43,8 @@ def demo(out: Path, seed: int = 0) -> list[DemoRow]:
     solver = report["solver"]["seconds_per_frame"] if "solver" in report else float("nan")
     baseline = report["ballistic"]["rollout_mse"]
     rows += [DemoRow("sims", "GNS on SPH water drops (1,500 steps)", "rollout MSE, 60 steps [m^2]",
-                     report["gns"]["rollout_mse"], f"ballistic + walls {baseline:.3g}"),
+                     report["gns"]["rollout_mse"], f"ballistic + walls {baseline:.3g}",
+                     output=str(out / "gns" / "eval"), figure=str(out / "gns" / "eval" / "rollout_000.png")),
              DemoRow("sims", "GNS vs SPH solver", "seconds per frame", report["gns"]["seconds_per_frame"],
                      f"solver {solver:.4f}", fmt=".4f")]
 
@@ -55,7 +56,8 @@ def demo(out: Path, seed: int = 0) -> list[DemoRow]:
                                     max_trajectories=1, max_steps=40)
     rows += [DemoRow("sims", "MeshGraphNet on the flag solver (400 steps)", "world-position RMSE over 10 steps [m]",
                      report["mgn"]["rmse_10"], f"constant velocity {report['frozen']['rmse_10']:.3g}",
-                     output=str(out / "mgn_flag" / "eval")),
+                     output=str(out / "mgn_flag" / "eval"),
+                     figure=str(out / "mgn_flag" / "eval" / "rollout_000.png")),
              DemoRow("sims", "MeshGraphNet vs flag solver", "seconds per frame", report["mgn"]["seconds_per_frame"],
                      f"solver {report['solver']['seconds_per_frame']:.4f}", fmt=".4f")]
     return rows

@@ -129,6 +129,8 @@ class DemoRow:
         reference: the baseline's score, as text (``"Hough 0.912"``).
         fmt: how ``value`` is shown.
         output: the folder with the run's outputs, if any.
+        figure: the picture a physicist would look at first (ROC, event display, rollout strip, CSI against
+            lead time), shown on the demo's summary page.
     """
 
     domain: str
@@ -138,6 +140,7 @@ class DemoRow:
     reference: str
     fmt: str = ".3g"
     output: str = ""
+    figure: str = ""
 
 
 def read_report(out_dir: str | os.PathLike) -> Report:

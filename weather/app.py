@@ -38,7 +38,8 @@ def demo(out: Path, seed: int = 0) -> list[DemoRow]:
     return [DemoRow("weather", "latent diffusion on extrapolation (300 + 600 steps), ensemble median",
                     "CSI >= 1 mm/h at +30 min", report["ldm"]["csi1_median_6"],
                     f"extrapolation {extrapolation['csi1_median_6']:.3f}, persistence "
-                    f"{persistence['csi1_median_6']:.3f}", output=str(folder / "eval")),
+                    f"{persistence['csi1_median_6']:.3f}", output=str(folder / "eval"),
+                    figure=str(folder / "eval" / "csi.png")),
             DemoRow("weather", "latent diffusion ensemble (4 members)", "CRPS mm/h (mean over leads)",
                     report["ldm"]["crps_pixel"], f"STEPS {steps['crps_pixel']:.3f}, extrapolation "
                     f"{extrapolation['crps_pixel']:.3f}"),

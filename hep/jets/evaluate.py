@@ -10,16 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from datasets.atomic import refuse_overwriting_inputs
 from datasets.root import DataConfig, read
 from hep.classification import roc_auc
-from hep.jets.inputs import JetBatch, load_jets
+from hep.jets.inputs import load_jets
+from hep.jets.tag import class_probabilities
 from hep.jets.train import RECIPE, SPLIT, jet_files, split
 from training.figures import pyplot, save_figure
-from training.inference import compile_network
-from training.precision import autocast
+from training.inference import compile_network, inference_device
 from training.recipe import load, read_run
 from training.report import Column, Report
 
@@ -62,7 +61,7 @@ def baselines(files: list[Path], limit: int | None) -> tuple[dict[str, np.ndarra
 
 
 def evaluate(run_dirs: list[str], data: str | None = None, out: str = "runs/jets/eval", precision: str = "auto",
-             compile: str = "auto") -> Report:
+             compile: str = "auto", device: str = "auto") -> Report:
     """Every trained tagger and the substructure baselines on the same test jets; table.md, metrics.json and
     roc.png go to ``out``.
 
@@ -72,6 +71,7 @@ def evaluate(run_dirs: list[str], data: str | None = None, out: str = "runs/jets
         out: output folder.
         precision: the taggers' precision: auto (bf16 where fast), fp32 or bf16.
         compile: torch.compile the taggers: auto (on CUDA only), on or off.
+        device: auto (CUDA when present), cpu, cuda or cuda:N.
     """
     data_dir = data or read_run(run_dirs[0], [RECIPE])[1].data_dir
     files = jet_files(data_dir)
@@ -80,18 +80,19 @@ def evaluate(run_dirs: list[str], data: str | None = None, out: str = "runs/jets
                                                                                   "out": str(out)})
     curves = {}
     test = labels = max_jets = None
+    dev = inference_device(device)
     for run_dir in run_dirs:
-        model, run = load(run_dir, [RECIPE])
-        compile_network(model, compile, "cpu")
+        model, run = load(run_dir, [RECIPE], device=str(dev))
+        compile_network(model, compile, dev)
         if test is None:
             max_jets = run.max_jets
             test = split(load_jets(files, limit=max_jets))["test"]
             labels = test.label.numpy()
-        with torch.no_grad(), autocast(precision, "cpu"):
-            probs = torch.cat([torch.softmax(model(chunk).float(), 1)[:, 1] for chunk in _chunks(test)]).numpy()
+        probs = class_probabilities(model, test, dev, precision)[:, 1]
         accuracy = float(np.mean((probs > 0.5) == labels))
-        report.add(Path(run_dir).name, f"{run.model} ({Path(run_dir).name})", summarise(labels, probs, accuracy))
-        curves[run.model] = probs
+        label = f"{run.model} ({Path(run_dir).name})"
+        report.add(Path(run_dir).name, label, summarise(labels, probs, accuracy))
+        curves[label] = probs
     scores, base_labels = baselines(files, max_jets)
     if not np.array_equal(base_labels, labels):
         raise ValueError(f"{data_dir}: the jet-level branches do not line up with the constituents")
@@ -102,11 +103,6 @@ def evaluate(run_dirs: list[str], data: str | None = None, out: str = "runs/jets
     _roc(Path(out) / "roc.png", labels, curves)
     report.write(out)
     return report
-
-
-def _chunks(jets: JetBatch, size: int = 256):
-    for i in range(0, len(jets), size):
-        yield jets[i:i + size].trimmed()
 
 
 def _roc(path: Path, labels: np.ndarray, curves: dict[str, np.ndarray]) -> None:

@@ -28,7 +28,7 @@ SHIPPED: dict[str, Card] = cards(Path(__file__).with_name("pretrained"))
 CLASSES = ("qcd", "top")  # label 0 and 1 of the jet generator
 
 
-def scores(model: torch.nn.Module, jets: JetBatch, device: torch.device, precision: str = "fp32",
+def class_probabilities(model: torch.nn.Module, jets: JetBatch, device: torch.device, precision: str = "fp32",
            batch_size: int = 512) -> np.ndarray:
     """``[N, 2]`` class probabilities of ``jets`` (float32), in batches of ``batch_size`` jets.
 
@@ -83,7 +83,7 @@ def tag(files: list[str], out: str = "scores.root", model: str | None = None, pr
             entry = 0
             for chunk in iterate(path, config, progress=False):
                 jets = chunk_batch(chunk, config, str(path))
-                probs = scores(network, jets, dev, precision, batch_size)
+                probs = class_probabilities(network, jets, dev, precision, batch_size)
                 branches = {f"score_{name}": probs[:, i] for i, name in enumerate(CLASSES)}
                 branches |= {"file_index": np.full(len(jets), index, np.int32),
                              "entry": np.arange(entry, entry + len(jets), dtype=np.int64)}

@@ -27,6 +27,7 @@ from hep.tracking.hough import hough_tracks, tune_hough
 from hep.tracking.model import RECIPE, Event, load_events
 from hep.tracking.tracks import build_tracks, match_tracks, matched_particles, pooled, reconstructable, \
     tracking_metrics
+from training.inference import inference_device
 from training.recipe import load
 from training.report import Column, Report
 
@@ -45,7 +46,9 @@ METHODS = {"gnn": "GNN (interaction network)", "hough": "Hough transform (tuned)
 
 @torch.no_grad()
 def edge_scores(model: torch.nn.Module, events: list[Event]) -> list[np.ndarray]:
-    return [torch.sigmoid(model(e.graph)).numpy() for e in events]
+    """Edge probabilities of each event's graph, on the model's device."""
+    device = next(model.parameters()).device
+    return [torch.sigmoid(model(e.graph.to(device))).cpu().numpy() for e in events]
 
 
 def choose_threshold(scores: list[np.ndarray], events: list[Event]) -> float:
@@ -65,7 +68,7 @@ def _timed(fn, *args):
 
 
 def evaluate(run_dir: str = "runs/tracking", data: str | None = None, out: str | None = None,
-             events: int | None = None, data_config: str | None = None) -> Report:
+             events: int | None = None, data_config: str | None = None, device: str = "auto") -> Report:
     """Score the GNN tracker and the Hough transform on ``test.root`` (edge threshold chosen on
     ``valid.root``); table.md, metrics.json and pictures go to ``out``.
 
@@ -75,8 +78,9 @@ def evaluate(run_dir: str = "runs/tracking", data: str | None = None, out: str |
         out: output folder (default: RUN_DIR/eval).
         events: use only the first events of each file.
         data_config: YAML branch map (default: the training run's).
+        device: where the GNN runs: auto (CUDA when present), cpu, cuda or cuda:N.
     """
-    model, run = load(run_dir, [RECIPE])
+    model, run = load(run_dir, [RECIPE], device=str(inference_device(device)))
     folder = Path(data or run.data_dir)
     out_dir = Path(out or Path(run_dir) / "eval")
     refuse_overwriting_inputs(out_dir, [folder])
