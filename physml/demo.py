@@ -12,6 +12,7 @@ import html
 import json
 import math
 import os
+import textwrap
 import time
 from pathlib import Path
 
@@ -111,7 +112,7 @@ def summary_figure(path: Path, figures: dict[str, str]) -> None:
         ax.axis("off")
     for ax, (file, title) in zip(axes.ravel(), figures.items()):
         ax.imshow(plt.imread(file))
-        ax.set_title(title, fontsize=9)
+        ax.set_title(textwrap.fill(title, 80), fontsize=8)
     if not figures:
         axes[0, 0].text(0.5, 0.5, "no figures", ha="center")
     fig.tight_layout()

@@ -42,22 +42,32 @@ def summarise(labels: np.ndarray, scores: np.ndarray, accuracy: float) -> dict[s
             "rejection_at_0.3": rejection(labels, scores, 0.3)}
 
 
-def baselines(files: list[Path], limit: int | None) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Test-split scores of the substructure baselines (keys of ``BASELINES``; same jets and split as the
-    taggers'), and the labels."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
+def substructure(files: list[Path], limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(x [N, 4], labels [N])``: mass, soft-drop mass [GeV], tau2/tau1 and tau3/tau2 of every jet."""
     jets = read(files, DataConfig.from_dict(JET_BRANCHES))
     jets = jets[:limit] if limit is not None else jets
     x = np.column_stack([np.asarray(jets["jet_mass"]), np.asarray(jets["jet_sdmass"]),
                          np.asarray(jets["jet_tau2"]) / np.maximum(np.asarray(jets["jet_tau1"]), 1e-9),
                          np.asarray(jets["jet_tau3"]) / np.maximum(np.asarray(jets["jet_tau2"]), 1e-9)])
-    y = np.asarray(jets["label"])
+    return x, np.asarray(jets["label"])
+
+
+def cut_score(x: np.ndarray) -> np.ndarray:
+    """The cut baseline as a score: jets in the soft-drop mass window (105-210 GeV) first, then by lower
+    tau3/tau2 (scanning the threshold scans the cut)."""
+    window = (x[:, 1] > 105) & (x[:, 1] < 210)
+    return window + 0.5 * (1 - np.clip(x[:, 3], 0, 1))
+
+
+def baselines(files: list[Path], limit: int | None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Test-split scores of the substructure baselines (keys of ``BASELINES``; same jets and split as the
+    taggers'), and the labels."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    x, y = substructure(files, limit)
     a, b = int(SPLIT[0] * len(y)), int((SPLIT[0] + SPLIT[1]) * len(y))
-    window = (x[b:, 1] > 105) & (x[b:, 1] < 210)
-    cut = window + 0.5 * (1 - np.clip(x[b:, 3], 0, 1))  # jets in the mass window first, then by lower tau32
     gbdt = HistGradientBoostingClassifier(max_iter=200, random_state=0).fit(x[:a], y[:a])
-    return {"cut": cut, "gbdt": gbdt.predict_proba(x[b:])[:, 1]}, y[b:]
+    return {"cut": cut_score(x[b:]), "gbdt": gbdt.predict_proba(x[b:])[:, 1]}, y[b:]
 
 
 def evaluate(run_dirs: list[str], data: str | None = None, out: str = "runs/jets/eval", precision: str = "auto",
@@ -100,12 +110,13 @@ def evaluate(run_dirs: list[str], data: str | None = None, out: str = "runs/jets
         report.add(key, BASELINES[key], summarise(labels, s, float("nan")))
         curves[BASELINES[key]] = s
     report.info["test_jets"] = int(len(labels))
-    _roc(Path(out) / "roc.png", labels, curves)
+    roc_figure(Path(out) / "roc.png", labels, curves)
     report.write(out)
     return report
 
 
-def _roc(path: Path, labels: np.ndarray, curves: dict[str, np.ndarray]) -> None:
+def roc_figure(path: Path, labels: np.ndarray, curves: dict[str, np.ndarray]) -> None:
+    """Background rejection against signal efficiency of every ``{name: scores}``, log scale."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4.5))
     for name, scores in curves.items():

@@ -6,13 +6,16 @@ import pytest
 from datasets import registry
 from physml import domains
 from physml.cli import main
+from training.figures import pyplot
 
 
 def every_command() -> list[list[str]]:
     """Every command line the front door offers, down to each model, task and alias."""
     domains.register_datasets()
-    commands = [[], ["demo"], ["data"], ["data", "list"], ["data", "generate"]]
+    commands = [[], ["demo"], ["data"], ["data", "list"], ["data", "generate"], ["data", "import"], ["models"],
+                ["models", "list"]]
     commands += [["data", "generate", spec.name] for spec in registry.all_datasets()]
+    commands += [["data", "import", spec.name] for spec in registry.all_imports()]
     for name, app in domains.apps().items():
         commands.append([name])
         if getattr(app, "RECIPES", None):
@@ -97,7 +100,7 @@ def test_console_script_is_installed():
 def test_demo_runs_end_to_end(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path)]) == 0
     summary = (tmp_path / "summary.md").read_text()
-    assert summary.count("| gnn |") == 2 and summary.count("| sims |") == 5 and summary.count("| hep |") == 6
+    assert summary.count("| gnn |") == 2 and summary.count("| sims |") == 5 and summary.count("| hep |") == 8
     assert summary.count("| weather |") == 3
     assert "EDGES DIFFER" not in summary
     assert (tmp_path / "learned_forces" / "loss.png").exists()
@@ -105,3 +108,8 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert (tmp_path / "mgn_flag" / "eval" / "rollout_000.gif").exists()
     assert (tmp_path / "jets" / "eval" / "roc.png").exists()
     assert (tmp_path / "weather" / "eval" / "frames.png").exists()
+    # the summary page: every row's figure in the PNG grid and the HTML, none missing
+    page = (tmp_path / "summary.html").read_text()
+    assert "missing figure" not in page and page.count("<img") == 6 and "| hep |" not in page
+    image = pyplot().imread(tmp_path / "summary.png")
+    assert image.shape[0] > 1000 and image.shape[1] > 1000 and image[..., :3].std() > 0.05
