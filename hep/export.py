@@ -26,6 +26,7 @@ from hep.jets import SAMPLE_DIR
 from hep.jets.inputs import JetBatch, load_jets
 from hep.jets.tag import SHIPPED
 from hep.jets.train import RECIPE as JETS
+from hep.jets.train import JetRun
 from hep.tracking.model import RECIPE as TRACKING
 from training.pretrained import resolve
 from training.recipe import load
@@ -74,8 +75,6 @@ def example_graph(nodes: int = 40, edges: int = 120, seed: int = 0) -> tuple[tor
 def graph_module(run_dir: str | Path) -> tuple[nn.Module, tuple[torch.Tensor, ...], dict, list[str], list[str]]:
     """The exportable module of a tagger or tracking run, an example input, its dynamic shapes and the input
     and output names."""
-    from hep.jets.train import JetRun
-
     network, run = load(run_dir, [JETS, TRACKING])
     if isinstance(run, JetRun):
         if run.model == "part-moe":
