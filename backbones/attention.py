@@ -29,6 +29,11 @@ class CrossAttention(nn.Module):
                 bias: torch.Tensor | None = None) -> torch.Tensor:
         """``mask [B, L]``: True where a context token may be attended to; ``bias [B, heads, N, L]``: added
         to the attention logits (e.g. Particle Transformer's pair features)."""
+        return x + self.update(x, context, mask, bias)
+
+    def update(self, x: torch.Tensor, context: torch.Tensor | None = None, mask: torch.Tensor | None = None,
+               bias: torch.Tensor | None = None) -> torch.Tensor:
+        """What :meth:`forward` adds to ``x`` (the attention output, without the residual)."""
         h = self.norm(x)
         k, v = self.kv(h if context is None else context).chunk(2, dim=-1)
 
@@ -39,4 +44,4 @@ class CrossAttention(nn.Module):
         if bias is not None:
             attn_mask = bias if attn_mask is None else bias.masked_fill(~attn_mask, float("-inf"))
         y = F.scaled_dot_product_attention(split(self.q(h)), split(k), split(v), attn_mask=attn_mask)
-        return x + self.out(y.transpose(1, 2).flatten(2))
+        return self.out(y.transpose(1, 2).flatten(2))

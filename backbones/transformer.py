@@ -79,6 +79,7 @@ class SetTransformer(nn.Module):
 
     def __init__(self, cfg: TransformerConfig) -> None:
         super().__init__()
+        self.cfg = cfg
         self.blocks = nn.ModuleList(Block(cfg, routed=cfg.moe is not None and (i + 1) % cfg.moe.every == 0)
                                     for i in range(cfg.depth))
         self.class_blocks = nn.ModuleList(ClassAttentionBlock(cfg) for _ in range(cfg.class_depth))
@@ -90,6 +91,10 @@ class SetTransformer(nn.Module):
                 route_ids: torch.Tensor | None = None) -> torch.Tensor:
         for block in self.blocks:
             x = block(x, mask, bias, route_ids)
+        return self.pool(x, mask)
+
+    def pool(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """``[B, N, D] -> [B, D]``: the class-attention blocks and the final norm."""
         cls = self.cls.expand(x.shape[0], -1, -1)
         for block in self.class_blocks:
             cls = block(cls, x, mask)
