@@ -194,7 +194,8 @@ class CaloFlow(nn.Module):
         first = torch.maximum(torch.minimum(first, self.first_bounds[..., 1]), self.first_bounds[..., 0])
         second = sampler.sample(lambda x, t: self.shapes(x, t, code, first), (b, g.n_layers, g.n_radial),
                                 generator, device=device)
-        return self.decode(first, second, np.random.default_rng(int(torch.randint(2 ** 62, (1,), generator=generator))))
+        draw = torch.randint(2 ** 62, (1,), generator=generator, device=generator.device if generator else "cpu")
+        return self.decode(first, second, np.random.default_rng(int(draw)))
 
     def decode(self, first: torch.Tensor, second: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
         """Showers ``[B, V]`` [MeV] from standardised features of both stages (``[B, L, 2]``, ``[B, L, R]``):

@@ -64,12 +64,13 @@ def generate_showers(out: str = "showers.h5", energies: tuple[float, ...] | None
     name, steps = (sampler or generator.DEFAULT_SAMPLERS[0]).split(":")
     chosen = generator.sampler(name, int(steps))
     torch_rng = torch.Generator(device=dev).manual_seed(seed)
+    total = generator.total.cpu()  # the energy model draws on the CPU (generation never uses it)
     showers = []
     for start in tqdm(range(0, len(energy), batch), desc="generate showers", unit="batch"):
-        part = torch.from_numpy(energy[start:start + batch]).to(dev)
-        made = generator.generate(part, chosen, torch_rng)
-        showers.append((generator.renormalise(made, part.cpu(), torch.Generator().manual_seed(seed + start))
-                        if energy_model else made).cpu().numpy())
+        part = torch.from_numpy(energy[start:start + batch])
+        made = generator.generate(part.to(dev), chosen, torch_rng).cpu()
+        showers.append((total.renormalise(made, part, torch.Generator().manual_seed(seed + start))
+                        if energy_model else made).numpy())
     return write_showers(out, energy, np.concatenate(showers), generator.cfg.geometry,
                          {"generator": f"{type(generator).__name__} {name} {steps} steps"
                                        f"{' + energy model' if energy_model else ''}", "seed": seed})
