@@ -23,6 +23,7 @@ from hep.calo.flow import RECIPE as FLOW_RECIPE
 from hep.calo.flow import CaloFlow
 from hep.calo.gflash import TUNGSTEN, simulate_showers
 from hep.calo.model import RECIPE, CaloDiffusion
+from training.inference import inference_device
 from training.recipe import load
 from training.report import Column, Report
 
@@ -41,9 +42,10 @@ def gflash_generator(geometry: CaloGeometry, seed: int) -> Generator:
 
 
 def model_generator(model: CaloDiffusion | CaloFlow, sampler: str, steps: int, seed: int) -> Generator:
-    generator = torch.Generator().manual_seed(seed)
+    """Showers of ``model`` (on its device, its own seeded generator) as numpy arrays."""
+    generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
     chosen = model.sampler(sampler, steps)
-    return lambda energy: model.generate(torch.from_numpy(energy), chosen, generator).numpy()
+    return lambda energy: model.generate(torch.from_numpy(energy), chosen, generator).cpu().numpy()
 
 
 def generate(fn: Generator, energy: np.ndarray, batch: int, desc: str) -> tuple[np.ndarray, float]:
@@ -84,7 +86,7 @@ def score(reference: dict, generated: dict, seed: int, hidden: int) -> dict[str,
 def evaluate(run_dir: str = "runs/calo", data: str | None = None, out: str | None = None, showers: int = 500,
              samplers: tuple[str, ...] | None = None, seed: int = 0,
              classifier_hidden: int = 512, batch: int = 100,
-             gflash_batches: tuple[int, ...] = (1, 100, 10_000)) -> Report:
+             gflash_batches: tuple[int, ...] = (1, 100, 10_000), device: str = "cpu") -> Report:
     """Score each sampler of a ``train calo`` or ``train calo-flow`` run, with and without its energy model,
     and GFlash's own noise floor against reference showers; showers (CaloChallenge HDF5),
     pictures, table.md and metrics.json go to ``out``.
@@ -100,8 +102,10 @@ def evaluate(run_dir: str = "runs/calo", data: str | None = None, out: str | Non
         classifier_hidden: hidden units of the classifier test.
         batch: showers generated per call.
         gflash_batches: batch sizes at which GFlash's time per shower is measured.
+        device: where the generator runs: cpu (default: the published times are CPU times), auto, cuda or
+            cuda:N; the energy model and the classifier run on the CPU.
     """
-    model, run = load(run_dir, [RECIPE, FLOW_RECIPE])
+    model, run = load(run_dir, [RECIPE, FLOW_RECIPE], device=str(inference_device(device)))
     reference_file = Path(data or Path(run.data_dir) / "test.h5")
     out_dir = Path(out or Path(run_dir) / "eval")
     refuse_overwriting_inputs(out_dir, [reference_file, reference_file.parent])
@@ -121,7 +125,7 @@ def evaluate(run_dir: str = "runs/calo", data: str | None = None, out: str | Non
         generated, per_shower = generate(fn, energy, batch, label)
         variants = {key: (label, generated)}
         if key != "gflash":  # the same samples, total energy from the energy model (two-stage generation)
-            variants[f"{key}_energy_model"] = (f"{label} + energy model", model.renormalise(
+            variants[f"{key}_energy_model"] = (f"{label} + energy model", model.total.cpu().renormalise(
                 torch.from_numpy(generated), torch.from_numpy(energy), renormalise).numpy())
         sizes = gflash_batches if key == "gflash" else (1,)
         timing = {f"seconds_per_shower_b{batch}": per_shower,
