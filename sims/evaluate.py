@@ -20,7 +20,7 @@ from sims.rollout import Rollout, ballistic, constant_velocity, export_rollout, 
 from sims.solvers.soft_disks import SoftDisks, Verlet
 from sims.solvers.sph import SPH, SPHConfig
 from training.config import to_dict
-from training.inference import compile_network
+from training.inference import compile_network, inference_device
 from training.recipe import load, read_run
 from training.report import Column, Report
 
@@ -36,7 +36,7 @@ LABELS = {"gns": "learned (GNS)", "constant_velocity": "constant velocity", "bal
 
 def evaluate(run_dir: str = "runs/gns", data: str | None = None, out: str | None = None, trajectories: int = 8,
              max_steps: int | None = None, precision: str = "auto", compile: str = "auto",
-             ensemble: int = 1) -> Report:
+             ensemble: int = 1, device: str = "cpu") -> Report:
     """Roll a trained GNS or MeshGraphNet out on held-out trajectories and score it against its baselines
     and its solver; rollouts (HDF5), pictures, table.md and metrics.json go to ``out``.
 
@@ -50,13 +50,16 @@ def evaluate(run_dir: str = "runs/gns", data: str | None = None, out: str | None
         compile: torch.compile the network: auto (on CUDA only), on or off.
         ensemble: rollouts per trajectory of a model that samples (MeshGraphNet with PDE-Refiner), each with
             its own noise: the first is scored, all give the ensemble mean and spread.
+        device: where a GNS runs: cpu (default: its time per frame is set against the CPU solver's), auto, cuda
+            or cuda:N. MeshGraphNet rollouts run on the CPU.
     """
     return _dispatch(run_dir, data, out or str(Path(run_dir) / "eval"), trajectories, max_steps, True, precision,
-                     compile, ensemble)
+                     compile, ensemble, device)
 
 
 def rollout(run_dir: str = "runs/gns", data: str | None = None, out: str | None = None, trajectories: int = 1,
-            max_steps: int | None = None, precision: str = "auto", compile: str = "auto") -> Report:
+            max_steps: int | None = None, precision: str = "auto", compile: str = "auto",
+            device: str = "cpu") -> Report:
     """Roll a trained GNS or MeshGraphNet out and export the rollouts to HDF5 (no solver runs).
 
     Args:
@@ -67,20 +70,26 @@ def rollout(run_dir: str = "runs/gns", data: str | None = None, out: str | None 
         max_steps: limit the rollout length.
         precision: the network's precision: auto (bf16 where fast), fp32 or bf16.
         compile: torch.compile the network: auto (on CUDA only), on or off.
+        device: where a GNS runs: cpu, auto (CUDA when present), cuda or cuda:N. MeshGraphNet rollouts run on
+            the CPU.
     """
     return _dispatch(run_dir, data, out or str(Path(run_dir) / "rollouts"), trajectories, max_steps, False,
-                     precision, compile)
+                     precision, compile, device=device)
 
 
 def _dispatch(run_dir: str, data: str | None, out: str, trajectories: int, max_steps: int | None,
-              with_solver: bool, precision: str, compile: str, ensemble: int = 1) -> Report:
+              with_solver: bool, precision: str, compile: str, ensemble: int = 1, device: str = "cpu") -> Report:
     recipe, run = read_run(run_dir, [train_gns.RECIPE, train_mgn.RECIPE])
+    dev = inference_device(device)
     data_file = data or str(Path(run.data_dir) / "test.h5")
     refuse_overwriting_inputs(out, [data_file, run.data_dir])
     if recipe is train_gns.RECIPE:
         if ensemble != 1:
             raise ValueError("--ensemble is for MeshGraphNets with a PDE-Refiner; a GNS is deterministic")
-        return evaluate_gns(run_dir, data_file, out, trajectories, max_steps, with_solver, precision, compile)
+        return evaluate_gns(run_dir, data_file, out, trajectories, max_steps, with_solver, precision, compile,
+                            str(dev))
+    if dev.type != "cpu":
+        raise ValueError(f"--device {device}: MeshGraphNet rollouts run on the CPU (GNS rollouts take a device)")
     return mesh_evaluate.evaluate(run_dir, data_file, out, trajectories, max_steps, with_solver, precision, compile,
                                   ensemble)
 
@@ -147,11 +156,11 @@ def equal_cost_substeps(metadata: dict, positions: np.ndarray, history: int, sec
 
 def evaluate_gns(run_dir: str | Path, data_file: str | Path, out_dir: str | Path, max_trajectories: int = 4,
                  max_steps: int | None = None, with_solver: bool = True, precision: str = "auto",
-                 compile: str = "auto") -> Report:
+                 compile: str = "auto", device: str = "cpu") -> Report:
     """Roll out every method on the first ``max_trajectories`` of ``data_file``; write rollouts, the report
-    and pictures to ``out_dir``. ``precision`` and ``compile`` as in :func:`evaluate`."""
-    model, run = load(run_dir, [train_gns.RECIPE])
-    compile_network(model.net, compile, "cpu")
+    and pictures to ``out_dir``. ``precision``, ``compile`` and ``device`` as in :func:`evaluate`."""
+    model, run = load(run_dir, [train_gns.RECIPE], device=device)
+    compile_network(model.net, compile, device)
     history = model.cfg.history
     out_dir = Path(out_dir)
     results: dict[str, list[Rollout]] = {key: [] for key in LABELS}
@@ -162,7 +171,7 @@ def evaluate_gns(run_dir: str | Path, data_file: str | Path, out_dir: str | Path
         for k in tqdm(range(count), desc="evaluate"):
             traj = reader[k]
             positions = traj.position[: (history + max_steps) if max_steps else None].astype(np.float64)
-            learned = learned_rollout(model, positions, traj.particle_type, history, precision=precision)
+            learned = learned_rollout(model, positions, traj.particle_type, history, device, precision)
             results["gns"].append(learned)
             results["constant_velocity"].append(constant_velocity(positions, traj.particle_type, history))
             if "gravity" in metadata.get("solver_params", {}):

@@ -48,3 +48,15 @@ def test_compiled_network_matches_eager_and_does_not_recompile_when_the_graph_gr
                 torch.testing.assert_close(compiled(graph).nodes, eager(graph).nodes, rtol=1e-5, atol=1e-5)
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 1  # really compiled
     assert set(compiled.state_dict()) == set(eager.state_dict())
+
+
+def test_inference_device_resolves_auto_and_refuses_what_is_not_there(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert inference.inference_device("auto") == torch.device("cpu")
+    assert inference.inference_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        inference.inference_device("cuda:0")
+    with pytest.raises(ValueError, match="device must be"):
+        inference.inference_device("gpu-please")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert inference.inference_device("auto") == torch.device("cuda")
