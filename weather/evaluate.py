@@ -40,20 +40,21 @@ REPORT_LEADS = (6, 12, 18)    # 30, 60 and 90 minutes
 THRESHOLDS = (1, 4, 8)         # mm/h
 
 
-def methods(run_dirs: list[str], leads: int, steps_baseline: bool = True) -> dict[str, object]:
-    """``{key: nowcaster}``: the baselines, then one model per run folder (keyed by the folder's name)."""
+def methods(run_dirs: list[str], leads: int, steps_baseline: bool = True, device: str = "cpu") -> dict[str, object]:
+    """``{key: nowcaster}``: the baselines, then one model per run folder (keyed by the folder's name) on
+    ``device``."""
     found: dict[str, object] = {"persistence": Persistence(leads), "extrapolation": Extrapolation(leads),
                                 "sprog": SProg(leads)}
     if steps_baseline:
         found["steps"] = Steps(leads)
     for run_dir in run_dirs:
-        found[Path(run_dir).name] = load_nowcaster(run_dir)[0]
+        found[Path(run_dir).name] = load_nowcaster(run_dir, device)[0]
     return found
 
 
 def evaluate(run_dirs: tuple[str, ...] = (), data: str = "runs/data/radar", out: str = "runs/weather/eval",
              crops: int = 64, crop: int | None = None, margin: int | None = None, members: int = 6,
-             seed: int = 0, steps_baseline: bool = True, progress: bool = True) -> Report:
+             seed: int = 0, steps_baseline: bool = True, progress: bool = True, device: str = "cpu") -> Report:
     """Score persistence, extrapolation, STEPS and each trained nowcaster on the same test windows; table.md,
     metrics.json (per-lead curves under ``extra``), crops.json and pictures go to ``out``.
 
@@ -68,6 +69,8 @@ def evaluate(run_dirs: tuple[str, ...] = (), data: str = "runs/data/radar", out:
         seed: seeds the stochastic methods.
         steps_baseline: include pysteps STEPS (the slowest baseline).
         progress: show a progress bar.
+        device: where the models run: cpu (default: the times per forecast are set against the CPU baselines'),
+            auto, cuda or cuda:N.
     """
     out_dir = Path(out)
     refuse_overwriting_inputs(out_dir, [data])
@@ -81,7 +84,7 @@ def evaluate(run_dirs: tuple[str, ...] = (), data: str = "runs/data/radar", out:
     cfg = SamplingConfig(crop=crop, q_min=1.0, candidates=1)  # q = 1: every window, once
     windows = RadarSamples(split_folder(data, "test"), cfg, seed=seed + 2)
     windows.crops = windows.crops[:crops]
-    nowcasters = methods(list(run_dirs), cfg.leads, steps_baseline)
+    nowcasters = methods(list(run_dirs), cfg.leads, steps_baseline, device)
     scores = {key: Scores() for key in nowcasters}
     seconds = {key: 0.0 for key in nowcasters}
     showcase: tuple[float, dict] = (-1.0, {})

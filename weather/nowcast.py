@@ -17,7 +17,7 @@ BASELINES = {"persistence": Persistence, "extrapolation": Extrapolation, "sprog"
 
 def nowcast(source: str, *, out: str, run_dir: str | None = None,
             baseline: Literal["persistence", "extrapolation", "sprog", "steps"] | None = None, time: str | None = None,
-            members: int = 6, seed: int = 0, leads: int = 18) -> Path:
+            members: int = 6, seed: int = 0, leads: int = 18, device: str = "auto") -> Path:
     """Forecast from the frames of ``source`` (a ``radar`` file) up to ``time`` (default: the 4th frame) with
     the model of ``run_dir`` or the named ``baseline``; write ``out`` (a ``radar-forecast`` NetCDF file).
 
@@ -32,6 +32,7 @@ def nowcast(source: str, *, out: str, run_dir: str | None = None,
         members: ensemble members (stochastic methods).
         seed: seeds the stochastic methods.
         leads: lead times of a baseline (a model has its own).
+        device: where a model runs: auto (CUDA when present), cpu, cuda or cuda:N (baselines run on the CPU).
     """
     reference_time = time
     if (run_dir is None) == (baseline is None):
@@ -39,7 +40,7 @@ def nowcast(source: str, *, out: str, run_dir: str | None = None,
     refuse_overwriting_inputs(out, [source] + ([run_dir] if run_dir else []))
     ds = open_radar(source, check_data=True)
     if run_dir is not None:
-        method, run = load_nowcaster(run_dir)
+        method, run = load_nowcaster(run_dir, device)
         context, leads, label = run.sampling.context, run.sampling.leads, method.name
         ds = ds.isel(y=slice(0, ds.sizes["y"] // 32 * 32), x=slice(0, ds.sizes["x"] // 32 * 32))
     else:

@@ -35,6 +35,7 @@ from generative.autoencoder import KLAutoencoder
 from generative.gan import hinge_discriminator_loss, hinge_generator_loss
 from generative.unet import UNet, UNetConfig
 from training.adversarial import AdversarialConfig, GanLosses
+from training.inference import inference_device
 from training.recipe import Built, Recipe, load
 from training.trainer import TrainerConfig
 from weather.baselines import ModelNowcast
@@ -264,10 +265,11 @@ NOWCASTERS = [DGMR_RECIPE, UNET_RECIPE, LDM_RECIPE]
 LABELS = {"dgmr": "DGMR", "unet": "U-Net", "ldm": "latent diffusion"}
 
 
-def load_nowcaster(run_dir: str | Path) -> tuple[ModelNowcast, DGMRRun | UNetRun | LatentNowcastRun]:
+def load_nowcaster(run_dir: str | Path,
+                   device: str = "cpu") -> tuple[ModelNowcast, DGMRRun | UNetRun | LatentNowcastRun]:
     """A trained nowcaster behind the baselines' ``forecast`` interface (DGMR and the latent nowcaster draw one
-    member per latent draw, the U-Net gives one), labelled ``KIND (folder name)``, and its run."""
-    model, run = load(run_dir, NOWCASTERS)
+    member per latent draw, the U-Net gives one), labelled ``KIND (folder name)``, on ``device``, and its run."""
+    model, run = load(run_dir, NOWCASTERS, device=str(inference_device(device)))
     name = next(r.name for r in NOWCASTERS if isinstance(run, r.run_type))
     network = model.generator if isinstance(run, DGMRRun) else model
     return ModelNowcast(network, f"{LABELS[name]} ({Path(run_dir).name})", stochastic=name != "unet"), run
