@@ -21,9 +21,11 @@ from datasets.showers import CaloGeometry, read_showers, write_showers
 from hep.calo import metrics, plots
 from hep.calo.flow import RECIPE as FLOW_RECIPE
 from hep.calo.flow import CaloFlow
+from hep.calo.generate_showers import SHIPPED
 from hep.calo.gflash import TUNGSTEN, simulate_showers
 from hep.calo.model import RECIPE, CaloDiffusion
 from training.inference import inference_device
+from training.pretrained import resolve
 from training.recipe import load
 from training.report import Column, Report
 
@@ -86,7 +88,8 @@ def score(reference: dict, generated: dict, seed: int, hidden: int) -> dict[str,
 def evaluate(run_dir: str = "runs/calo", data: str | None = None, out: str | None = None, showers: int = 500,
              samplers: tuple[str, ...] | None = None, seed: int = 0,
              classifier_hidden: int = 512, batch: int = 100,
-             gflash_batches: tuple[int, ...] = (1, 100, 10_000), device: str = "cpu") -> Report:
+             gflash_batches: tuple[int, ...] = (1, 100, 10_000), device: str = "cpu",
+             pretrained: str | None = None) -> Report:
     """Score each sampler of a ``train calo`` or ``train calo-flow`` run, with and without its energy model,
     and GFlash's own noise floor against reference showers; showers (CaloChallenge HDF5),
     pictures, table.md and metrics.json go to ``out``.
@@ -104,7 +107,12 @@ def evaluate(run_dir: str = "runs/calo", data: str | None = None, out: str | Non
         gflash_batches: batch sizes at which GFlash's time per shower is measured.
         device: where the generator runs: cpu (default: the published times are CPU times), auto, cuda or
             cuda:N; the energy model and the classifier run on the CPU.
+        pretrained: score a shipped generator instead of ``run_dir`` (``physml models list``; needs ``data``).
     """
+    if pretrained is not None:
+        run_dir, out = str(resolve(None, pretrained, SHIPPED)), out or f"runs/{pretrained}/eval"
+        if data is None:
+            raise ValueError("--pretrained needs --data: a reference shower file")
     model, run = load(run_dir, [RECIPE, FLOW_RECIPE], device=str(inference_device(device)))
     reference_file = Path(data or Path(run.data_dir) / "test.h5")
     out_dir = Path(out or Path(run_dir) / "eval")

@@ -15,10 +15,11 @@ from datasets.atomic import refuse_overwriting_inputs
 from datasets.root import DataConfig, read
 from hep.classification import roc_auc
 from hep.jets.inputs import load_jets
-from hep.jets.tag import class_probabilities
+from hep.jets.tag import SHIPPED, class_probabilities
 from hep.jets.train import RECIPE, SPLIT, jet_files, split
 from training.figures import pyplot, save_figure
 from training.inference import compile_network, inference_device
+from training.pretrained import resolve
 from training.recipe import load, read_run
 from training.report import Column, Report
 
@@ -70,8 +71,9 @@ def baselines(files: list[Path], limit: int | None) -> tuple[dict[str, np.ndarra
     return {"cut": cut_score(x[b:]), "gbdt": gbdt.predict_proba(x[b:])[:, 1]}, y[b:]
 
 
-def evaluate(run_dirs: list[str], data: str | None = None, out: str = "runs/jets/eval", precision: str = "auto",
-             compile: str = "auto", device: str = "auto") -> Report:
+def evaluate(run_dirs: tuple[str, ...] = (), data: str | None = None, out: str = "runs/jets/eval",
+             precision: str = "auto", compile: str = "auto", device: str = "auto",
+             pretrained: tuple[str, ...] | None = None) -> Report:
     """Every trained tagger and the substructure baselines on the same test jets; table.md, metrics.json and
     roc.png go to ``out``.
 
@@ -82,7 +84,13 @@ def evaluate(run_dirs: list[str], data: str | None = None, out: str = "runs/jets
         precision: the taggers' precision: auto (bf16 where fast), fp32 or bf16.
         compile: torch.compile the taggers: auto (on CUDA only), on or off.
         device: auto (CUDA when present), cpu, cuda or cuda:N.
+        pretrained: shipped taggers to score too (``physml models list``).
     """
+    run_dirs = [*run_dirs, *(str(resolve(None, name, SHIPPED)) for name in pretrained or ())]
+    if not run_dirs:
+        raise ValueError("give run folders of `train jets` or --pretrained NAME")
+    if data is None and pretrained:
+        raise ValueError("--pretrained needs --data: the folder of jet files to score")
     data_dir = data or read_run(run_dirs[0], [RECIPE])[1].data_dir
     files = jet_files(data_dir)
     refuse_overwriting_inputs(out, [data_dir])

@@ -25,9 +25,11 @@ from hep.tracking.detector import Detector
 from hep.tracking.graph import HitGraph, efficiency_purity
 from hep.tracking.hough import hough_tracks, tune_hough
 from hep.tracking.model import RECIPE, Event, load_events
+from hep.tracking.reconstruct import SHIPPED
 from hep.tracking.tracks import build_tracks, match_tracks, matched_particles, pooled, reconstructable, \
     tracking_metrics
 from training.inference import inference_device
+from training.pretrained import resolve
 from training.recipe import load
 from training.report import Column, Report
 
@@ -68,7 +70,8 @@ def _timed(fn, *args):
 
 
 def evaluate(run_dir: str = "runs/tracking", data: str | None = None, out: str | None = None,
-             events: int | None = None, data_config: str | None = None, device: str = "auto") -> Report:
+             events: int | None = None, data_config: str | None = None, device: str = "auto",
+             pretrained: str | None = None) -> Report:
     """Score the GNN tracker and the Hough transform on ``test.root`` (edge threshold chosen on
     ``valid.root``); table.md, metrics.json and pictures go to ``out``.
 
@@ -79,7 +82,12 @@ def evaluate(run_dir: str = "runs/tracking", data: str | None = None, out: str |
         events: use only the first events of each file.
         data_config: YAML branch map (default: the training run's).
         device: where the GNN runs: auto (CUDA when present), cpu, cuda or cuda:N.
+        pretrained: score a shipped tracker instead of ``run_dir`` (``physml models list``; needs ``data``).
     """
+    if pretrained is not None:
+        run_dir, out = str(resolve(None, pretrained, SHIPPED)), out or f"runs/{pretrained}/eval"
+        if data is None:
+            raise ValueError("--pretrained needs --data: the folder of events to score")
     model, run = load(run_dir, [RECIPE], device=str(inference_device(device)))
     folder = Path(data or run.data_dir)
     out_dir = Path(out or Path(run_dir) / "eval")

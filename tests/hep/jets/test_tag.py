@@ -101,6 +101,9 @@ def test_cli_tags_and_lists_the_shipped_models(tmp_path, capsys):
     assert main(["hep", "tag", str(tmp_path / "missing.root"), "--pretrained", "particlenet-lite",
                  "--out", str(tmp_path / "t.root")]) == 2
     assert "missing.root" in capsys.readouterr().err
+    assert main(["hep", "evaluate-jets", "--pretrained", "particlenet-lite", "--data", str(SAMPLE_DIR), "--out",
+                 str(tmp_path / "eval")]) == 0
+    assert main(["hep", "evaluate-jets", "--pretrained", "particlenet-lite", "--out", str(tmp_path / "e2")]) == 2
 
 
 def _tiny_run(run_dir):

@@ -18,6 +18,7 @@ from hep.tracking.tracks import build_tracks, pooled, tracking_metrics
 from physml.cli import main
 from training.checkpoint import save_best
 from training.config import to_dict
+from training.report import read_report
 
 
 def tiny_run(run_dir):
@@ -84,3 +85,9 @@ def test_shipped_tracker_reproduces_its_card(tmp_path):
     metrics = pooled(rows)
     for key in ("efficiency", "trackml_score"):
         assert abs(metrics[key] - card.metrics[key]) <= card.check["tolerance"], (key, metrics[key], card.metrics)
+    # the evaluator on the same events (threshold tuned on their validation events) says the same
+    assert main(["hep", "evaluate-tracking", "--pretrained", "tracking", "--data", str(tmp_path / "data"), "--out",
+                 str(tmp_path / "eval")]) == 0
+    report = read_report(tmp_path / "eval")
+    assert abs(report["gnn"]["threshold"] - card.metrics["threshold"]) < 1e-9
+    assert abs(report["gnn"]["efficiency"] - card.metrics["efficiency"]) <= card.check["tolerance"]
