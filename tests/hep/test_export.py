@@ -2,9 +2,11 @@
 batch and particle counts other than the tracing example's.
 
 ParticleNet's neighbours in feature space are a discontinuous function of its inputs: where two candidates
-are within float32 rounding of the k-th distance, the two runtimes' rounding can pick different ones (1 jet
-of the 6000 of the sample with the shipped tagger, changing its score by 1.5e-3). Its tests allow 0.1% of
-jets beyond 1e-4 (none beyond 1e-2); every other model has no such step and must match everywhere."""
+are within float32 rounding of the k-th distance, the two runtimes' rounding (and the threads' summation
+order, so it varies between runs) can pick different ones (1 jet of the 6000 of the sample with the shipped
+tagger, changing its score by 1.5e-3). Its tests allow 0.1% of jets beyond 1e-4 for the shipped tagger (none
+beyond 1e-2) and 2% for an untrained one with random batch statistics (none beyond 5e-2); every other model
+has no such step and must match everywhere."""
 import json
 
 import numpy as np
@@ -38,9 +40,10 @@ def compare(session, model, batch):
     return np.abs(got - expected).max(1)
 
 
-def check(deviation, name):
+def check(deviation, name, ties=1e-3, largest=1e-2):
+    """Every jet within 1e-4, or for ParticleNet all but a fraction ``ties`` of them (none beyond ``largest``)."""
     if name.startswith("particlenet"):
-        assert np.mean(deviation > 1e-4) <= 1e-3 and deviation.max() < 1e-2, np.sort(deviation)[-5:]
+        assert np.mean(deviation > 1e-4) <= ties and deviation.max() < largest, np.sort(deviation)[-5:]
     else:
         assert deviation.max() <= 1e-4, deviation.max()
 
@@ -65,8 +68,11 @@ def test_exported_tagger_matches_torch_in_onnxruntime(tmp_path, name):
     path = export_onnx(out=str(tmp_path / "tagger.onnx"), model=str(tmp_path / "run"))
     session = tagger_session(path)
     jets = example_jets(200)
-    for batch in (jets[:64], jets[100:117].trimmed(), jets[150:151].trimmed(), jets):
-        check(compare(session, model, batch), name)
+    batches = (jets[:64], jets[100:117].trimmed(), jets[150:151].trimmed(), jets)
+    # an untrained ParticleNet with random batch statistics has many more near-ties in feature space than a
+    # trained one (1 of 6000 jets, below): measured 0-1 of these 282 jets over six runs, moving a score by up to
+    # 5e-3; 2% of the jets may flip, none by more than 5e-2
+    check(np.concatenate([compare(session, model, batch) for batch in batches]), name, ties=0.02, largest=5e-2)
 
 
 @pytest.mark.slow
