@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 _SERIAL_BELOW = 4096  # points; below this, numba's thread start-up costs more than it saves
 _CELL_SLACK = 1.0 + 1e-9  # cells slightly wider than the radius, so rounding cannot split a pair by 2 cells
@@ -391,13 +392,13 @@ def _knn_dense(x: torch.Tensor, k: int, batch: torch.Tensor, num_graphs: int | N
     width = counts.max().item()  # a symbolic size while exporting
     torch._check(width >= 0)
     dense = x.new_zeros((graphs, width, x.shape[1])).index_put((batch, local), x)
-    squares = dense.square().sum(-1)  # squared distances as cdist computes them for more than 25 points
-    dist = (squares[:, :, None] + squares[:, None, :] - 2 * dense @ dense.transpose(1, 2)).clamp(min=0)
+    squares = dense.square().sum(-1)  # squared distances by the expansion cdist uses for more than 25 points
+    dist = torch.baddbmm(squares[:, :, None] + squares[:, None, :], dense, dense.transpose(1, 2), alpha=-2)
     slots = torch.arange(width, device=x.device)
     valid = slots < counts[:, None]
     usable = valid[:, :, None] & valid[:, None, :] & (slots[:, None] != slots[None, :])
     # k columns of inf after the real ones: topk always has k candidates, the missing ones are inf and dropped
-    dist = torch.cat([dist.masked_fill(~usable, float("inf")), dist.new_full((graphs, width, k), float("inf"))], 2)
+    dist = F.pad(dist.masked_fill_(~usable, float("inf")), (0, k), value=float("inf"))
     near_d, near = dist[batch, local].topk(k, dim=1, largest=False)
     keep = torch.isfinite(near_d)
     receivers = torch.arange(n, device=x.device)[:, None].expand(-1, k)[keep]
