@@ -82,6 +82,23 @@ def resolve(run_dir: str | None, pretrained: str | None, shipped: dict[str, Card
     return shipped[pretrained].folder
 
 
+def evaluation_target(pretrained: str, shipped: dict[str, Card], data: str | None,
+                      out: str | None) -> tuple[str, str]:
+    """For an evaluator given ``--pretrained NAME``: the shipped run folder, and the output folder
+    (``runs/NAME/eval`` unless given: never inside the package). ``data`` is required: a shipped run's own data
+    folder is not on the user's machine.
+
+    Args:
+        pretrained: the shipped model's name.
+        shipped: the names the evaluator accepts.
+        data: the data to score (required).
+        out: the output folder, or None.
+    """
+    if data is None:
+        raise ValueError(f"--pretrained {pretrained} needs --data: the files to score it on")
+    return str(resolve(None, pretrained, shipped)), out or f"runs/{pretrained}/eval"
+
+
 def export(run_dir: str | os.PathLike, out: str | os.PathLike, card: dict) -> Path:
     """Write the shippable folder of a finished run: its ``config.json``, its selected weights alone (no
     optimizer, no RNG state) as ``checkpoints/best.pt`` with a checksum, and ``card.json``.

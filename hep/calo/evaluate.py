@@ -25,7 +25,7 @@ from hep.calo.generate_showers import SHIPPED
 from hep.calo.gflash import TUNGSTEN, simulate_showers
 from hep.calo.model import RECIPE, CaloDiffusion
 from training.inference import inference_device
-from training.pretrained import resolve
+from training.pretrained import evaluation_target
 from training.recipe import load
 from training.report import Column, Report
 
@@ -110,9 +110,7 @@ def evaluate(run_dir: str = "runs/calo", data: str | None = None, out: str | Non
         pretrained: score a shipped generator instead of ``run_dir`` (``physml models list``; needs ``data``).
     """
     if pretrained is not None:
-        run_dir, out = str(resolve(None, pretrained, SHIPPED)), out or f"runs/{pretrained}/eval"
-        if data is None:
-            raise ValueError("--pretrained needs --data: a reference shower file")
+        run_dir, out = evaluation_target(pretrained, SHIPPED, data, out)
     model, run = load(run_dir, [RECIPE, FLOW_RECIPE], device=str(inference_device(device)))
     reference_file = Path(data or Path(run.data_dir) / "test.h5")
     out_dir = Path(out or Path(run_dir) / "eval")
@@ -129,11 +127,12 @@ def evaluate(run_dir: str = "runs/calo", data: str | None = None, out: str | Non
                           "out": str(out_dir)})
     samples = {"reference": reference_showers}
     renormalise = torch.Generator().manual_seed(seed + 2)
+    model.total.cpu()  # the energy model draws on the CPU; generation never uses it
     for key, (label, fn) in sets.items():
         generated, per_shower = generate(fn, energy, batch, label)
         variants = {key: (label, generated)}
         if key != "gflash":  # the same samples, total energy from the energy model (two-stage generation)
-            variants[f"{key}_energy_model"] = (f"{label} + energy model", model.total.cpu().renormalise(
+            variants[f"{key}_energy_model"] = (f"{label} + energy model", model.total.renormalise(
                 torch.from_numpy(generated), torch.from_numpy(energy), renormalise).numpy())
         sizes = gflash_batches if key == "gflash" else (1,)
         timing = {f"seconds_per_shower_b{batch}": per_shower,

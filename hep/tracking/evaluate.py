@@ -29,7 +29,7 @@ from hep.tracking.reconstruct import SHIPPED
 from hep.tracking.tracks import build_tracks, match_tracks, matched_particles, pooled, reconstructable, \
     tracking_metrics
 from training.inference import inference_device
-from training.pretrained import resolve
+from training.pretrained import evaluation_target
 from training.recipe import load
 from training.report import Column, Report
 
@@ -85,9 +85,7 @@ def evaluate(run_dir: str = "runs/tracking", data: str | None = None, out: str |
         pretrained: score a shipped tracker instead of ``run_dir`` (``physml models list``; needs ``data``).
     """
     if pretrained is not None:
-        run_dir, out = str(resolve(None, pretrained, SHIPPED)), out or f"runs/{pretrained}/eval"
-        if data is None:
-            raise ValueError("--pretrained needs --data: the folder of events to score")
+        run_dir, out = evaluation_target(pretrained, SHIPPED, data, out)
     model, run = load(run_dir, [RECIPE], device=str(inference_device(device)))
     folder = Path(data or run.data_dir)
     out_dir = Path(out or Path(run_dir) / "eval")
