@@ -3,6 +3,8 @@
 A domain supplies a model, a dataset, a collate function and ``loss_fn(model, batch) -> (loss, metrics)``;
 the Trainer does the rest: seeded data order, DistributedDataParallel under torchrun, LR schedule,
 gradient clipping, periodic evaluation, metric logs and plots, atomic checkpoints and exact resumes.
+Callbacks hook into every step (after the backward pass, after the optimiser step) and keep their state in
+the checkpoint; sparse training (``TrainerConfig.sparse``, training/sparsity.py) is one.
 
 Data order: each epoch is a permutation seeded by ``(seed, epoch)`` and dealt to ranks by
 ``DistributedSampler``; a global batch of B is B / world_size samples per rank. A single-process run
@@ -16,9 +18,10 @@ import json
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import torch
 from torch import nn
@@ -36,9 +39,30 @@ from training.optimizers import OPTIMIZERS, make_optimizer
 from training.ema import EMA
 from training.precision import autocast, resolve_precision
 from training.seeding import rng_state, seed_everything, set_rng_state
+from training.sparsity import Sparsifier, SparsityConfig
 
 LossFn = Callable[[nn.Module, object], tuple[torch.Tensor, dict[str, float]]]
 EvalMetrics = Callable[[nn.Module], dict[str, float]]  # the model (eval mode, no grad) -> extra evaluation metrics
+
+
+class Callback(Protocol):
+    """Hooks into every training step; ``step`` counts completed steps. Its state goes into the checkpoint."""
+
+    def start(self, optimizer: torch.optim.Optimizer) -> None:
+        """Before the first step of a new run (a resumed run restores the state instead)."""
+
+    def after_backward(self, step: int) -> None:
+        """The gradients of step ``step + 1`` are in the parameters (summed over processes), before clipping."""
+
+    def after_step(self, step: int, optimizer: torch.optim.Optimizer) -> None:
+        """Step ``step`` is complete: the optimiser and the learning rate have moved on."""
+
+    def metrics(self) -> dict[str, float]:
+        """Logged with the training metrics."""
+
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> None: ...
 
 
 @dataclass
@@ -72,6 +96,7 @@ class TrainerConfig:
     device: str = "auto"           # auto (cuda if available), cpu, cuda or cuda:N
     precision: str = "auto"        # auto (bf16 where the device multiplies it fast, else fp32), fp32 or bf16
     progress: bool = True          # show a progress bar
+    sparse: SparsityConfig = field(default_factory=SparsityConfig)  # sparse training (training/sparsity.py)
 
     def for_demo(self, run_dir: str, steps: int, seed: int, **changes) -> TrainerConfig:
         """This configuration for a short demonstration run: ``steps`` steps into ``run_dir`` (replacing an
@@ -92,6 +117,7 @@ class TrainerConfig:
             raise ValueError(f"betas: each must be in [0, 1), got {self.betas}")
         if self.ema_decay is not None and self.ema_decay >= 1.0:
             raise ValueError(f"ema_decay must be in (0, 1), got {self.ema_decay}")
+        self.sparse.check(ema=self.ema_decay is not None)
         return dataclasses.replace(
             self, precision=resolve_precision(self.precision, self.device),
             decay_steps=max(1, self.steps // 4) if self.decay_steps is None else self.decay_steps,
@@ -161,7 +187,8 @@ class Trainer:
 
     def __init__(self, model: nn.Module, loss_fn: LossFn, train_data: Dataset, config: TrainerConfig,
                  collate_fn: Callable | None = None, eval_data: Dataset | None = None,
-                 run_config: dict | None = None, eval_metrics: EvalMetrics | None = None) -> None:
+                 run_config: dict | None = None, eval_metrics: EvalMetrics | None = None,
+                 callbacks: Sequence[Callback] = ()) -> None:
         config = config.resolved()
         retain_freed_memory()  # large activations reused, not page-faulted in every step (training/allocator.py)
         self.cfg, self.loss_fn, self.collate_fn = config, loss_fn, collate_fn
@@ -178,6 +205,11 @@ class Trainer:
         self.module = self._wrap(self.model)
         self.ema = EMA(self.model, config.ema_decay) if config.ema_decay is not None else None
         self.optimizer = self._optimizer(self._trained_parameters(), config.lr)
+        sparse = [Sparsifier(self.model, config.sparse, config.steps, config.seed)] if config.sparse.sparsity else []
+        self.callbacks: list[Callback] = [*sparse, *callbacks]
+        if self.callbacks and type(self)._train_step is not Trainer._train_step:
+            raise ValueError(f"{type(self).__name__} runs its own training step: callbacks and sparse training "
+                             "are not supported by it")
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._schedule())
         self.run_dir = Path(config.run_dir)
         # what config.json holds: a recipe's run (which includes this config), or this config alone
@@ -227,6 +259,7 @@ class Trainer:
                 "scheduler": self.scheduler.state_dict(), "step": self.step,
                 "rng": distributed.all_gather(rng_state()), "config": self.resolved, **self._extra_state(),
                 **({"best": list(self.best)} if self.best else {}),
+                **({"callbacks": [cb.state_dict() for cb in self.callbacks]} if self.callbacks else {}),
                 **({"ema": self.ema.state_dict()} if self.ema else {})}
 
     def _extra_state(self) -> dict:
@@ -266,6 +299,12 @@ class Trainer:
                 raise ValueError(f"{found[-1]}: has no weight average to continue; resume without --ema-decay")
             self.ema.load_state_dict(state["ema"])
         self._load_extra_state(state)
+        saved = state.get("callbacks", [])
+        if len(saved) != len(self.callbacks):
+            raise ValueError(f"{found[-1]}: saved with {len(saved)} callbacks (sparse training is one), resuming "
+                             f"with {len(self.callbacks)}; resume with the settings in {self.run_dir / 'config.json'}")
+        for callback, callback_state in zip(self.callbacks, saved):
+            callback.load_state_dict(callback_state)
         set_rng_state(state["rng"][self.ctx.rank])
         self.best = (float(state["best"][0]), int(state["best"][1])) if "best" in state else None
         self.step = state["step"]
@@ -279,6 +318,9 @@ class Trainer:
             raise ValueError(f"{self.run_dir}: holds an earlier run (checkpoints up to {earlier[-1].stem}); continue "
                              "it with --resume or replace it with --overwrite")
         resumed = self._restore() if self.cfg.resume else None
+        if resumed is None:
+            for callback in self.callbacks:
+                callback.start(self.optimizer)
         if self.ctx.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             if resumed is None:  # an overwritten run leaves none of its checkpoints
@@ -323,12 +365,17 @@ class Trainer:
             loss, metrics = self.loss_fn(self.module, move_to(batch, self.ctx.device))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        for callback in self.callbacks:
+            callback.after_backward(self.step)
         if self.cfg.grad_clip is not None:
             grad_norm = float(nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip))
             metrics = {**metrics, "grad_norm": grad_norm}
         lr = self.optimizer.param_groups[0]["lr"]
         self.optimizer.step()
         self._advance()
+        for callback in self.callbacks:
+            callback.after_step(self.step, self.optimizer)
+            metrics = {**metrics, **callback.metrics()}
         return self._record(loss, metrics, lr)
 
     def _advance(self) -> None:
