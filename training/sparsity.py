@@ -149,6 +149,33 @@ def drop_and_grow(weight: torch.Tensor, mask: torch.Tensor, grad: torch.Tensor, 
     return new.view_as(mask), grown.view_as(mask)
 
 
+def forward_flops(model: nn.Module, *inputs: object, densities: Sequence[float] | None = None) \
+        -> tuple[float, float]:
+    """FLOPs of one forward pass (torch's FlopCounterMode), dense and with the zero weights of the sparsified
+    layers skipped: what a sparse kernel could save at most.
+
+    Args:
+        model: the network.
+        inputs: its forward arguments.
+        densities: per-layer densities of :func:`sparse_weights` (first layer dense) to assume instead of
+            counting the zero weights of every Linear and convolution layer (to plan a run before training it).
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(*inputs)
+    counts = counter.get_flop_counts()
+    if densities is not None:
+        zeros = {id(w): 1.0 - d for (_, w), d in zip(sparse_weights(model), densities, strict=True)}
+    else:
+        zeros = {id(w): float((w == 0).float().mean()) for _, w in sparse_weights(model, dense_first=False)}
+    total, skipped = float(counter.get_total_flops()), 0.0
+    for name, module in model.named_modules():
+        if id(getattr(module, "weight", None)) in zeros:
+            skipped += sum(counts.get(f"{type(model).__name__}.{name}", {}).values()) * zeros[id(module.weight)]
+    return total, total - skipped
+
+
 def _zero_optimizer_state(optimizer: torch.optim.Optimizer, param: nn.Parameter, where: torch.Tensor) -> None:
     """Zero every per-entry optimiser buffer of ``param`` (Adam's moments, Lookahead's slow weights) at ``where``."""
     for opt in (optimizer, getattr(optimizer, "inner", None)):
@@ -247,6 +274,11 @@ class Sparsifier:
             w.mul_(m)
         if self._is_update(step):
             self._count()
+
+    def selectable(self, step: int) -> bool:
+        """Whether the model after step ``step`` may be kept as the selected checkpoint: once GMP has pruned to
+        its final sparsity (RigL and Top-KAST hold it from the start)."""
+        return self.cfg.sparse_method != "gmp" or step >= math.ceil(self.cfg.sparse_end * self.steps)
 
     def metrics(self) -> dict[str, float]:
         """The fraction of zeros in the sparsified layers' forward weights (their masks) now."""

@@ -60,6 +60,9 @@ class Callback(Protocol):
     def metrics(self) -> dict[str, float]:
         """Logged with the training metrics."""
 
+    def selectable(self, step: int) -> bool:
+        """Whether the model after step ``step`` may become ``best.pt`` (say, not before pruning is done)."""
+
     def state_dict(self) -> dict: ...
 
     def load_state_dict(self, state: dict) -> None: ...
@@ -430,7 +433,7 @@ class Trainer:
             result.update(self.eval_metrics(self.evaluated_model))
         if self.ctx.is_main:
             self.log.log({"step": self.step, "split": "eval", **result})
-        if self.cfg.select_by is not None:
+        if self.cfg.select_by is not None and all(cb.selectable(self.step) for cb in self.callbacks):
             self._select(result)
         return result
 

@@ -68,11 +68,16 @@ class ParticleFlowNetwork(nn.Module):
 
 class ParticleNet(nn.Module):
     """Full: k = 16, blocks (64,64,64), (128,128,128), (256,256,256), fusion 384, FC 256; lite: k = 7, (32,)*3,
-    (64,)*3, fusion 128, FC 128."""
+    (64,)*3, fusion 128, FC 128. ``width``: the last block's channels (each earlier block half the next), for
+    smaller or larger networks of the same shape (None: 64 lite, 256 full)."""
 
-    def __init__(self, lite: bool = False, dropout: float = 0.1) -> None:
+    def __init__(self, lite: bool = False, dropout: float = 0.1, width: int | None = None) -> None:
         super().__init__()
-        k, blocks, fc = (7, ((32,) * 3, (64,) * 3), 128) if lite else (16, ((64,) * 3, (128,) * 3, (256,) * 3), 256)
+        k, fc, depth = (7, 128, 2) if lite else (16, 256, 3)
+        width = width or (64 if lite else 256)
+        if width < 2 ** depth:
+            raise ValueError(f"ParticleNet width must be at least {2 ** depth}, got {width}")
+        blocks = tuple((width // 2 ** (depth - 1 - i),) * 3 for i in range(depth))
         self.input_norm = MaskedBatchNorm(N_FEATURES)
         self.convs, self.shortcuts = nn.ModuleList(), nn.ModuleList()
         width = N_FEATURES

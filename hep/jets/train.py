@@ -14,7 +14,7 @@ from torch.nn import functional as F
 
 from backbones.routing import RouterConfig, routing_loss, routing_metrics
 from hep.jets.inputs import JetBatch, JetSet, collate, load_jets
-from hep.jets.models import MODELS, ParticleTransformer
+from hep.jets.models import MODELS, ParticleNet, ParticleTransformer
 from training import TrainerConfig
 from training.recipe import Built, Recipe
 from training.scaling import ScalingTask, steps_for
@@ -53,7 +53,7 @@ class JetRun:
     model: str = field(default="particlenet-lite", metadata={"choices": tuple(MODELS)})  # the tagger
     max_jets: int | None = None        # use only the first jets of the files (None: all)
     train_jets: int | None = None      # train on only the first jets of the training split (None: all of it)
-    width: int | None = None           # ParT width (None: the model's own; scaling sweeps vary it)
+    width: int | None = None           # ParT width, or ParticleNet's last-block channels (None: the model's own)
     moe: RouterConfig = field(default_factory=RouterConfig)  # the routed MLPs of part-moe
     # weaver-core's recipe: Ranger at 5e-3, flat then decayed to 1% over the last 30%, batch 128, and the
     # weights of the lowest validation loss
@@ -67,8 +67,10 @@ def build_model(run: JetRun) -> torch.nn.Module:
         raise ValueError(f"model must be one of {', '.join(MODELS)}, got {run.model!r}")
     if run.model in ("part", "part-moe"):
         return ParticleTransformer(moe=run.moe if run.model == "part-moe" else None, width=run.width)
+    if run.model in ("particlenet", "particlenet-lite"):
+        return ParticleNet(lite=run.model == "particlenet-lite", width=run.width)
     if run.width is not None:
-        raise ValueError(f"--width sets the Particle Transformer's width, not {run.model}'s")
+        raise ValueError(f"--width sets the width of ParT and ParticleNet, not {run.model}'s")
     return MODELS[run.model]()
 
 

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from tests.training.toy import losses, make_gan_trainer, make_trainer
-from training.checkpoint import list_checkpoints, load_checkpoint
+from training.checkpoint import best_path, list_checkpoints, load_checkpoint
 from training.sparsity import SparsityConfig, drop_and_grow, gmp_sparsity, kept, layer_densities, sparse_weights
 
 
@@ -86,8 +86,9 @@ def test_rigl_moves_connections_during_training_and_stops_at_sparse_end(tmp_path
 
 def test_gmp_prunes_monotonically_to_the_final_sparsity(tmp_path):
     trainer = make_trainer(tmp_path / "run", sparse=sparse("gmp", 0.8, sparse_begin=0.2, sparse_end=0.7),
-                           checkpoint_every=3)
+                           checkpoint_every=3, select_by="loss", eval_every=3)
     trainer.fit()
+    assert load_checkpoint(best_path(tmp_path / "run"))["step"] >= 21  # only fully pruned models are selected
     masks = [load_checkpoint(path)["callbacks"][0]["masks"] for path in list_checkpoints(tmp_path / "run")]
     counts = [sum(int(m.sum()) for m in step) for step in masks]
     assert counts[0] == 80 and all(a >= b for a, b in zip(counts, counts[1:]))

@@ -93,3 +93,18 @@ def test_each_tagger_overfits_256_jets(tmp_path, name):
     with torch.no_grad():
         accuracy = float((model(jets).argmax(1) == jets.label).float().mean())
     assert accuracy > 0.95
+
+
+def test_particlenet_width_scales_every_block_and_other_taggers_refuse_it():
+    from hep.jets.models import ParticleNet
+    from hep.jets.train import JetRun, build_model
+
+    default, narrow = ParticleNet(lite=True), build_model(JetRun(model="particlenet-lite", width=32))
+    def channels(model):
+        return [[m.out_features for m in c.h.modules() if isinstance(m, torch.nn.Linear)] for c in model.convs]
+
+    assert channels(default) == [[32] * 3, [64] * 3]  # weaver-core's Lite, unchanged
+    assert channels(narrow) == [[16] * 3, [32] * 3]
+    assert channels(ParticleNet(width=128)) == [[32] * 3, [64] * 3, [128] * 3]
+    with pytest.raises(ValueError, match="not pfn's"):
+        build_model(JetRun(model="pfn", width=32))
