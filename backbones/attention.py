@@ -24,6 +24,7 @@ class CrossAttention(nn.Module):
         self.q = nn.Linear(dim, dim, bias=False)
         self.kv = nn.Linear(context_dim, 2 * dim, bias=False)
         self.out = nn.Linear(dim, dim)
+        self.probe = None  # backbones.interpret.attention_probe: explicit attention, recorded (None: fused)
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None, mask: torch.Tensor | None = None,
                 bias: torch.Tensor | None = None) -> torch.Tensor:
@@ -43,5 +44,7 @@ class CrossAttention(nn.Module):
         attn_mask = None if mask is None else mask[:, None, None, :]
         if bias is not None:
             attn_mask = bias if attn_mask is None else bias.masked_fill(~attn_mask, float("-inf"))
-        y = F.scaled_dot_product_attention(split(self.q(h)), split(k), split(v), attn_mask=attn_mask)
+        q, k, v = split(self.q(h)), split(k), split(v)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask) if self.probe is None \
+            else self.probe(self, q, k, v, attn_mask)
         return self.out(y.transpose(1, 2).flatten(2))
