@@ -142,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     _data_commands(sub)
     _models_commands(sub)
     _scaling_commands(sub)
+    _inspect_commands(sub)
     for name, app in domains.apps().items():
         group = sub.add_parser(name, help=domains.describe(name), description=domains.describe(name))
         verbs = group.add_subparsers(dest=f"{name}_command", metavar="COMMAND", required=True)
@@ -180,6 +181,16 @@ def _scaling_commands(sub: argparse._SubParsersAction) -> None:
     for app in domains.apps().values():
         for name, task in getattr(app, "SCALING", {}).items():
             _function_parser(tasks, name, f"sweep {name}", scaling.sweep_command(task))
+
+
+def _inspect_commands(sub: argparse._SubParsersAction) -> None:
+    from backbones import induction
+
+    group = sub.add_parser("inspect", help="interpretability studies (induction heads)",
+                           description="Interpretability studies on the shared backbones (docs/interpretability.md).")
+    verbs = group.add_subparsers(dest="inspect_command", metavar="COMMAND", required=True)
+    _function_parser(verbs, "induction-heads", "induction heads form in a 2-layer attention-only transformer",
+                     induction.run)
 
 
 def _model_flag(argv: list[str]) -> list[str]:
