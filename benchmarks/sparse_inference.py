@@ -20,7 +20,7 @@ import copy
 import torch
 from torch import nn
 
-from benchmarks.timing import best_of
+from timing import best_of  # benchmarks/timing.py
 from hep.jets import SAMPLE_DIR
 from hep.jets.inputs import load_jets
 from hep.jets.train import RECIPE, jet_files
