@@ -15,6 +15,7 @@ from hep.jets import SAMPLE_DIR
 from hep.jets import evaluate as jets_evaluate
 from hep import export
 from hep.jets import generate as jets_generate
+from hep.jets import inspect as jets_inspect
 from hep.jets import tag as jets_tag
 from hep.jets import train as jets_train
 from hep.tracking import data as tracking_data
@@ -41,7 +42,9 @@ COMMANDS = [Command("evaluate", "score a trained model against its physics basel
                     tracking_reconstruct.reconstruct),
             Command("generate-showers", "generate calorimeter showers for given incident energies (CaloChallenge "
                     "HDF5)", generate_showers.generate_showers),
-            Command("export-onnx", "export a tagger or the tracking edge classifier to ONNX", export.export_onnx)]
+            Command("export-onnx", "export a tagger or the tracking edge classifier to ONNX", export.export_onnx),
+            Command("inspect-tagger", "attention maps and head ablation of a transformer tagger",
+                    jets_inspect.inspect_tagger)]
 
 
 def demo(out: Path, seed: int = 0) -> list[DemoRow]:
