@@ -1,10 +1,11 @@
 """Induction heads (Olsson et al. 2022) reproduced on a small attention-only transformer.
 
-Data: sequences of ``length`` tokens that repeat a segment of random period P (``periods``; the segment's
-tokens drawn without replacement from ``vocab``), so a token is predictable only from an earlier copy of the
-previous token and the period cannot be read off the position. Models: token and learned position
-embeddings, ``layers`` causal pre-norm attention layers (backbones.attention.CrossAttention with a causal
-logit bias, no MLPs), a final norm and unembedding. The 2-layer model can compose a previous-token head with
+Data: sequences of ``length`` tokens that repeat a segment of random period P (``periods``, up to half the
+length, the period of the evaluation sequences; the segment's tokens drawn without replacement from
+``vocab``), so a token is predictable only from an earlier copy of the previous token and the period cannot
+be read off the position. Models: token and learned position embeddings, ``layers`` causal pre-norm
+attention layers (backbones.attention.CrossAttention with a causal logit bias, no MLPs), a final norm and
+unembedding. The 2-layer model can compose a previous-token head with
 an induction head; the 1-layer control cannot.
 
 Logged every ``log_every`` steps on a fixed evaluation batch of repeated random tokens (a random half,
@@ -60,7 +61,7 @@ def periodic_sequences(batch: int, length: int, vocab: int, periods: tuple[int, 
 
 
 def run(out: Path = Path("runs/induction"), *, steps: int = 3000, vocab: int = 64, length: int = 64,
-        periods: tuple[int, ...] = (8, 24), batch_size: int = 32, lr: float = 1e-3, log_every: int = 50,
+        periods: tuple[int, ...] = (8, 32), batch_size: int = 32, lr: float = 1e-3, log_every: int = 50,
         seed: int = 0) -> dict:
     """Train a 2-layer attention-only transformer and the 1-layer control; write ``metrics.csv``,
     ``summary.json`` and ``induction_heads.png`` to ``out``.
@@ -129,14 +130,14 @@ def _measure(model: AttentionOnly, tokens: torch.Tensor) -> dict[str, float]:
 
 def _summary(rows: list[dict], vocab: int) -> dict:
     """Per model: final loss and scores, best prefix-matching head, and the step the phase change happens
-    (the best head's prefix-matching score first above 0.5)."""
+    (the best head's prefix-matching score first above half its final value)."""
     out: dict = {"chance_loss": math.log(vocab)}
     for layers in (2, 1):
         mine = [r for r in rows if r["layers"] == layers]
         last = mine[-1]
         prefix = {k: v for k, v in last.items() if k.startswith("prefix_")}
         best = max(prefix, key=prefix.get)
-        change = next((r["step"] for r in mine if r[best] > 0.5), None)
+        change = next(r["step"] for r in mine if r[best] >= 0.5 * prefix[best])
         out[f"{layers}_layer"] = {"loss_second_half": last["loss_second_half"], "icl_score": last["icl_score"],
                                   "best_prefix_head": best.removeprefix("prefix_"), "best_prefix_score": prefix[best],
                                   "phase_change_step": change}
@@ -159,8 +160,7 @@ def _figure(rows: list[dict], summary: dict, path: Path) -> None:
             axes[2].plot(steps, [r[key] for r in mine], style, lw=1, label=f"{label}: {key.removeprefix('prefix_')}")
     change = summary["2_layer"]["phase_change_step"]
     for ax in axes:
-        if change is not None:
-            ax.axvline(change, color="grey", lw=0.8, ls=":")
+        ax.axvline(change, color="grey", lw=0.8, ls=":")
         ax.set_xlabel("step")
     axes[0].axhline(summary["chance_loss"], color="grey", lw=0.8)
     axes[0].set_ylabel("loss on the repeated half [nats]")
