@@ -11,8 +11,9 @@ an induction head; the 1-layer control cannot.
 Logged every ``log_every`` steps on a fixed evaluation batch of repeated random tokens (a random half,
 then the same half again, as the paper's prefix-matching evaluation): the loss on the second half; the
 in-context learning score (the paper's: loss at a late token minus loss at an early token; here the mean
-over the last 8 positions minus over the first 8); and every head's prefix-matching (induction) and
-previous-token scores (backbones.interpret.head_scores).
+over the last 8 positions minus over the first 8); and every head's prefix-matching (induction) score on the
+queries of the repeated half and previous-token score on every query but the first
+(backbones.interpret.head_scores: 1 = all attention on the target).
 """
 from __future__ import annotations
 
@@ -120,10 +121,10 @@ def _measure(model: AttentionOnly, tokens: torch.Tensor) -> dict[str, float]:
     half = tokens.shape[1] // 2
     row = {"loss_second_half": float(losses[half:].mean()), "icl_score": float(losses[-8:].mean() - losses[:8].mean())}
     inputs = tokens[:, :-1]
-    for kind, key in (("induction", "prefix"), ("previous", "previous")):
-        pattern = detection_pattern(inputs, kind)
+    for kind, key, first in (("induction", "prefix", half), ("previous", "previous", 1)):
+        pattern = detection_pattern(inputs, kind)[:, first:]  # the query rows that have a target
         for i in range(len(model.layers)):
-            for h, score in enumerate(head_scores(maps[f"layers.{i}"], pattern).tolist()):
+            for h, score in enumerate(head_scores(maps[f"layers.{i}"][:, :, first:], pattern).tolist()):
                 row[f"{key}_L{i}H{h}"] = score
     return row
 
