@@ -5,7 +5,7 @@ from pathlib import Path
 
 from datasets import deepmind
 from datasets.registry import ImportSpec
-from sims import data, evaluate, learned_forces, mesh_data, mesh_evaluate, train_gns, train_mgn
+from sims import data, evaluate, inspect, learned_forces, mesh_data, mesh_evaluate, train_gns, train_mgn
 from sims.meshgraphnet import MeshGraphNetConfig
 from training.recipe import Command, train
 from training.report import DemoRow
@@ -20,7 +20,8 @@ IMPORTS = [ImportSpec("learning-to-simulate", "sims", "particle-trajectories",
 RECIPES = [learned_forces.RECIPE, train_gns.RECIPE, train_mgn.RECIPE]
 COMMANDS = [Command("evaluate", "score a trained GNS or MeshGraphNet against its baseline and solver",
                     evaluate.evaluate),
-            Command("rollout", "roll a trained GNS or MeshGraphNet out and export it to HDF5", evaluate.rollout)]
+            Command("rollout", "roll a trained GNS or MeshGraphNet out and export it to HDF5", evaluate.rollout),
+            Command("inspect-mgn", "step ablation and message inspection of a MeshGraphNet", inspect.inspect_mgn)]
 
 
 def demo(out: Path, seed: int = 0) -> list[DemoRow]:
