@@ -18,6 +18,7 @@ IMPORTS = [ImportSpec("learning-to-simulate", "sims", "particle-trajectories",
                       "DeepMind MeshGraphNets TFRecords (cylinder_flow, flag_simple, ...)",
                       deepmind.import_meshgraphnets)]
 RECIPES = [learned_forces.RECIPE, train_gns.RECIPE, train_mgn.RECIPE]
+PRETRAINED = evaluate.SHIPPED
 COMMANDS = [Command("evaluate", "score a trained GNS or MeshGraphNet against its baseline and solver",
                     evaluate.evaluate),
             Command("rollout", "roll a trained GNS or MeshGraphNet out and export it to HDF5", evaluate.rollout),

@@ -21,6 +21,7 @@ from sims.solvers.soft_disks import SoftDisks, Verlet
 from sims.solvers.sph import SPH, SPHConfig
 from training.config import to_dict
 from training.inference import compile_network, inference_device
+from training.pretrained import Card, cards, evaluation_target
 from training.recipe import load, read_run
 from training.report import Column, Report
 
@@ -29,6 +30,7 @@ COLUMNS = [Column("one_step_mse", "one-step MSE", "m^2", spread="one_step_mse_st
            Column("rollout_mse", "rollout MSE", "m^2", spread="rollout_mse_std"),
            Column("kinetic_energy_error", "rel. KE error"),
            Column("seconds_per_frame", "time per frame", "s"), Column("diverged", "diverged", format=".0f")]
+SHIPPED: dict[str, Card] = cards(Path(__file__).with_name("pretrained"))
 LABELS = {"gns": "learned (GNS)", "constant_velocity": "constant velocity", "ballistic": "ballistic + walls",
           "solver_equal_cost": "solver at the model's cost",
           "solver": "solver, its own CFL steps (cost reference; errors over 10 frames)"}
@@ -36,7 +38,7 @@ LABELS = {"gns": "learned (GNS)", "constant_velocity": "constant velocity", "bal
 
 def evaluate(run_dir: str = "runs/gns", data: str | None = None, out: str | None = None, trajectories: int = 8,
              max_steps: int | None = None, precision: str = "auto", compile: str = "auto",
-             ensemble: int = 1, device: str = "cpu") -> Report:
+             ensemble: int = 1, device: str = "cpu", pretrained: str | None = None) -> Report:
     """Roll a trained GNS or MeshGraphNet out on held-out trajectories and score it against its baselines
     and its solver; rollouts (HDF5), pictures, table.md and metrics.json go to ``out``.
 
@@ -52,7 +54,10 @@ def evaluate(run_dir: str = "runs/gns", data: str | None = None, out: str | None
             its own noise: the first is scored, all give the ensemble mean and spread.
         device: where a GNS runs: cpu (default: its time per frame is set against the CPU solver's), auto, cuda
             or cuda:N. MeshGraphNet rollouts run on the CPU.
+        pretrained: score a shipped simulator instead of ``run_dir`` (``physml models list``; needs ``data``).
     """
+    if pretrained is not None:
+        run_dir, out = evaluation_target(pretrained, SHIPPED, data, out)
     return _dispatch(run_dir, data, out or str(Path(run_dir) / "eval"), trajectories, max_steps, True, precision,
                      compile, ensemble, device)
 
