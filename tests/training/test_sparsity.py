@@ -193,3 +193,17 @@ def test_a_sparse_tagger_trains_resumes_exactly_and_evaluates_from_the_command_l
         assert zeros / sum(weights[name].numel() for name in masks["names"]) == pytest.approx(0.9, abs=0.005)
     assert main(["hep", "evaluate-jets", *(str(tmp_path / m) for m in methods), "--out", str(tmp_path / "eval")]) == 0
     assert [r.key for r in read_report(tmp_path / "eval").rows][:3] == list(methods)
+
+
+def test_forward_flops_skip_exactly_the_zero_weights():
+    from training.sparsity import forward_flops
+
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 6))
+    with torch.no_grad():
+        model[2].weight[:, :6] = 0  # 36 of the second layer's 48 weights
+    x = torch.randn(5, 4)
+    dense, effective = forward_flops(model, x)
+    assert dense == 2 * 5 * (4 * 8 + 8 * 6)
+    assert effective == pytest.approx(dense - 2 * 5 * 36)
+    # planned densities apply to the layers sparse training would touch (the first stays dense)
+    assert forward_flops(model, x, densities=[0.25])[1] == pytest.approx(2 * 5 * (4 * 8 + 0.25 * 48))
