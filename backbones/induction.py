@@ -29,7 +29,6 @@ from torch.nn import functional as F
 from backbones.attention import CrossAttention
 from backbones.interpret import attention_probe, detection_pattern, head_scores
 from datasets.atomic import atomic_folder
-from training.seeding import seed_everything
 
 
 class AttentionOnly(nn.Module):
@@ -85,7 +84,7 @@ def run(out: Path = Path("runs/induction"), *, steps: int = 3000, vocab: int = 6
     evaluation = torch.cat([half, half], 1)  # repeated random tokens
     rows: list[dict] = []
     for layers in (2, 1):
-        seed_everything(seed)
+        torch.manual_seed(seed)
         model = AttentionOnly(vocab, length, layers)
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
         data = torch.Generator().manual_seed(seed + 2)
