@@ -20,7 +20,7 @@ from hep.jets import SAMPLE_DIR
 from hep.jets.inputs import load_jets
 from hep.jets.train import RECIPE, jet_files
 from training.figures import pyplot, save_figure
-from training.recipe import load, read_run
+from training.recipe import load
 from training.sparsity import forward_flops
 
 
@@ -37,8 +37,8 @@ def main() -> None:
         run_dir = args.study / row["key"]
         if not (run_dir / "config.json").exists():
             continue  # a baseline row
-        model, _ = load(run_dir, [RECIPE])
-        sparse = read_run(run_dir, [RECIPE])[1].trainer.sparse
+        model, run = load(run_dir, [RECIPE])
+        sparse = run.trainer.sparse
         method = sparse.sparse_method if sparse.sparsity else "dense (width)"
         weights = [m.weight for m in model.modules() if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd))]
         nonzero = sum(int((w != 0).sum()) for w in weights)

@@ -26,7 +26,7 @@ from hep.jets.tag import class_probabilities
 from hep.jets.train import RECIPE, jet_files, split
 from training.figures import pyplot, save_figure
 from training.inference import inference_device
-from training.recipe import load, read_run
+from training.recipe import load
 from training.report import Column, Report
 
 W_MASS = 80.4  # GeV
@@ -49,7 +49,7 @@ def inspect_tagger(run_dir: str, *, data: str | None = None, out: str = "runs/je
     heads = {name: m.heads for name, m in model.named_modules() if isinstance(m, CrossAttention)}
     if not heads:
         raise ValueError(f"{run_dir}: a {run.model} tagger has no attention layers to inspect (ParT, Perceiver do)")
-    data_dir = data or read_run(run_dir, [RECIPE])[1].data_dir
+    data_dir = data or run.data_dir
     test = split(load_jets(jet_files(data_dir), limit=run.max_jets))["test"][:jets]
     labels = test.label.numpy()
     intact = roc_auc(labels, class_probabilities(model, test, dev)[:, 1])
