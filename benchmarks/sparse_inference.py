@@ -48,7 +48,7 @@ def with_csr_kernels(model: nn.Module, min_zeros: float = 0.5) -> tuple[nn.Modul
     """A copy of ``model`` whose Linear layers with at least ``min_zeros`` zero weights are CSR; and how many."""
     model = copy.deepcopy(model)
     swapped = 0
-    for name, module in list(model.named_modules()):
+    for module in list(model.modules()):
         for child_name, child in list(module.named_children()):
             if isinstance(child, nn.Linear) and float((child.weight == 0).float().mean()) >= min_zeros:
                 setattr(module, child_name, CSRLinear(child))

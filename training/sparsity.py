@@ -259,20 +259,20 @@ class Sparsifier:
     @torch.no_grad()
     def after_step(self, step: int, optimizer: torch.optim.Optimizer) -> None:
         """After the optimiser step that completed step ``step``: update the masks if due, apply them."""
-        method = self.cfg.sparse_method
+        method, update = self.cfg.sparse_method, self._is_update(step)
         if method == "topkast":
             for w, theta in zip(self.weights, self.theta):
                 theta.copy_(w)
-            if self._is_update(step):
+            if update:
                 self._choose_topkast_sets()
-        elif self._is_update(step):
+        elif update:
             if method == "rigl":
                 self._rigl_update(step, optimizer)
             else:
                 self._prune(step, optimizer)
         for w, m in zip(self.weights, self.masks):
             w.mul_(m)
-        if self._is_update(step):
+        if update:
             self._count()
 
     def selectable(self, step: int) -> bool:
