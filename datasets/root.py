@@ -236,13 +236,16 @@ class RootWriter:
         self.trees: dict[str, object] = {}
         return self
 
-    def extend(self, treename: str, branches: dict[str, object], counter: str | None = None) -> None:
-        """Append entries to ``treename`` (created with the first chunk's types); ``counter`` names one
-        counter branch shared by all its jagged branches (they must then have equal lengths per entry)."""
+    def extend(self, treename: str, branches: dict[str, object], counter: str | dict[str, str] | None = None) -> None:
+        """Append entries to ``treename`` (created with the first chunk's types). ``counter`` names one
+        counter branch shared by all its jagged branches (they must then have equal lengths per entry), or
+        maps branch-name prefixes to counters (``{"part_": "jet_nparticles", "sv_": "jet_nsv"}``)."""
         if treename in self.trees:
             self.trees[treename].extend(branches)
         else:  # mktree: assigning to the file would write an RNTuple since uproot 5.7
-            naming = {"counter_name": lambda _: counter} if counter else {}
+            prefixes = {"": counter} if isinstance(counter, str) else counter
+            naming = {"counter_name": lambda branch: next(c for p, c in prefixes.items() if branch.startswith(p))
+                      } if counter else {}
             self.trees[treename] = self.file.mktree(treename, branches, **naming)
 
     def __exit__(self, *exc) -> bool:

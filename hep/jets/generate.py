@@ -5,8 +5,12 @@ with 550 < pT < 650 GeV and |eta| < 2, the leading 200 constituents. A top jet m
 the top's b, q and q' within dR < 0.8 of the jet axis. Jet substructure (tau_1..3 with OnePass kT axes,
 beta = 1; soft-drop mass with z_cut = 0.1, beta = 0) comes from fastjet, computed once here.
 
-Pythia runs in batches (``nextBatch``, awkward arrays) and fastjet clusters whole batches; the only Python
-loop is over events for the truth matching. Requires the ``gen`` extra (pythia8mc, fastjet).
+Each charged constituent also gets smeared impact parameters, and each jet the secondary vertices of its b
+and c hadrons (`hep.jets.vertices`): the tracking modality of the jet.
+
+Pythia runs in batches (``nextBatch``, awkward arrays) and fastjet clusters whole batches; the Python loops
+are over events for the truth matching and over jets for their vertices. Requires the ``gen`` extra
+(pythia8mc, fastjet).
 """
 from __future__ import annotations
 
@@ -21,6 +25,8 @@ from datasets.parallel import map_tasks
 from datasets.registry import DatasetSpec, require_at_least
 from datasets.root import RootWriter
 from gnn.optional import require
+from hep.jets.kinematics import delta_r, eta_phi
+from hep.jets.vertices import DecayRecord, TrackResolution, secondary_vertices, track_branches
 
 PROCESSES = {
     "top": ("Top:gg2ttbar = on", "Top:qqbar2ttbar = on", "24:onMode = off", "24:onIfAny = 1 2 3 4 5"),
@@ -53,16 +59,6 @@ def make_pythia(process: str, seed: int, selection: JetSelection = JetSelection(
     return pythia
 
 
-def delta_r(eta1, phi1, eta2, phi2):
-    dphi = (phi1 - phi2 + np.pi) % (2 * np.pi) - np.pi
-    return np.hypot(eta1 - eta2, dphi)
-
-
-def _eta_phi(px, py, pz):
-    pt = np.hypot(px, py)
-    return np.arcsinh(pz / np.maximum(pt, 1e-12)), np.arctan2(py, px)
-
-
 def top_decays(prt: ak.Array) -> list[list[np.ndarray]]:
     """Per event, per top: ``(eta, phi) [4, 2]`` of the top, its b and the W's two quarks (hard-process record)."""
     ids, status, mother = prt.id, prt.status, prt.mother1
@@ -77,24 +73,32 @@ def top_decays(prt: ak.Array) -> list[list[np.ndarray]]:
             quarks = np.nonzero(decay & (np.abs(i) <= 5) & (np.abs(i[m]) == 24) & (m[m] == top))[0]
             if len(quarks) == 2:
                 members = np.array([top, b, *quarks])
-                tops.append(np.column_stack(_eta_phi(*p[members].T)))
+                tops.append(np.column_stack(eta_phi(*p[members].T)))
         out.append(tops)
     return out
 
 
-def cluster(prt: ak.Array, selection: JetSelection):
-    """Anti-kT jets (pT-sorted) and their pT-sorted constituents, of visible final-state particles."""
+def cluster(prt: ak.Array, selection: JetSelection) -> tuple[ak.Array, ak.Array]:
+    """Anti-kT jets (pT-sorted) of visible final-state particles, and per jet the indices of its leading
+    constituents (decreasing pT) into the batch's flattened event record (``[events, jets, var]``)."""
     fastjet = require("fastjet")
-    neutrino = (np.abs(prt.id) == NEUTRINOS[0]) | (np.abs(prt.id) == NEUTRINOS[1]) | (np.abs(prt.id) == NEUTRINOS[2])
-    visible = prt[(prt.status > 0) & ~neutrino]
-    particles = ak.zip({"px": visible.p.px, "py": visible.p.py, "pz": visible.p.pz, "E": visible.p.e})
+    ids = np.abs(prt.id)
+    visible = (prt.status > 0) & (ids != NEUTRINOS[0]) & (ids != NEUTRINOS[1]) & (ids != NEUTRINOS[2])
+    offsets = np.concatenate([[0], np.cumsum(ak.to_numpy(ak.num(prt.id)))[:-1]])
+    where = (ak.local_index(prt.id) + offsets)[visible]
+    p = prt.p[visible]
+    particles = ak.zip({"px": p.px, "py": p.py, "pz": p.pz, "E": p.e})
     sequence = fastjet.ClusterSequence(particles, fastjet.JetDefinition(fastjet.antikt_algorithm, selection.radius))
     jets = sequence.inclusive_jets(min_pt=selection.pt_min)
-    constituents = sequence.constituents(min_pt=selection.pt_min)
+    index = sequence.constituent_index(min_pt=selection.pt_min)
     order = ak.argsort(np.hypot(jets.px, jets.py), axis=1, ascending=False)  # inclusive_jets are not sorted
-    jets, constituents = jets[order], constituents[order]
-    by_pt = ak.argsort(np.hypot(constituents.px, constituents.py), axis=2, ascending=False)
-    return jets, constituents[by_pt][:, :, :selection.max_constituents]
+    jets, index = jets[order], index[order]
+    per_jet = ak.flatten(ak.num(index, axis=2))
+    members = ak.unflatten(where[ak.flatten(index, axis=2)], per_jet, axis=1)
+    pt = ak.flatten(np.hypot(prt.p.px, prt.p.py))
+    by_pt = ak.argsort(ak.unflatten(pt[ak.flatten(members, axis=None)], per_jet), axis=1, ascending=False)
+    by_pt = ak.unflatten(by_pt, ak.num(jets), axis=0)
+    return jets, members[by_pt][:, :, :selection.max_constituents]
 
 
 def substructure(constituents: ak.Array, radius: float = 0.8) -> dict[str, np.ndarray]:
@@ -109,10 +113,10 @@ def substructure(constituents: ak.Array, radius: float = 0.8) -> dict[str, np.nd
 
 
 def select_jets(prt: ak.Array, process: str, selection: JetSelection) -> tuple[ak.Array, ak.Array]:
-    """Flat jets and constituents in the pT/eta window (top: truth-matched ones only)."""
-    jets, constituents = cluster(prt, selection)
+    """Flat jets in the pT/eta window (top: truth-matched ones only) and their constituents' flat indices."""
+    jets, members = cluster(prt, selection)
     pt = np.hypot(jets.px, jets.py)
-    eta, phi = _eta_phi(jets.px, jets.py, jets.pz)
+    eta, phi = eta_phi(jets.px, jets.py, jets.pz)
     keep = (pt > selection.pt_min) & (pt < selection.pt_max) & (np.abs(eta) < selection.eta_max)
     if process == "top":
         decays = top_decays(prt)
@@ -124,19 +128,32 @@ def select_jets(prt: ak.Array, process: str, selection: JetSelection) -> tuple[a
                 hit |= (delta_r(je[:, None], jp[:, None], top[None, :, 0], top[None, :, 1]) < selection.radius).all(1)
             matched.append(hit)
         keep = keep & ak.Array(matched)
-    return ak.flatten(jets[keep]), ak.flatten(constituents[keep], axis=1)
+    return ak.flatten(jets[keep]), ak.flatten(members[keep], axis=1)
 
 
-def jet_branches(jets: ak.Array, constituents: ak.Array, label: int, radius: float) -> dict[str, object]:
-    """The ROOT branches of a set of jets: jet-level float64 [GeV], jagged float32 ``part_*`` [GeV] with the
-    counter ``jet_nparticles``."""
+def jet_branches(jets: ak.Array, members: ak.Array, record: DecayRecord, label: int, radius: float,
+                 resolution: TrackResolution, rng: np.random.Generator) -> dict[str, object]:
+    """The ROOT branches of a set of jets: jet-level float64 [GeV]; jagged float32 ``part_*`` [GeV, e, mm]
+    (counter ``jet_nparticles``): four-momenta, charge, true production point, smeared impact parameters;
+    jagged ``sv_*`` (counter ``jet_nsv``): heavy-flavour secondary vertices (`hep.jets.vertices`)."""
     px, py, pz, e = (ak.to_numpy(jets[k]) for k in ("px", "py", "pz", "E"))
-    eta, phi = _eta_phi(px, py, pz)
+    eta, phi = eta_phi(px, py, pz)
+    counts, flat = ak.to_numpy(ak.num(members)), ak.to_numpy(ak.flatten(members))
+    momentum = record.momentum[flat]
+    constituents = ak.unflatten(ak.zip({k: momentum[:, i] for i, k in enumerate(("px", "py", "pz", "E"))}), counts)
+    per_particle = {f"part_{k}": momentum[:, i] for i, k in enumerate(("px", "py", "pz", "energy"))}
+    per_particle |= track_branches(record, flat, resolution, rng)
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    vertices = secondary_vertices(record, record.event[flat[starts[:-1]]], np.column_stack([px, py, pz]),
+                                  np.split(flat, starts[1:-1]), radius, resolution, rng)
+    nsv = np.array([len(v["sv_x"]) for v in vertices])
+    per_vertex = {key: ak.unflatten(np.concatenate([v[key] for v in vertices]), nsv) for key in vertices[0]}
     return {"jet_pt": np.hypot(px, py), "jet_eta": eta, "jet_phi": phi, "jet_energy": e,
             "jet_mass": np.sqrt(np.maximum(e ** 2 - px ** 2 - py ** 2 - pz ** 2, 0.0)),
             "label": np.full(len(px), label, dtype=np.int32), **substructure(constituents, radius),
-            **{f"part_{name}": ak.values_astype(constituents[key], np.float32)  # halves the files
-               for name, key in (("px", "px"), ("py", "py"), ("pz", "pz"), ("energy", "E"))}}
+            **{key: ak.unflatten(value.astype(np.float32), counts) for key, value in per_particle.items()},  # halves
+            **{key: value if key in ("sv_ntracks", "sv_flavour") else ak.values_astype(value, np.float32)
+               for key, value in per_vertex.items()}}
 
 
 def generate_jets(out_dir: str | Path, seed: int = 0, jets: int = 2000, chunk: int = 1000, batch: int = 200,
@@ -163,21 +180,24 @@ def _write_chunk(path: Path, seed: int, k: int, size: int, batch: int) -> int:
     merged = {key: ak.concatenate([parts[0][key], parts[1][key]]) for key in parts[0]}
     order = np.random.default_rng(seed * 10_000 + k).permutation(size)
     with RootWriter(path) as out:
-        out.extend("jets", {key: value[order] for key, value in merged.items()}, counter="jet_nparticles")
+        out.extend("jets", {key: value[order] for key, value in merged.items()},
+                   counter={"part_": "jet_nparticles", "sv_": "jet_nsv"})
     return size
 
 
-def _generate_process(process: str, seed: int, n: int, selection: JetSelection, batch: int) -> dict[str, object]:
+def _generate_process(process: str, seed: int, n: int, selection: JetSelection, batch: int,
+                      resolution: TrackResolution = TrackResolution()) -> dict[str, object]:
     pythia = make_pythia(process, seed, selection)
-    found, constituents = [], []
-    total = 0
+    rng = np.random.default_rng(seed)  # the detector smearing
+    found, total = [], 0
     while total < n:
-        jets, parts = select_jets(pythia.nextBatch(batch).prt, process, selection)
-        found.append(jets)
-        constituents.append(parts)
-        total += len(jets)
-    jets, parts = ak.concatenate(found)[:n], ak.concatenate(constituents)[:n]
-    return jet_branches(jets, parts, int(process == "top"), selection.radius)
+        prt = pythia.nextBatch(batch).prt
+        jets, members = select_jets(prt, process, selection)
+        if len(jets):
+            record = DecayRecord.from_pythia(prt, pythia.particleData)
+            found.append(jet_branches(jets, members, record, int(process == "top"), selection.radius, resolution, rng))
+            total += len(jets)
+    return {key: ak.concatenate([branches[key] for branches in found])[:n] for key in found[0]}
 
 
 JETS = DatasetSpec(name="jets", domain="hep", schema="jets-root",

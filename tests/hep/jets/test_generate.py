@@ -54,6 +54,14 @@ def test_generated_jets_have_top_and_qcd_physics_and_resume(tmp_path):
     # constituents sum to the jet
     assert np.allclose(ak.to_numpy(ak.sum(a.part_px, axis=1)), ak.to_numpy(a.jet_pt * np.cos(a.jet_phi)), rtol=1e-4,
                        atol=1e-2)
+    # the second modality: impact parameters on charged constituents, heavy-flavour vertices with their counter
+    charged = ak.flatten(a.part_charge) != 0
+    assert ak.all((ak.flatten(a.part_d0err) > 0) == charged) and ak.all(ak.flatten(a.part_dzval)[~charged] == 0)
+    assert ak.all(a.jet_nsv == ak.num(a.sv_x)) and ak.all(ak.flatten(a.sv_ntracks) >= 2)
+    assert ak.all(ak.num(a.sv_x) <= ak.num(a.sv_flavour)) and set(ak.flatten(a.sv_flavour).tolist()) <= {4, 5}
+    assert ak.all(ak.sum(a.part_charge != 0, axis=1) >= ak.sum(a.sv_ntracks, axis=1))
+    b_vertex = ak.to_numpy(ak.any(a.sv_flavour == 5, axis=1))
+    assert b_vertex[ak.to_numpy(a.label) == 1].mean() > 0.3 > 0.15 > b_vertex[ak.to_numpy(a.label) == 0].mean()
     before = files[0].stat().st_mtime_ns
     files[1].unlink()
     again = generate_jets(tmp_path, seed=3, jets=120, chunk=60, progress=False)
