@@ -51,17 +51,19 @@ class GatedSetTransformer(nn.Module):
     reading media tokens projected to its width and resampled to ``latents`` latents.
 
     Args:
-        frozen: the trained transformer (its parameters are frozen here).
+        frozen: the trained transformer (its parameters are frozen here, unless ``freeze`` is False).
         media_dim: features per media token.
         every: a gated layer after blocks ``every - 1, 2 * every - 1, ...``.
         latents: latents of the Perceiver Resampler over the media.
+        freeze: False trains the transformer too (the same network trained from scratch on both inputs).
     """
 
-    def __init__(self, frozen: SetTransformer, media_dim: int, every: int = 1, latents: int = 16) -> None:
+    def __init__(self, frozen: SetTransformer, media_dim: int, every: int = 1, latents: int = 16,
+                 freeze: bool = True) -> None:
         super().__init__()
         if not 1 <= every <= len(frozen.blocks):
             raise ValueError(f"every must be between 1 and the {len(frozen.blocks)} blocks, got {every}")
-        self.frozen = frozen.requires_grad_(False)
+        self.frozen = frozen.requires_grad_(not freeze)
         cfg = frozen.cfg
         self.media_in = nn.Linear(media_dim, cfg.dim)
         self.resampler = PerceiverResampler(cfg, latents=latents, layers=1)
@@ -105,24 +107,30 @@ class GatedModel(nn.Module):
         media_dim: features per media token.
         every: a gated layer after every ``every``-th transformer block.
         latents: latents of the media's Perceiver Resampler.
+        freeze: False leaves ``base`` trainable and in the mode ``train()`` sets: the same network, trained
+            as a whole (from scratch, say).
     """
 
-    def __init__(self, base: nn.Module, media_dim: int, every: int = 1, latents: int = 16) -> None:
+    def __init__(self, base: nn.Module, media_dim: int, every: int = 1, latents: int = 16,
+                 freeze: bool = True) -> None:
         super().__init__()
         found = [(name, module) for name, module in base.named_modules() if isinstance(module, SetTransformer)]
         if len(found) != 1:
             raise ValueError(f"{type(base).__name__} holds {len(found)} SetTransformers; GatedModel needs exactly one")
         name, encoder = found[0]
-        base.requires_grad_(False)
-        self.gates = GatedSetTransformer(encoder, media_dim, every, latents)
+        self.freeze = freeze
+        base.requires_grad_(not freeze)
+        self.gates = GatedSetTransformer(encoder, media_dim, every, latents, freeze)
         parent = base.get_submodule(name.rpartition(".")[0]) if "." in name else base
         setattr(parent, name.rpartition(".")[2], self.gates)
         self.base = base
         self.train()
 
     def train(self, mode: bool = True) -> "GatedModel":
-        """The new layers follow ``mode``; the frozen model always evaluates."""
+        """The new layers follow ``mode``; a frozen model always evaluates."""
         super().train(mode)
+        if not self.freeze:
+            return self
         self.base.eval()
         for module in (self.gates.media_in, self.gates.resampler, self.gates.gated):
             module.train(mode)

@@ -14,7 +14,8 @@ import numpy as np
 from datasets.atomic import refuse_overwriting_inputs
 from datasets.root import DataConfig, read
 from hep.classification import roc_auc
-from hep.jets.inputs import load_jets
+from hep.jets.inputs import VERTEX_CONFIG, load_jets
+from hep.jets.models import MEDIA_MODELS
 from hep.jets.tag import SHIPPED, class_probabilities
 from hep.jets.train import RECIPE, SPLIT, jet_files, split
 from training.figures import pyplot, save_figure
@@ -91,8 +92,10 @@ def evaluate(run_dirs: tuple[str, ...] = (), data: str | None = None, out: str =
         raise ValueError("give run folders of `train jets` or --pretrained NAME")
     if data is None and pretrained:
         raise ValueError("--pretrained needs --data: the folder of jet files to score")
-    data_dir = data or read_run(run_dirs[0], [RECIPE])[1].data_dir
+    runs = [read_run(run_dir, [RECIPE])[1] for run_dir in run_dirs]
+    data_dir = data or runs[0].data_dir
     files = jet_files(data_dir)
+    config = VERTEX_CONFIG if any(run.model in MEDIA_MODELS for run in runs) else None  # the same jets for all
     refuse_overwriting_inputs(out, [data_dir])
     report = Report(f"Top tagging on the test jets of {data_dir}", COLUMNS, info={"data_dir": str(data_dir),
                                                                                   "out": str(out)})
@@ -104,7 +107,7 @@ def evaluate(run_dirs: tuple[str, ...] = (), data: str | None = None, out: str =
         compile_network(model, compile, dev)
         if test is None:
             max_jets = run.max_jets
-            test = split(load_jets(files, limit=max_jets))["test"]
+            test = split(load_jets(files, config, limit=max_jets))["test"]
             labels = test.label.numpy()
         probs = class_probabilities(model, test, dev, precision)[:, 1]
         accuracy = float(np.mean((probs > 0.5) == labels))

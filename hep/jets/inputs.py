@@ -6,7 +6,7 @@ four-vectors), and Particle Transformer's pairwise features computed from the fo
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -16,40 +16,53 @@ from torch.utils.data import Dataset
 from datasets.root import DataConfig, iterate, padded
 
 DEFAULT_CONFIG = Path(__file__).with_name("particles.yaml")
+VERTEX_CONFIG = Path(__file__).with_name("vertices.yaml")  # the particles plus tracks and vertices
 
 
 @dataclass(frozen=True)
 class JetBatch:
     """``points [B, 2, L]``, ``features [B, 7, L]``, ``vectors [B, 4, L]`` (px, py, pz, E), ``mask [B, L]``,
-    ``label [B]``."""
+    ``label [B]``; with a vertex data config (``vertices.yaml``) also the second modality: ``tracks [B, 6, L]``
+    (impact parameters per constituent, zeros for neutral ones), ``vertices [B, 7, V]`` and ``vertex_mask
+    [B, V]`` (secondary vertices); None otherwise."""
 
     points: torch.Tensor
     features: torch.Tensor
     vectors: torch.Tensor
     mask: torch.Tensor
     label: torch.Tensor
+    tracks: torch.Tensor | None = None
+    vertices: torch.Tensor | None = None
+    vertex_mask: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.label)
 
+    def _map(self, fn) -> "JetBatch":
+        return JetBatch(**{f.name: None if getattr(self, f.name) is None else fn(f.name, getattr(self, f.name))
+                           for f in fields(self)})
+
     def __getitem__(self, index: slice) -> "JetBatch":
         """The jets in ``index`` (a slice or index tensor)."""
-        return JetBatch(self.points[index], self.features[index], self.vectors[index], self.mask[index],
-                        self.label[index])
+        return self._map(lambda _, t: t[index])
 
     def trimmed(self) -> "JetBatch":
-        """The same jets with the padding cut to the longest jet (attention cost grows as L^2)."""
+        """The same jets with the padding cut to the longest jet (attention cost grows as L^2) and to the jet
+        with the most vertices."""
         length = max(int(self.mask.sum(1).max()), 1)
-        return JetBatch(self.points[..., :length], self.features[..., :length], self.vectors[..., :length],
-                        self.mask[:, :length], self.label)
+        vertices = 1 if self.vertex_mask is None else max(int(self.vertex_mask.sum(1).max()), 1)
+        cut = {"points": length, "features": length, "vectors": length, "mask": length, "tracks": length,
+               "vertices": vertices, "vertex_mask": vertices}
+        return self._map(lambda name, t: t[..., :cut[name]] if name in cut else t)
 
     def to(self, device) -> "JetBatch":
-        return JetBatch(*(t.to(device) for t in (self.points, self.features, self.vectors, self.mask, self.label)))
+        return self._map(lambda _, t: t.to(device))
 
 
 def chunk_batch(chunk, config: DataConfig, where: str) -> JetBatch:
     """The jets of one chunk of records (:func:`datasets.root.iterate`) as a padded batch (zeros where the mask
-    is False); ``label`` is -1 for every jet when the records have no ``label`` (a user's unlabelled file)."""
+    is False); ``label`` is -1 for every jet when the records have no ``label`` (a user's unlabelled file).
+    Tracks and vertices are read when the config has ``trk_features`` and ``sv_features`` inputs."""
     arrays = padded(chunk, config, where)
     mask = torch.from_numpy(arrays["pf_points"][1])
     zero = ~mask[:, None, :]
@@ -58,8 +71,13 @@ def chunk_batch(chunk, config: DataConfig, where: str) -> JetBatch:
         return torch.from_numpy(arrays[name][0]).masked_fill(zero, 0)
 
     labels = np.asarray(chunk["label"]) if "label" in chunk.fields else np.full(len(chunk), -1)
+    second = {}
+    if "trk_features" in arrays and "sv_features" in arrays:
+        vertex_mask = torch.from_numpy(arrays["sv_features"][1])
+        second = {"tracks": channels("trk_features"), "vertex_mask": vertex_mask,
+                  "vertices": torch.from_numpy(arrays["sv_features"][0]).masked_fill(~vertex_mask[:, None, :], 0)}
     return JetBatch(channels("pf_points"), channels("pf_features"), channels("pf_vectors"), mask,
-                    torch.from_numpy(labels.astype(np.int64)))
+                    torch.from_numpy(labels.astype(np.int64)), **second)
 
 
 def load_jets(files, config_path: str | Path | None = None, limit: int | None = None,
@@ -124,9 +142,12 @@ class JetSet(Dataset):
 
 
 def concatenate(batches: list[JetBatch]) -> JetBatch:
-    """One batch of the jets of ``batches`` in order (all padded to the same length)."""
-    return JetBatch(*(torch.cat([getattr(b, f) for b in batches]) for f in ("points", "features", "vectors", "mask",
-                                                                             "label")))
+    """One batch of the jets of ``batches`` in order (all padded to the same lengths)."""
+    def cat(name: str) -> torch.Tensor | None:
+        parts = [getattr(b, name) for b in batches]
+        return None if any(p is None for p in parts) else torch.cat(parts)
+
+    return JetBatch(**{f.name: cat(f.name) for f in fields(JetBatch)})
 
 
 def collate(items: list[JetBatch]) -> JetBatch:

@@ -11,6 +11,7 @@ constituents and blind to padding.
   attention bias per head, shared by the layers; ``backbones.transformer.SetTransformer`` (blocks + class
   attention).
 - Perceiver tagger: particle embedding into ``backbones.perceiver.PerceiverIO``: cost N x M, not N^2.
+- Vertex tagger: ParT plus Flamingo's gated cross-attention to the jet's tracks and secondary vertices.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from backbones.gated_cross_attention import GatedModel
 from backbones.perceiver import PerceiverIO
 from backbones.routing import RouterConfig
 from backbones.transformer import SetTransformer, TransformerConfig
@@ -43,7 +45,7 @@ class MaskedBatchNorm(nn.Module):
         self.register_buffer("var", torch.ones(channels))
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        if self.training:
+        if self.training and bool(mask.any()):  # (a batch without any real element keeps the running ones)
             real = x.transpose(1, 2)[mask]  # [N_real, C]
             mean, var = real.mean(0), real.var(0, unbiased=False)
             with torch.no_grad():
@@ -178,7 +180,46 @@ class PerceiverTagger(nn.Module):
         return self.head(self.perceiver(x, jets.mask)[:, 0])
 
 
+TRACK_FEATURES, VERTEX_FEATURES = 6, 7  # trk_features and sv_features of hep/jets/vertices.yaml
+
+
+class VertexTagger(nn.Module):
+    """A Particle Transformer that also reads the jet's tracks and secondary vertices through Flamingo's gated
+    cross-attention (:class:`backbones.gated_cross_attention.GatedModel`): every charged constituent becomes a
+    media token of its kinematics and impact parameters, every vertex one of its flight distances and track
+    kinematics (each type standardised and embedded on its own); the transformer's tokens attend to them after
+    every ``every``-th block through gates that start at 0.
+
+    Args:
+        base: the ParT. ``freeze`` True (``part-flamingo``): a trained kinematics-only tagger, frozen, whose
+            output the new layers can only add to; False (``part-flamingo-scratch``): the same network trained
+            as a whole.
+        every: a gated layer after every ``every``-th block.
+    """
+
+    def __init__(self, base: ParticleTransformer, freeze: bool = True, every: int = 1) -> None:
+        super().__init__()
+        dim = base.cfg.dim
+        self.track_norm = MaskedBatchNorm(N_FEATURES + TRACK_FEATURES)
+        self.vertex_norm = MaskedBatchNorm(VERTEX_FEATURES)
+        self.track_embed = MLP(N_FEATURES + TRACK_FEATURES, [dim], dim)
+        self.vertex_embed = MLP(VERTEX_FEATURES, [dim], dim)
+        self.gated = GatedModel(base, dim, every=every, freeze=freeze)
+
+    def forward(self, jets: JetBatch) -> torch.Tensor:
+        if jets.tracks is None or jets.vertices is None:
+            raise ValueError("this tagger reads tracks and vertices: load the jets with the data config "
+                             "hep/jets/vertices.yaml (files written by `physml data generate jets` have them)")
+        track_mask = jets.mask & (jets.tracks[:, 0] != 0)  # charged constituents (channel 0: the charge)
+        tracks = self.track_norm(torch.cat([jets.features, jets.tracks], 1), track_mask).transpose(1, 2)
+        vertices = self.vertex_norm(jets.vertices, jets.vertex_mask).transpose(1, 2)
+        media = torch.cat([self.track_embed(tracks), self.vertex_embed(vertices)], 1)
+        return self.gated(jets, media=media, media_mask=torch.cat([track_mask, jets.vertex_mask], 1))
+
+
 MODELS = {"pfn": ParticleFlowNetwork, "particlenet": ParticleNet, "particlenet-lite": lambda: ParticleNet(lite=True),
           "part": ParticleTransformer, "part-full": lambda: ParticleTransformer(small=False),
           "part-moe": lambda: ParticleTransformer(moe=RouterConfig()),
-          "perceiver": PerceiverTagger}
+          "perceiver": PerceiverTagger, "part-flamingo": lambda: VertexTagger(ParticleTransformer()),
+          "part-flamingo-scratch": lambda: VertexTagger(ParticleTransformer(), freeze=False)}
+MEDIA_MODELS = ("part-flamingo", "part-flamingo-scratch")  # they read hep/jets/vertices.yaml

@@ -17,7 +17,8 @@ from tqdm.auto import tqdm
 
 from datasets.atomic import refuse_overwriting_inputs
 from datasets.root import DataConfig, RootWriter, iterate
-from hep.jets.inputs import DEFAULT_CONFIG, JetBatch, chunk_batch
+from hep.jets.inputs import DEFAULT_CONFIG, VERTEX_CONFIG, JetBatch, chunk_batch
+from hep.jets.models import MEDIA_MODELS
 from hep.jets.train import RECIPE
 from training.inference import compile_network, inference_device
 from training.precision import autocast
@@ -59,7 +60,7 @@ def tag(files: list[str], out: str = "scores.root", model: str | None = None, pr
         model: a ``train jets`` run folder.
         pretrained: a shipped tagger instead (``physml models list``).
         data_config: YAML data config mapping your branch names to the tagger's inputs (default: the
-            generator's, ``hep/jets/particles.yaml``).
+            generator's, ``hep/jets/particles.yaml``; ``vertices.yaml`` for the taggers that read tracks).
         device: auto (CUDA when present), cpu, cuda or cuda:N.
         precision: fp32, bf16 or auto (bf16 where fast).
         batch_size: jets per forward pass.
@@ -69,13 +70,13 @@ def tag(files: list[str], out: str = "scores.root", model: str | None = None, pr
     if not paths:
         raise ValueError("no input files given")
     refuse_overwriting_inputs(out, paths)
-    config = DataConfig.from_yaml(data_config or DEFAULT_CONFIG)
+    where = resolve(model, pretrained, SHIPPED)
+    dev = inference_device(device)
+    network, run = load(where, [RECIPE], device=str(dev))
+    config = DataConfig.from_yaml(data_config or (VERTEX_CONFIG if run.model in MEDIA_MODELS else DEFAULT_CONFIG))
     if config.selection:
         raise ValueError(f"{data_config}: has a 'selection'; tagging writes one score per input jet, so "
                          "remove it (and select on the scores' friend tree instead)")
-    where = resolve(model, pretrained, SHIPPED)
-    dev = inference_device(device)
-    network, _ = load(where, [RECIPE], device=str(dev))
     compile_network(network, compile, dev)
     total, labelled = 0, "label" in config.branches
     with RootWriter(out) as writer, tqdm(total=None, desc="tag", unit="jet") as bar:

@@ -13,10 +13,10 @@ import torch
 from torch.nn import functional as F
 
 from backbones.routing import RouterConfig, routing_loss, routing_metrics
-from hep.jets.inputs import JetBatch, JetSet, collate, load_jets
-from hep.jets.models import MODELS, ParticleNet, ParticleTransformer
+from hep.jets.inputs import VERTEX_CONFIG, JetBatch, JetSet, collate, load_jets
+from hep.jets.models import MEDIA_MODELS, MODELS, ParticleNet, ParticleTransformer, VertexTagger
 from training import TrainerConfig
-from training.recipe import Built, Recipe
+from training.recipe import Built, Recipe, load
 from training.scaling import ScalingTask, steps_for
 
 SPLIT = (0.8, 0.1)
@@ -54,6 +54,8 @@ class JetRun:
     max_jets: int | None = None        # use only the first jets of the files (None: all)
     train_jets: int | None = None      # train on only the first jets of the training split (None: all of it)
     width: int | None = None           # ParT width, or ParticleNet's last-block channels (None: the model's own)
+    base: str | None = None            # part-flamingo: the trained `part` run it freezes and extends
+    every: int = 1                     # part-flamingo(-scratch): a gated cross-attention layer every k blocks
     moe: RouterConfig = field(default_factory=RouterConfig)  # the routed MLPs of part-moe
     # weaver-core's recipe: Ranger at 5e-3, flat then decayed to 1% over the last 30%, batch 128, and the
     # weights of the lowest validation loss
@@ -67,6 +69,8 @@ def build_model(run: JetRun) -> torch.nn.Module:
         raise ValueError(f"model must be one of {', '.join(MODELS)}, got {run.model!r}")
     if run.model in ("part", "part-moe"):
         return ParticleTransformer(moe=run.moe if run.model == "part-moe" else None, width=run.width)
+    if run.model in MEDIA_MODELS:
+        return VertexTagger(ParticleTransformer(width=run.width), freeze=run.model == "part-flamingo", every=run.every)
     if run.model in ("particlenet", "particlenet-lite"):
         return ParticleNet(lite=run.model == "particlenet-lite", width=run.width)
     if run.width is not None:
@@ -74,10 +78,25 @@ def build_model(run: JetRun) -> torch.nn.Module:
     return MODELS[run.model]()
 
 
+def frozen_base(run: JetRun) -> ParticleTransformer:
+    """``run.base``, the trained kinematics-only ParT that ``part-flamingo`` extends (its width must be the run's)."""
+    if run.base is None:
+        raise ValueError("part-flamingo extends a trained tagger: give --base RUN_DIR (a `train jets --model part` "
+                         "run)")
+    base, base_run = load(run.base, [RECIPE])
+    if base_run.model != "part" or base_run.width != run.width:
+        raise ValueError(f"--base {run.base}: part-flamingo needs a `part` run of width {run.width}, got "
+                         f"{base_run.model} of width {base_run.width}")
+    return base
+
+
 def build(run: JetRun) -> Built:
     """The first 80% of the jets train; the first ``MONITOR_JETS`` of the next 10% validate."""
-    model = build_model(run)
-    parts = split(load_jets(jet_files(run.data_dir), limit=run.max_jets))
+    if run.base is not None and run.model != "part-flamingo":
+        raise ValueError(f"--base is part-flamingo's (the tagger it extends), not {run.model}'s")
+    model = VertexTagger(frozen_base(run), every=run.every) if run.model == "part-flamingo" else build_model(run)
+    config = VERTEX_CONFIG if run.model in MEDIA_MODELS else None
+    parts = split(load_jets(jet_files(run.data_dir), config, limit=run.max_jets))
     if run.train_jets is not None and run.train_jets > len(parts["train"]):
         raise ValueError(f"--train-jets {run.train_jets}: the training split holds {len(parts['train'])} jets")
     train_set = parts["train"] if run.train_jets is None else parts["train"][:run.train_jets]
