@@ -24,6 +24,7 @@ from datasets.atomic import atomic_path
 from gnn.graph import GraphBatch
 from hep.jets import SAMPLE_DIR
 from hep.jets.inputs import JetBatch, load_jets
+from hep.jets.models import MEDIA_MODELS
 from hep.jets.tag import SHIPPED
 from hep.jets.train import RECIPE as JETS
 from hep.jets.train import JetRun
@@ -80,6 +81,9 @@ def graph_module(run_dir: str | Path) -> tuple[nn.Module, tuple[torch.Tensor, ..
         if run.model == "part-moe":
             raise ValueError(f"{run_dir}: routed taggers (part-moe) are not exported: expert capacity is a "
                              "data-dependent size ONNX cannot hold")
+        if run.model in MEDIA_MODELS:
+            raise ValueError(f"{run_dir}: taggers that read tracks and vertices ({run.model}) are not exported "
+                             "yet: the exported graph takes the particle inputs only")
         jets = example_jets()
         batch, length = torch.export.Dim("jets", max=MAX_BATCH), torch.export.Dim("particles", max=4096)
         shapes = {"points": {0: batch, 2: length}, "features": {0: batch, 2: length},

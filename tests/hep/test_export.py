@@ -104,8 +104,9 @@ def test_exported_edge_classifier_matches_torch_in_onnxruntime(tmp_path):
         np.testing.assert_allclose(got, expected, atol=1e-4)
 
 
-def test_routed_taggers_are_refused_with_a_reason(tmp_path):
-    run_folder(tmp_path / "run", "jets", JetRun(model="part-moe"), build_tagger)
-    with pytest.raises(ValueError, match="routed"):
+@pytest.mark.parametrize("model, reason", [("part-moe", "routed"), ("part-flamingo-scratch", "tracks and vertices")])
+def test_routed_and_vertex_taggers_are_refused_with_a_reason(tmp_path, model, reason):
+    run_folder(tmp_path / "run", "jets", JetRun(model=model), build_tagger)
+    with pytest.raises(ValueError, match=reason):
         export_onnx(out=str(tmp_path / "x.onnx"), model=str(tmp_path / "run"))
     assert not (tmp_path / "x.onnx").exists()
