@@ -42,6 +42,15 @@ class Packed:
     loss_mask: torch.Tensor
     positions: torch.Tensor
 
+    def __len__(self) -> int:
+        return self.tokens.shape[0]
+
+    def __getitem__(self, index) -> "Packed":
+        return Packed(self.tokens[index], self.loss_mask[index], self.positions[index])
+
+    def to(self, device) -> "Packed":
+        return Packed(self.tokens.to(device), self.loss_mask.to(device), self.positions.to(device))
+
 
 @dataclass(frozen=True)
 class Tokenizer:
