@@ -71,8 +71,33 @@ class Mixture(Dataset):
         return p[row:row + 1]
 
 
-def loss_fn(model: Decoder, batch: Packed) -> tuple[torch.Tensor, dict]:
-    return sequence_loss(model(batch), batch), {}
+@dataclass(frozen=True)
+class TaskBatches:
+    """A batch grouped by task, each group padded only to its own rows' length (a radar row is 258 tokens, a
+    jet's 51: one padded batch would spend most of its compute on padding)."""
+
+    groups: tuple[Packed, ...]
+
+    def __len__(self) -> int:
+        return sum(len(g) for g in self.groups)
+
+    def to(self, device) -> "TaskBatches":
+        return TaskBatches(tuple(g.to(device) for g in self.groups))
+
+
+def collate(items: list[Packed]) -> TaskBatches:
+    """Rows grouped by their task token, in order of first appearance."""
+    groups: dict[int, list[Packed]] = {}
+    for item in items:
+        groups.setdefault(int(item.tokens[0, 0]), []).append(item)
+    return TaskBatches(tuple(TOKENIZER.collate(rows) for rows in groups.values()))
+
+
+def loss_fn(model: Decoder, batch: TaskBatches) -> tuple[torch.Tensor, dict]:
+    """Each example's mean cross-entropy over its target tokens, averaged over examples: a jet's one label
+    token weighs as much as a radar frame's 64 (a mean over all target tokens would train radar almost alone)."""
+    total = sum(len(g) * sequence_loss(model(g), g) for g in batch.groups)
+    return total / len(batch), {}
 
 
 def build_model(run: GeneralistRun) -> Decoder:
@@ -86,7 +111,7 @@ def build(run: GeneralistRun) -> Built:
     train = [pack(t, t.examples(data_dir(run, t.name), "train", run.examples, seed)) for t in tasks]
     valid = [pack(t, t.examples(data_dir(run, t.name), "valid", VALID_EXAMPLES, seed)) for t in tasks]
     rows = [p[i:i + 1] for p in valid for i in range(len(p))]
-    return Built(build_model(run), Mixture(train), rows, TOKENIZER.collate, loss_fn)
+    return Built(build_model(run), Mixture(train), rows, collate, loss_fn)
 
 
 @torch.no_grad()

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from backbones.tokenise import Packed
+from backbones.tokenise import Packed, sequence_loss
 from generalist.model import Decoder
 from generalist.tasks import TASKS, disk_examples, disk_positions, pool
-from generalist.train import TOKENIZER, Mixture, pack, predict
+from generalist.train import TOKENIZER, Mixture, collate, loss_fn, pack, predict
 
 SAMPLE = Path(__file__).resolve().parents[2] / "hep" / "jets" / "sample"
 
@@ -75,8 +75,19 @@ def test_mixture_balances_tasks_whatever_their_sizes():
     assert len(mixture) == 20
     tasks = [int(mixture[i].tokens[0, 0]) for i in range(20)]
     assert tasks.count(TOKENIZER.task_token("jets")) == tasks.count(TOKENIZER.task_token("radar")) == 10
-    batch = TOKENIZER.collate([mixture[i] for i in range(4)])
-    assert batch.tokens.shape == (4, 9)  # the radar rows: task, 5 inputs, separator, 2 targets
+    batch = collate([mixture[i] for i in range(4)])  # jets, radar, jets, radar
+    assert [g.tokens.shape for g in batch.groups] == [(2, 6), (2, 9)] and len(batch) == 4
+    assert not any((g.tokens == TOKENIZER.padding).any() for g in batch.groups)  # no row padded to another task's
+
+
+def test_every_example_weighs_the_same_in_the_loss():
+    torch.manual_seed(0)
+    model = Decoder(TOKENIZER.vocab, dim=16, depth=1, heads=2, mlp_dim=32)
+    jets = TOKENIZER.pack("jets", torch.randint(2, 100, (3, 4)), torch.randint(0, 2, (3, 1)))
+    radar = TOKENIZER.pack("radar", torch.randint(2, 100, (1, 6)), torch.randint(2, 100, (1, 5)))
+    loss, _ = loss_fn(model, collate([jets[0:1], radar, jets[1:2], jets[2:3]]))
+    expected = (3 * sequence_loss(model(jets), jets) + sequence_loss(model(radar), radar)) / 4
+    torch.testing.assert_close(loss, expected)
 
 
 @pytest.mark.slow
