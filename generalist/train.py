@@ -32,7 +32,7 @@ class GeneralistRun:
     depth: int = 4                              # transformer blocks
     heads: int = 4                              # attention heads
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(
-        run_dir="runs/generalist", steps=3000, batch_size=64, lr=1e-3, schedule="cosine", lr_final=1e-5,
+        run_dir="runs/generalist", steps=1500, batch_size=64, lr=1e-3, schedule="cosine", lr_final=1e-5,
         warmup_steps=100, select_by="loss", log_every=20))
 
 
