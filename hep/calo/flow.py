@@ -27,6 +27,7 @@ from backbones.transformer import Block, TransformerConfig
 from datasets.showers import CaloGeometry, read_geometry, read_showers
 from generative.flow_matching import FlowSampler, straight_path, weighted_mse
 from generative.unet import timestep_embedding
+from hep.calo import metrics
 from hep.calo.energy import TotalEnergyModel
 from hep.calo.spots import fill_empty_layers, ring_counts_from_fractions, split_azimuth, spot_counts
 from training import TrainerConfig
@@ -246,6 +247,8 @@ class CaloFlowRun:
     data_dir: str = "runs/data/calo"   # folder with train.h5 (physml data generate calo)
     model: CaloFlowConfig = field(default_factory=CaloFlowConfig)
     max_showers: int | None = None     # train on the first showers only (None: all)
+    validation_showers: int = 0        # hold out the last N: validation loss and high-level classifier AUC
+    #                                    (hl_auc; --select-by hl_auc keeps the best) at every evaluation
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(
         run_dir="runs/calo_flow", steps=10_000, batch_size=256, lr=1e-3, schedule="cosine", lr_final=1e-5,
         warmup_steps=500, log_every=100, eval_every=0, precision="fp32"))  # bf16 autocast ran 2x slower on
@@ -262,11 +265,40 @@ def build(run: CaloFlowRun) -> Built:
     path = Path(run.data_dir) / "train.h5"
     run.model = dataclasses.replace(run.model, geometry=read_geometry(path))
     model = build_model(run)
-    energy, showers = read_showers(path, run.model.geometry, run.max_showers)
-    features = SpotFeatures.of(showers, run.model.geometry)
-    model.fit_transform(features, torch.rand(features.n.shape), torch.from_numpy(showers.sum(1)),
-                        torch.from_numpy(energy))
-    return Built(model, SpotShowerSet(model, torch.from_numpy(energy), features), None, None, training_loss)
+    geometry = run.model.geometry
+    energy, showers = read_showers(path, geometry, run.max_showers)
+    held = run.validation_showers
+    if not 0 <= held <= len(energy) // 2:
+        raise ValueError(f"--validation-showers {held}: between 0 and half of the {len(energy)} training showers")
+    split = len(energy) - held
+    features = SpotFeatures.of(showers[:split], geometry)
+    model.fit_transform(features, torch.rand(features.n.shape), torch.from_numpy(showers[:split].sum(1)),
+                        torch.from_numpy(energy[:split]))
+    train_set = SpotShowerSet(model, torch.from_numpy(energy[:split]), features)
+    if not held:
+        return Built(model, train_set, None, None, training_loss)
+    valid_set = SpotShowerSet(model, torch.from_numpy(energy[split:]), SpotFeatures.of(showers[split:], geometry))
+    return Built(model, train_set, valid_set, None, training_loss,
+                 eval_metrics=high_level_auc(showers[split:], energy[split:], geometry))
+
+
+def high_level_auc(showers: np.ndarray, energy: np.ndarray, geometry: CaloGeometry, steps: int = 16,
+                   hidden: int = 64, seed: int = 0):
+    """An evaluation metric for the Trainer: ``hl_auc``, the AUC of the challenge's high-level classifier
+    (``hidden`` units, ``evaluate calo``'s test at a validation-sized cost) telling the flow's showers (Euler,
+    ``steps`` steps, no energy model) from ``showers [N, V]`` at their incident energies ``[N, 1]`` [MeV]."""
+    log_e = np.log10(energy)
+    reference = np.column_stack([metrics.feature_matrix(metrics.high_level_features(showers, energy, geometry)),
+                                 log_e])
+
+    def metric(model: CaloFlow) -> dict[str, float]:
+        generator = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
+        generated = model.generate(torch.from_numpy(energy), model.sampler("euler", steps), generator).cpu().numpy()
+        features = metrics.feature_matrix(metrics.high_level_features(generated, energy, geometry))
+        return {"hl_auc": metrics.classifier_test(reference, np.column_stack([features, log_e]), seed=seed,
+                                                  hidden=hidden)["auc"]}
+
+    return metric
 
 
 RECIPE = Recipe("calo-flow", "two-stage flow-matching shower generator (layer transformers, spot counts)",

@@ -108,6 +108,7 @@ def isotonic_calibration(scores: np.ndarray, labels: np.ndarray) -> Callable[[np
     return lambda s: np.interp(s, xs, fitted)
 
 
+@torch.enable_grad()  # it trains a network, also when called under no_grad (a Trainer's evaluation)
 def classifier_test(reference: np.ndarray, generated: np.ndarray, seed: int = 0, hidden: int = 512,
                     epochs: int = 50, lr: float = 2e-4, batch_size: int = 256, patience: int = 10) -> dict[str, float]:
     """The challenge's classifier metric: a DNN (two hidden layers, leaky ReLU, dropout 0.2) learns to tell

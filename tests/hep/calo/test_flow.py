@@ -1,5 +1,7 @@
 """The two-stage flow-matching shower generator: exact decoding of its features, spot-quantised output, and
 the commands."""
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -76,7 +78,14 @@ def test_train_and_evaluate_commands(tmp_path):
     data, run, out = tmp_path / "calo", tmp_path / "run", tmp_path / "eval"
     generate_calo(data, seed=1, train=96, test=16, progress=False)
     assert main(["hep", "train-calo-flow", "--data", str(data), "--run-dir", str(run), "--steps", "4",
-                 "--batch-size", "16", "--dim", "16", "--depth", "1", "--heads", "2", "--no-progress"]) == 0
+                 "--batch-size", "16", "--dim", "16", "--depth", "1", "--heads", "2", "--no-progress",
+                 "--validation-showers", "32", "--eval-every", "2", "--select-by", "hl_auc"]) == 0
+    scored = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    scored = [m for m in scored if m.get("split") == "eval"]  # held-out loss and classifier AUC, steps 2 and 4
+    assert [m["step"] for m in scored] == [2, 4] and all(0 <= m["hl_auc"] <= 1 and m["loss"] > 0 for m in scored)
+    assert (run / "checkpoints" / "best.pt").exists()
+    assert main(["hep", "train-calo-flow", "--data", str(data), "--run-dir", str(tmp_path / "bad"),
+                 "--validation-showers", "60", "--no-progress"]) == 2  # more than half of the 96 showers
     assert main(["hep", "evaluate-calo", "--run-dir", str(run), "--out", str(out), "--showers", "16",
                  "--samplers", "euler:2", "--classifier-hidden", "16"]) == 0
     assert [r.key for r in read_report(out).rows] == ["gflash", "euler_2", "euler_2_energy_model"]
