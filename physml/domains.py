@@ -18,7 +18,7 @@ from types import ModuleType
 
 from datasets import registry
 
-DOMAINS = ("sims", "hep", "weather", "generalist")
+DOMAINS = ("sims", "hep", "weather", "clrs", "generalist")
 
 
 def apps() -> dict[str, ModuleType | None]:
