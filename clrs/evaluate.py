@@ -27,14 +27,18 @@ PUBLISHED = {"bfs": (99.73, 0.04), "dfs": (47.79, 4.19), "topological_sort": (87
 
 
 @torch.no_grad()
-def scores(model: ClrsNet, data: ClrsData, batch_size: int = 32) -> dict[str, float]:
+def scores(model: ClrsNet, data: ClrsData, batch_size: int | None = None) -> dict[str, float]:
     """Each output's score and their mean (``score``) on ``data``, in eval mode.
 
     Args:
         model: a trained network that knows ``data.algorithm``.
         data: executions to score.
-        batch_size: executions per forward pass.
+        batch_size: executions per forward pass (None: at most 32, fewer on large instances so that the
+            triplet tensor ``[B, N, N, N, 8]`` stays near 2**23 numbers).
     """
+    if batch_size is None:
+        n = max(len(e["pos"]) for _, e in (data[i] for i in range(len(data))))
+        batch_size = max(1, min(32, 2**23 // n**3))
     was_training = model.training
     model.eval()
     spec = SPECS[data.algorithm]
