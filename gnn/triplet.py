@@ -77,7 +77,9 @@ class TripletGMPNN(nn.Module):
         """``relu(T8 max_i t_ijk)``: ``[B, N, N, D]`` edge latents of the pairs ``(j, k)``."""
         t1, t2, t3 = (f(z) for f in self.tri_nodes)
         e1, e2, e3 = (f(edge) for f in self.tri_edges)
-        t = (t1[:, :, None, None] + t2[:, None, :, None] + t3[:, None, None, :]
-             + e1[:, :, :, None] + e2[:, :, None, :] + e3[:, None, :, :] + self.tri_graph(graph)[:, None, None, None])
-        t = t.masked_fill(~mask[:, :, None, None, None], NEG).amax(1)
+        # Only t1_i + e1_ij + e2_ik depends on i: take the max over i of that [B, N, N, N, 8] sum alone (one
+        # tensor of that size, not one per term) and add the i-free terms to the [B, N, N, 8] result.
+        rows = (t1[:, :, None] + e1).masked_fill(~mask[:, :, None, None], NEG)
+        t = (rows[:, :, :, None] + e2[:, :, None]).amax(1)
+        t = t + t2[:, :, None] + t3[:, None] + e3 + self.tri_graph(graph)[:, None, None]
         return torch.relu(self.tri_out(t))
