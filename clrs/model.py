@@ -89,13 +89,15 @@ class AlgorithmHeads(nn.Module):
         self.decoders = nn.ModuleDict({name: Decoder(f, dim) for name, f in spec.items()
                                        if f.stage is not Stage.INPUT})
 
-    def encode(self, values: dict[str, torch.Tensor], batch: int, n: int, dim: int
+    def encode(self, values: dict[str, torch.Tensor], base: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Sum the encodings of ``values`` (already in :func:`as_input` form) into node, edge, graph features."""
-        device = next(self.parameters()).device
-        node = torch.zeros(batch, n, dim, device=device)
-        edge = torch.zeros(batch, n, n, dim, device=device)
-        graph = torch.zeros(batch, dim, device=device)
+        """Add the encodings of ``values`` (already in :func:`as_input` form) to ``base``.
+
+        Args:
+            values: features by name.
+            base: node ``[B, N, D]``, edge ``[B, N, N, D]`` and graph ``[B, D]`` features to add to.
+        """
+        node, edge, graph = base
         for name, x in values.items():
             f, encoded = self.spec[name], self.encoders[name](x)
             if f.type is Type.POINTER or f.location is Location.EDGE:
@@ -137,14 +139,15 @@ class ClrsNet(nn.Module):
         b, n = mask.shape
         steps = max(1, int(batch.lengths.max()) - 1)
         inputs = {k: as_input(spec[k], v, mask) for k, v in batch.inputs.items()}
-        node_in, edge_in, graph_in = heads.encode(inputs, b, n, self.dim)
+        zeros = tuple(torch.zeros(*shape, device=mask.device)
+                      for shape in ((b, n, self.dim), (b, n, n, self.dim), (b, self.dim)))
+        encoded_inputs = heads.encode(inputs, zeros)
         hints = {k: as_input(spec[k], v[:, 0], mask) for k, v in batch.hints.items()}
         hidden = torch.zeros(b, n, self.dim, device=mask.device)
         last = None
         predicted: dict[str, list[torch.Tensor]] = {k: [] for k in batch.hints}
         for t in range(steps):
-            node, edge, graph = heads.encode(hints, b, n, self.dim)
-            node, edge, graph = node + node_in, edge + edge_in, graph + graph_in
+            node, edge, graph = heads.encode(hints, encoded_inputs)
             new_hidden, tri = self.processor(node, edge, graph, hidden, mask)
             z, e = torch.cat([node, new_hidden], -1), torch.cat([edge, tri], -1)
             active = (t < batch.lengths - 1) | (t == 0)   # an execution of one state still takes one step

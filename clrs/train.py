@@ -6,16 +6,17 @@ executions."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import Dataset
 
 from clrs.model import ClrsNet
 from datasets.clrs import SPECS, Batch, ClrsData, Feature, Type, collate
 from datasets.clrs.samplers import TRAIN_P, TRAIN_SIZES
 from training import TrainerConfig
+from training.mixture import Mixture, TaskBatches, collate_by_task
 from training.recipe import Built, Recipe
 
 VALID_EXAMPLES = 64  # per algorithm, at the largest training size
@@ -46,38 +47,9 @@ def algorithms(run: ClrsRun) -> tuple[str, ...]:
     return names
 
 
-class Mixture(Dataset):
-    """Executions of several algorithms, balanced: item ``i`` is execution ``i // k`` of algorithm ``i mod k``."""
-
-    def __init__(self, parts: list[ClrsData]) -> None:
-        self.parts = parts
-
-    def __len__(self) -> int:
-        return len(self.parts) * min(len(p) for p in self.parts)
-
-    def __getitem__(self, i: int):
-        return self.parts[i % len(self.parts)][i // len(self.parts)]
-
-
-@dataclass(frozen=True)
-class Batches:
-    """One padded :class:`Batch` per algorithm present."""
-
-    groups: tuple[Batch, ...]
-
-    def __len__(self) -> int:
-        return sum(len(g) for g in self.groups)
-
-    def to(self, device) -> Batches:
-        return Batches(tuple(g.to(device) for g in self.groups))
-
-
-def collate_mixed(items: list) -> Batches:
-    """Executions grouped by algorithm, in order of first appearance."""
-    groups: dict[str, list] = {}
-    for item in items:
-        groups.setdefault(item[0], []).append(item)
-    return Batches(tuple(collate(g) for g in groups.values()))
+def collate_mixed(items: list) -> TaskBatches:
+    """Executions ``(algorithm, execution)`` grouped by algorithm, each group padded on its own."""
+    return collate_by_task(items, itemgetter(0), collate)
 
 
 def feature_loss(feature: Feature, prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
@@ -116,7 +88,7 @@ def batch_loss(model: ClrsNet, batch: Batch) -> tuple[torch.Tensor, dict]:
                                         "hint_loss": float(loss_hint.detach().mean())}
 
 
-def loss_fn(model: ClrsNet, batches: Batches) -> tuple[torch.Tensor, dict]:
+def loss_fn(model: ClrsNet, batches: TaskBatches) -> tuple[torch.Tensor, dict]:
     """Each algorithm's loss weighted by its executions in the batch."""
     total, metrics = 0.0, {}
     for group in batches.groups:

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from backbones.tokenise import Packed, Tokenizer, sequence_loss
 from generalist.model import Decoder
 from generalist.tasks import TASKS, Examples, Task
 from training import TrainerConfig
+from training.mixture import Mixture, TaskBatches, collate_by_task
 from training.recipe import Built, Recipe
 
 TOKENIZER = Tokenizer(tasks=tuple(TASKS))
@@ -55,42 +55,19 @@ def pack(task: Task, examples: Examples) -> Packed:
     return TOKENIZER.pack(task.name, inputs, targets)
 
 
-class Mixture(Dataset):
-    """Rows of several tasks, balanced: item ``i`` is row ``(i // k) mod n_t`` of task ``t = i mod k``, so every
-    task is seen equally often whatever its size."""
-
-    def __init__(self, packs: list[Packed]) -> None:
-        self.packs = packs
-
-    def __len__(self) -> int:
-        return len(self.packs) * max(len(p) for p in self.packs)
-
-    def __getitem__(self, i: int) -> Packed:
-        p = self.packs[i % len(self.packs)]
-        row = (i // len(self.packs)) % len(p)
-        return p[row:row + 1]
-
-
-@dataclass(frozen=True)
-class TaskBatches:
-    """A batch grouped by task, each group padded only to its own rows' length (a radar row is 258 tokens, a
-    jet's 51: one padded batch would spend most of its compute on padding)."""
-
-    groups: tuple[Packed, ...]
-
-    def __len__(self) -> int:
-        return sum(len(g) for g in self.groups)
-
-    def to(self, device) -> "TaskBatches":
-        return TaskBatches(tuple(g.to(device) for g in self.groups))
+def rows(packed: Packed) -> list[Packed]:
+    """One-row views of ``packed``: the examples of one task, for :class:`training.mixture.Mixture`."""
+    return [packed[i:i + 1] for i in range(len(packed))]
 
 
 def collate(items: list[Packed]) -> TaskBatches:
-    """Rows grouped by their task token, in order of first appearance."""
-    groups: dict[int, list[Packed]] = {}
-    for item in items:
-        groups.setdefault(int(item.tokens[0, 0]), []).append(item)
-    return TaskBatches(tuple(TOKENIZER.collate(rows) for rows in groups.values()))
+    """Rows grouped by their task token, each group padded only to its own rows' length (a radar row is 258
+    tokens, a jet's 51: one padded batch would spend most of its compute on padding)."""
+    return collate_by_task(items, _task_token, TOKENIZER.collate)
+
+
+def _task_token(row: Packed) -> int:
+    return int(row.tokens[0, 0])
 
 
 def loss_fn(model: Decoder, batch: TaskBatches) -> tuple[torch.Tensor, dict]:
@@ -110,8 +87,8 @@ def build(run: GeneralistRun) -> Built:
     seed = run.trainer.seed
     train = [pack(t, t.examples(data_dir(run, t.name), "train", run.examples, seed)) for t in tasks]
     valid = [pack(t, t.examples(data_dir(run, t.name), "valid", VALID_EXAMPLES, seed)) for t in tasks]
-    rows = [p[i:i + 1] for p in valid for i in range(len(p))]
-    return Built(build_model(run), Mixture(train), rows, collate, loss_fn)
+    return Built(build_model(run), Mixture([rows(p) for p in train]), [r for p in valid for r in rows(p)], collate,
+                 loss_fn)
 
 
 @torch.no_grad()

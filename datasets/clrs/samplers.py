@@ -127,9 +127,9 @@ class Batch:
         return len(self.lengths)
 
     def to(self, device: torch.device | str) -> Batch:
-        move = lambda d: {k: v.to(device) for k, v in d.items()}  # noqa: E731
-        return Batch(self.algorithm, move(self.inputs), move(self.hints), move(self.outputs),
-                     self.node_mask.to(device), self.lengths.to(device))
+        inputs, hints, outputs = ({k: v.to(device) for k, v in d.items()}
+                                  for d in (self.inputs, self.hints, self.outputs))
+        return Batch(self.algorithm, inputs, hints, outputs, self.node_mask.to(device), self.lengths.to(device))
 
 
 def _pad(value: np.ndarray, feature: Feature, n: int, leading: int) -> np.ndarray:

@@ -9,7 +9,8 @@ import torch
 from backbones.tokenise import Packed, sequence_loss
 from generalist.model import Decoder
 from generalist.tasks import TASKS, disk_examples, disk_positions, pool
-from generalist.train import TOKENIZER, Mixture, collate, loss_fn, pack, predict
+from generalist.train import TOKENIZER, collate, loss_fn, pack, predict, rows
+from training.mixture import Mixture
 
 SAMPLE = Path(__file__).resolve().parents[2] / "hep" / "jets" / "sample"
 
@@ -71,7 +72,7 @@ def test_decoder_is_causal_and_greedy_decoding_returns_the_known_answer():
 def test_mixture_balances_tasks_whatever_their_sizes():
     big = TOKENIZER.pack("jets", torch.zeros(10, 3, dtype=torch.long), torch.zeros(10, 1, dtype=torch.long))
     small = TOKENIZER.pack("radar", torch.zeros(2, 5, dtype=torch.long), torch.zeros(2, 2, dtype=torch.long))
-    mixture = Mixture([big, small])
+    mixture = Mixture([rows(big), rows(small)])
     assert len(mixture) == 20
     tasks = [int(mixture[i].tokens[0, 0]) for i in range(20)]
     assert tasks.count(TOKENIZER.task_token("jets")) == tasks.count(TOKENIZER.task_token("radar")) == 10
