@@ -47,7 +47,7 @@ def scores(model: ClrsNet, data: ClrsData, batch_size: int | None = None) -> dic
     truths: dict[str, list[np.ndarray]] = {k: [] for k in hits}
     for start in range(0, len(data), batch_size):
         batch = collate([data[i] for i in range(start, min(start + batch_size, len(data)))]).to(device)
-        outputs, _ = model(batch)
+        outputs, _ = model(batch, keep_hints=False)
         mask = batch.node_mask.cpu().numpy()
         for name in hits:
             f, pred, true = spec[name], outputs[name].cpu(), batch.outputs[name].cpu()

@@ -127,12 +127,20 @@ class ClrsNet(nn.Module):
         self.heads = nn.ModuleDict({a: AlgorithmHeads(a, dim) for a in algorithms})
         self.processor = TripletGMPNN(dim, triplet_dim)
 
-    def forward(self, batch: Batch) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    def forward(self, batch: Batch, keep_hints: bool = True
+                ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         """Run every execution of ``batch`` for its own number of steps.
+
+        Args:
+            batch: executions of one algorithm.
+            keep_hints: return the hint predictions (the losses need them; scoring does not, and keeping a
+                few small tensors per step between the large per-step temporaries fragments the heap that
+                ``training.allocator.retain_freed_memory`` keeps: 3.4 instead of 1.1 GB on 64-node DFS).
 
         Returns:
             ``(outputs, hints)``: raw predictions of each output feature (see :class:`Decoder`), and of each
-            hint at steps 1..T-1 stacked as ``[B, T - 1, ...]`` (step ``t``'s prediction of hint ``t + 1``).
+            hint at steps 1..T-1 stacked as ``[B, T - 1, ...]`` (step ``t``'s prediction of hint ``t + 1``;
+            empty without ``keep_hints``).
         """
         heads = self.heads[batch.algorithm]
         spec, mask = heads.spec, batch.node_mask
@@ -145,7 +153,7 @@ class ClrsNet(nn.Module):
         hints = {k: as_input(spec[k], v[:, 0], mask) for k, v in batch.hints.items()}
         hidden = torch.zeros(b, n, self.dim, device=mask.device)
         last = None
-        predicted: dict[str, list[torch.Tensor]] = {k: [] for k in batch.hints}
+        predicted: dict[str, list[torch.Tensor]] | None = {k: [] for k in batch.hints} if keep_hints else None
         for t in range(steps):
             node, edge, graph = heads.encode(hints, encoded_inputs)
             new_hidden, tri = self.processor(node, edge, graph, hidden, mask)
@@ -157,12 +165,13 @@ class ClrsNet(nn.Module):
             if t + 1 < int(batch.lengths.max()):
                 hints = self._next_hints(heads, z, e, graph, mask, batch, t + 1, predicted)
         outputs = {name: heads.decoders[name](*last, mask) for name, f in spec.items() if f.stage is Stage.OUTPUT}
-        return outputs, {k: torch.stack(v, 1) for k, v in predicted.items() if v}
+        return outputs, {k: torch.stack(v, 1) for k, v in (predicted or {}).items() if v}
 
     def _next_hints(self, heads: AlgorithmHeads, z: torch.Tensor, e: torch.Tensor, g: torch.Tensor,
-                    mask: torch.Tensor, batch: Batch, t: int, predicted: dict[str, list[torch.Tensor]]
+                    mask: torch.Tensor, batch: Batch, t: int, predicted: dict[str, list[torch.Tensor]] | None
                     ) -> dict[str, torch.Tensor]:
-        """Decode hint ``t``, record the predictions and return what the next step reads."""
+        """Decode hint ``t``, record the predictions (unless ``predicted`` is None) and return what the next
+        step reads."""
         forced = None
         if self.training and self.teacher_forcing > 0:
             forced = torch.rand(len(mask), device=mask.device) < self.teacher_forcing
@@ -170,7 +179,8 @@ class ClrsNet(nn.Module):
         for name in batch.hints:
             f = heads.spec[name]
             raw = heads.decoders[name](z, e, g, mask)
-            predicted[name].append(raw)
+            if predicted is not None:
+                predicted[name].append(raw)
             fed[name] = soft(f, raw)
             if forced is not None:
                 fed[name] = _where(forced, as_input(f, batch.hints[name][:, t], mask), fed[name])
