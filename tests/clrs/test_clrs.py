@@ -34,6 +34,8 @@ def test_a_batch_predicts_what_each_execution_predicts_alone(algorithm):
     items = [(algorithm, sample(algorithm, n, rng)) for n in (3, 7, 5)]
     with torch.no_grad():
         outputs, hints = model(collate(items))
+        bare, no_hints = model(collate(items), keep_hints=False)   # how scoring runs
+        assert not no_hints and all(torch.equal(bare[k], v) for k, v in outputs.items())
         for b, item in enumerate(items):
             alone, alone_hints = model(collate([item]))
             n = len(item[1]["pos"])
