@@ -59,7 +59,7 @@ def demo(out: Path, seed: int = 0) -> list[DemoRow]:
     report = tracking_evaluate.evaluate(str(tracker.folder), data=str(out / "data" / "tracking"),
                                         out=str(out / "tracking" / "eval"))
     gnn, hough = report["gnn"], report["hough"]
-    rows = [DemoRow("hep", f"GNN tracking, 500 particles/event ({_pretrained(tracker)})", "TrackML score",
+    rows = [DemoRow("hep", f"GNN tracking, 500 particles/event ({tracker.provenance()})", "TrackML score",
                     gnn["trackml_score"], f"Hough, tuned {hough['trackml_score']:.3f}",
                     output=str(out / "tracking" / "eval"), figure=str(out / "tracking" / "eval" / "event.png")),
             DemoRow("hep", "GNN tracking", "fake rate (lower is better)", gnn["fake_rate"],
@@ -72,7 +72,7 @@ def demo(out: Path, seed: int = 0) -> list[DemoRow]:
                                     out=str(out / "calo" / "eval"), showers=256, samplers=("euler:16",), seed=seed,
                                     classifier_hidden=64, gflash_batches=(1, 100))
     floor, generated = report["gflash"], report["euler_16_energy_model"]
-    rows += [DemoRow("hep", f"calo shower flow matching + energy model, Euler 16 ({_pretrained(flow)})",
+    rows += [DemoRow("hep", f"calo shower flow matching + energy model, Euler 16 ({flow.provenance()})",
                      "classifier AUC, high-level features (0.5 = indistinguishable)", generated["auc_high"],
                      f"GFlash vs GFlash {floor['auc_high']:.3f}", output=str(out / "calo" / "eval"),
                      figure=str(out / "calo" / "eval" / "features.png")),
@@ -93,7 +93,7 @@ def demo(out: Path, seed: int = 0) -> list[DemoRow]:
     run.trainer = run.trainer.for_demo(str(out / "jets" / "particlenet-lite-300-steps"), 300, seed, warmup_steps=30)
     train(jets_train.RECIPE, run)
     report = jets_evaluate.evaluate([run.trainer.run_dir], out=str(out / "jets" / "eval"))
-    part = f"top tagging, ParticleNet-Lite ({_pretrained(tagger)}), the 6000 jets of hep/jets/sample"
+    part = f"top tagging, ParticleNet-Lite ({tagger.provenance()}), the 6000 jets of hep/jets/sample"
     return rows + [DemoRow("hep", part, "AUC", shipped["auc"], f"m_SD + tau32 cut {cut['auc']:.4f}", fmt=".4f",
                            output=str(out / "jets"), figure=str(out / "jets" / "roc_sample.png")),
                    DemoRow("hep", "top tagging, ParticleNet-Lite (pretrained)", "1/eps_B at eps_S = 0.5",
@@ -103,6 +103,3 @@ def demo(out: Path, seed: int = 0) -> list[DemoRow]:
                            f"m_SD + tau32 cut {report['cut']['auc']:.4f}, boosted trees {report['gbdt']['auc']:.4f}",
                            fmt=".4f", output=str(out / "jets" / "eval"))]
 
-
-def _pretrained(card) -> str:
-    return f"pretrained, {card.training_minutes:.0f} min of training: physml models list, docs/models.md"

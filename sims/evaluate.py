@@ -64,7 +64,7 @@ def evaluate(run_dir: str = "runs/gns", data: str | None = None, out: str | None
 
 def rollout(run_dir: str = "runs/gns", data: str | None = None, out: str | None = None, trajectories: int = 1,
             max_steps: int | None = None, precision: str = "auto", compile: str = "auto",
-            device: str = "cpu") -> Report:
+            device: str = "cpu", pretrained: str | None = None) -> Report:
     """Roll a trained GNS or MeshGraphNet out and export the rollouts to HDF5 (no solver runs).
 
     Args:
@@ -77,7 +77,11 @@ def rollout(run_dir: str = "runs/gns", data: str | None = None, out: str | None 
         compile: torch.compile the network: auto (on CUDA only), on or off.
         device: where a GNS runs: cpu, auto (CUDA when present), cuda or cuda:N. MeshGraphNet rollouts run on
             the CPU.
+        pretrained: roll out a shipped simulator instead of ``run_dir`` (``physml models list``; needs ``data``;
+            output default runs/NAME/rollouts).
     """
+    if pretrained is not None:
+        run_dir, out = evaluation_target(pretrained, SHIPPED, data, out or f"runs/{pretrained}/rollouts")
     return _dispatch(run_dir, data, out or str(Path(run_dir) / "rollouts"), trajectories, max_steps, False,
                      precision, compile, device=device)
 

@@ -48,6 +48,10 @@ class Card:
     metrics: dict[str, float] = field(default_factory=dict)
     check: dict = field(default_factory=dict)
 
+    def provenance(self) -> str:
+        """How a demo row labels the model: pretrained, its training time, where its card is."""
+        return f"pretrained, {self.training_minutes:.0f} min of training: physml models list, docs/models.md"
+
 
 def cards(root: str | os.PathLike) -> dict[str, Card]:
     """Every model card under ``root`` (``root/<name>/card.json``), by name."""

@@ -32,7 +32,8 @@ from weather import plots
 from weather.baselines import Extrapolation, Persistence, SProg, Steps
 from weather.metrics import Scores, reliability_index
 from weather.samples import RadarSamples, SamplingConfig, split_folder
-from weather.train import load_nowcaster
+from training.pretrained import resolve
+from weather.train import SHIPPED, load_nowcaster
 
 REPORT_LEADS = (6, 12, 18)    # 30, 60 and 90 minutes
 
@@ -54,7 +55,8 @@ def methods(run_dirs: list[str], leads: int, steps_baseline: bool = True, device
 
 def evaluate(run_dirs: tuple[str, ...] = (), data: str = "runs/data/radar", out: str = "runs/weather/eval",
              crops: int = 64, crop: int | None = None, margin: int | None = None, members: int = 6,
-             seed: int = 0, steps_baseline: bool = True, progress: bool = True, device: str = "cpu") -> Report:
+             seed: int = 0, steps_baseline: bool = True, progress: bool = True, device: str = "cpu",
+             pretrained: str | None = None) -> Report:
     """Score persistence, extrapolation, STEPS and each trained nowcaster on the same test windows; table.md,
     metrics.json (per-lead curves under ``extra``), crops.json and pictures go to ``out``.
 
@@ -71,7 +73,10 @@ def evaluate(run_dirs: tuple[str, ...] = (), data: str = "runs/data/radar", out:
         progress: show a progress bar.
         device: where the models run: cpu (default: the times per forecast are set against the CPU baselines'),
             auto, cuda or cuda:N.
+        pretrained: also score this shipped model (``physml models list``), keyed by its name.
     """
+    if pretrained is not None:
+        run_dirs = (*run_dirs, str(resolve(None, pretrained, SHIPPED)))
     out_dir = Path(out)
     refuse_overwriting_inputs(out_dir, [data])
     if crop is None:

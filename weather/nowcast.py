@@ -10,14 +10,16 @@ import numpy as np
 from datasets.atomic import refuse_overwriting_inputs
 from datasets.radar import VARIABLE, forecast_dataset, open_radar, write_forecast
 from weather.baselines import Extrapolation, Persistence, SProg, Steps
-from weather.train import load_nowcaster
+from training.pretrained import resolve
+from weather.train import SHIPPED, load_nowcaster
 
 BASELINES = {"persistence": Persistence, "extrapolation": Extrapolation, "sprog": SProg, "steps": Steps}
 
 
 def nowcast(source: str, *, out: str, run_dir: str | None = None,
             baseline: Literal["persistence", "extrapolation", "sprog", "steps"] | None = None, time: str | None = None,
-            members: int = 6, seed: int = 0, leads: int = 18, device: str = "auto") -> Path:
+            members: int = 6, seed: int = 0, leads: int = 18, device: str = "auto",
+            pretrained: str | None = None) -> Path:
     """Forecast from the frames of ``source`` (a ``radar`` file) up to ``time`` (default: the 4th frame) with
     the model of ``run_dir`` or the named ``baseline``; write ``out`` (a ``radar-forecast`` NetCDF file).
 
@@ -33,10 +35,14 @@ def nowcast(source: str, *, out: str, run_dir: str | None = None,
         seed: seeds the stochastic methods.
         leads: lead times of a baseline (a model has its own).
         device: where a model runs: auto (CUDA when present), cpu, cuda or cuda:N (baselines run on the CPU).
+        pretrained: forecast with a shipped model instead of ``run_dir`` (``physml models list``).
     """
     reference_time = time
+    if pretrained is not None:
+        run_dir = str(resolve(run_dir, pretrained, SHIPPED))
     if (run_dir is None) == (baseline is None):
-        raise ValueError("give exactly one of a run folder (--run-dir) or a baseline (--baseline)")
+        raise ValueError("give exactly one of a run folder (--run-dir), a shipped model (--pretrained) or a "
+                         "baseline (--baseline)")
     refuse_overwriting_inputs(out, [source] + ([run_dir] if run_dir else []))
     ds = open_radar(source, check_data=True)
     if run_dir is not None:

@@ -36,6 +36,7 @@ from generative.gan import hinge_discriminator_loss, hinge_generator_loss
 from generative.unet import UNet, UNetConfig
 from training.adversarial import AdversarialConfig, GanLosses
 from training.inference import inference_device
+from training.pretrained import Card, cards
 from training.recipe import Built, Recipe, load
 from training.trainer import TrainerConfig
 from weather.baselines import ModelNowcast
@@ -263,6 +264,7 @@ LDM_RECIPE = Recipe("ldm", "residual latent-diffusion nowcaster on pysteps extra
                     LatentNowcastRun, build_ldm, ldm_model)
 NOWCASTERS = [DGMR_RECIPE, UNET_RECIPE, LDM_RECIPE]
 LABELS = {"dgmr": "DGMR", "unet": "U-Net", "ldm": "latent diffusion"}
+SHIPPED: dict[str, Card] = cards(Path(__file__).with_name("pretrained"))  # --pretrained NAME (docs/models.md)
 
 
 def load_nowcaster(run_dir: str | Path,
