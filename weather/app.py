@@ -31,17 +31,20 @@ def demo(out: Path, seed: int = 0) -> list[DemoRow]:
     train(UNET_RECIPE, unet)
     report = evaluate.evaluate([unet.trainer.run_dir], str(data), str(folder / "eval"), crops=8, members=4,
                                seed=seed, progress=False, pretrained=ldm.name)
-    extrapolation, steps, persistence = (report[key] for key in ("extrapolation", "steps", "persistence"))
+    extrapolation, steps, sprog, persistence = (report[key] for key in ("extrapolation", "steps", "sprog",
+                                                                         "persistence"))
     learned = report[ldm.name]
     return [DemoRow("weather", f"latent diffusion ensemble, 4 members ({ldm.provenance()})",
                     "CRPS mm/h (mean over 18 leads, lower is better)", learned["crps_pixel"],
                     f"STEPS {steps['crps_pixel']:.3f}, extrapolation {extrapolation['crps_pixel']:.3f}",
                     output=str(folder / "eval"), figure=str(folder / "eval" / "csi.png")),
+            DemoRow("weather", "latent diffusion ensemble, rain peaks", "CRPS of 16 km max-pooled rain mm/h",
+                    learned["crps_max16"], f"STEPS {steps['crps_max16']:.3f}"),
             DemoRow("weather", "latent diffusion, ensemble median", "CSI >= 1 mm/h at +30 min",
-                    learned["csi1_median_6"], f"extrapolation {extrapolation['csi1_median_6']:.3f}, persistence "
-                    f"{persistence['csi1_median_6']:.3f}"),
-            DemoRow("weather", "U-Net nowcast, trained here (300 steps)", "CSI >= 1 mm/h at +30 min",
-                    report["unet"]["csi1_6"], f"persistence {persistence['csi1_6']:.3f}")]
-
+                    learned["csi1_median_6"], f"S-PROG {sprog['csi1_median_6']:.3f}, extrapolation "
+                    f"{extrapolation['csi1_median_6']:.3f}"),
+            DemoRow("weather", "U-Net nowcast, trained here (300 steps; the reference run takes 1,200 of batch 8)",
+                    "CRPS mm/h (a deterministic forecast's: its MAE)", report["unet"]["crps_pixel"],
+                    f"persistence {persistence['crps_pixel']:.3f}")]
 
 FRESH = 101  # added to the demo's seed for its archive: the shipped model never saw these storms

@@ -101,7 +101,7 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path)]) == 0
     summary = (tmp_path / "summary.md").read_text()
     assert summary.count("| gnn |") == 2 and summary.count("| sims |") == 5 and summary.count("| hep |") == 8
-    assert summary.count("| weather |") == 3
+    assert summary.count("| weather |") == 4
     assert "EDGES DIFFER" not in summary
     assert (tmp_path / "learned_forces" / "loss.png").exists()
     assert (tmp_path / "gns" / "eval" / "rollout_000.h5").exists()
