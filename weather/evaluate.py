@@ -27,12 +27,12 @@ from tqdm.auto import tqdm
 
 from datasets.atomic import atomic_open, refuse_overwriting_inputs
 from datasets.radar import open_radar, radar_files
+from training.pretrained import resolve
 from training.report import Column, Report
 from weather import plots
 from weather.baselines import Extrapolation, Persistence, SProg, Steps
 from weather.metrics import Scores, reliability_index
 from weather.samples import RadarSamples, SamplingConfig, split_folder
-from training.pretrained import resolve
 from weather.train import SHIPPED, load_nowcaster
 
 REPORT_LEADS = (6, 12, 18)    # 30, 60 and 90 minutes
