@@ -21,7 +21,7 @@ PRETRAINED = evaluate.SHIPPED
 COMMANDS = [Command("evaluate", "score a trained GNS or MeshGraphNet against its baseline and solver",
                     evaluate.evaluate),
             Command("rollout", "roll a trained GNS or MeshGraphNet out and export it to HDF5", evaluate.rollout),
-            Command("inspect-mgn", "step ablation and message inspection of a MeshGraphNet", inspect.inspect_mgn)]
+            Command("inspect", "step ablation and message inspection of a MeshGraphNet or GNS run", inspect.inspect)]
 
 
 def demo(out: Path, seed: int = 0) -> list[DemoRow]:

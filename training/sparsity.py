@@ -162,7 +162,8 @@ def forward_flops(model: nn.Module, *inputs: object, densities: Sequence[float] 
     """
     from torch.utils.flop_counter import FlopCounterMode
 
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+    # with grad mode on: FlopCounterMode's module tracker refuses views of parameters made under no_grad
+    with FlopCounterMode(display=False) as counter:
         model(*inputs)
     counts = counter.get_flop_counts()
     if densities is not None:
