@@ -39,6 +39,7 @@ class Probe:
     over all trajectories (its messages recorded) with the physical quantity of each edge and its name."""
 
     metric: str                                         # the error's name and unit
+    trajectories: int                                   # how many it rolls out
     error: Callable[[], float]
     forward: Callable[[], object]
     edge_quantity: Callable[[], tuple[np.ndarray, str]]
@@ -63,7 +64,7 @@ def inspect(run_dir: str, *, data: str | None = None, out: str | None = None, tr
     columns = [Column("error", f"rollout {probe.metric}", format=".4g"), Column("ratio", "/ intact", format=".2f")]
     intact = probe.error()
     report = Report(f"Step ablation of {Path(run_dir).name}: rollout {probe.metric} over {horizon} steps, "
-                    f"{trajectories} trajectories (at most) of {data_file}", columns,
+                    f"{probe.trajectories} trajectories of {data_file}", columns,
                     info={"run_dir": str(run_dir), "out": str(out)})
     report.add("intact", "intact model", {"error": intact, "ratio": 1.0})
     steps = len(model.net.processor)
@@ -101,7 +102,7 @@ def _mgn_probe(model: torch.nn.Module, data_file: str, trajectories: int, horizo
         rest = (state.mesh_pos[s] - state.mesh_pos[r]).norm(dim=-1)
         return ((state.world_pos[s] - state.world_pos[r]).norm(dim=-1) / rest - 1).abs().numpy(), "|strain|"
 
-    return Probe("RMSE", error, lambda: model(state), edge_quantity)
+    return Probe("RMSE", len(trajs), error, lambda: model(state), edge_quantity)
 
 
 def _gns_probe(model: GNS, data_file: str, trajectories: int, horizon: int) -> Probe:
@@ -124,7 +125,7 @@ def _gns_probe(model: GNS, data_file: str, trajectories: int, horizon: int) -> P
         graph = model.graph(window, types, batch)
         return (window[graph.senders, -1] - window[graph.receivers, -1]).norm(dim=-1).numpy(), "|x_s - x_r| [m]"
 
-    return Probe("MSE [m^2]", error, lambda: model(window, types, batch), edge_quantity)
+    return Probe("MSE [m^2]", len(trajs), error, lambda: model(window, types, batch), edge_quantity)
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
