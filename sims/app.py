@@ -17,6 +17,7 @@ IMPORTS = [ImportSpec("learning-to-simulate", "sims", "particle-trajectories",
                       "DeepMind MeshGraphNets TFRecords (cylinder_flow, flag_simple, ...)",
                       deepmind.import_meshgraphnets)]
 RECIPES = [learned_forces.RECIPE, train_gns.RECIPE, train_mgn.RECIPE]
+SCALING = {"mgn": train_mgn.SCALING}
 PRETRAINED = evaluate.SHIPPED
 COMMANDS = [Command("evaluate", "score a trained GNS or MeshGraphNet against its baseline and solver",
                     evaluate.evaluate),

@@ -17,6 +17,7 @@ from sims.meshgraphnet import MeshGraphNet, MeshGraphNetConfig, add_training_noi
 from sims.refiner import build as build_network, loss_of
 from training import TrainerConfig
 from training.recipe import Built, Recipe
+from training.scaling import ScalingTask, steps_for
 
 
 @dataclass
@@ -71,3 +72,19 @@ def build(run: MGNRun) -> Built:
 
 
 RECIPE = Recipe("mgn", "MeshGraphNet on a mesh dataset (cylinder_flow or flag)", MGNRun, build, build_model)
+
+
+def scaling_run(size: int, samples: int, experts: int, data_dir: str, run_dir: str) -> MGNRun:
+    """A scaling sweep's run: a MeshGraphNet of latent width ``size`` (10 message-passing steps) trained on
+    ``samples`` frames drawn from the fixed training set (batch 2; the reference schedule, one decade of
+    learning-rate decay per quarter of the run), evaluated once at the end (one-step loss and the RMSE of
+    ``validation_rollout``-step rollouts)."""
+    if experts != 1:
+        raise ValueError(f"MeshGraphNets have no routed layers: experts must be 1, got {experts}")
+    run = MGNRun(data_dir=data_dir, mgn=MeshGraphNetConfig(latent=size, n_steps=10))
+    steps = steps_for(samples, run.trainer.batch_size)
+    run.trainer = dataclasses.replace(run.trainer, run_dir=run_dir, steps=steps, eval_every=steps, progress=False)
+    return run
+
+
+SCALING = ScalingTask(RECIPE, scaling_run)

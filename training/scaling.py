@@ -5,8 +5,10 @@
   ``LSE(a - alpha log N, b - beta log D, e)`` (``A = e^a``, ``B = e^b``, ``E = e^e``), the Huber loss with
   ``delta = 1e-3`` summed over runs, L-BFGS from a grid of starts (alpha, beta in 0 .. 2 by 0.5; e in -1 .. 1
   by 0.5; a, b in 0 .. 25 by 5; the 16 starts of lowest objective are refined, the best result kept);
-  standard errors and intervals from a bootstrap over runs. With ``C = 6 N D``, the compute-optimal split is
-  ``N*(C) = G (C / 6)^(beta / (alpha + beta))``, ``D*(C) = (C / 6)^(alpha / (alpha + beta)) / G``,
+  standard errors and intervals from a bootstrap over runs. With ``C = k N D`` (``k = 6`` FLOPs per parameter
+  per token for a language model; for runs with counted FLOPs, the median of ``C / (N D)`` over the runs: a jet
+  of 50 particles costs each parameter about 50 x 6 FLOPs), the compute-optimal split is
+  ``N*(C) = G (C / k)^(beta / (alpha + beta))``, ``D*(C) = (C / k)^(alpha / (alpha + beta)) / G``,
   ``G = (alpha A / (beta B))^(1 / (alpha + beta))``.
 - Kaplan et al. (2020): ``L(X) = (X_c / X)^alpha_X`` for X = N (each size's lowest loss over the data sizes
   tried) and X = D (each data size's lowest loss over the model sizes), least squares in log-log.
@@ -21,6 +23,7 @@
 from __future__ import annotations
 
 import csv
+import fcntl
 import itertools
 import json
 import math
@@ -56,9 +59,9 @@ class ChinchillaLaw:
     def loss(self, n: np.ndarray, d: np.ndarray) -> np.ndarray:
         return self.E + self.A / np.asarray(n, float) ** self.alpha + self.B / np.asarray(d, float) ** self.beta
 
-    def optimal(self, compute: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Compute-optimal parameters and samples ``(N*, D*)`` for budgets ``C = 6 N D`` [FLOP]."""
-        c = np.asarray(compute, float) / 6
+    def optimal(self, compute: np.ndarray, k: float = 6.0) -> tuple[np.ndarray, np.ndarray]:
+        """Compute-optimal parameters and samples ``(N*, D*)`` for budgets ``C = k N D`` [FLOP]."""
+        c = np.asarray(compute, float) / k
         g = (self.alpha * self.A / (self.beta * self.B)) ** (1 / (self.alpha + self.beta))
         return g * c ** (self.beta / (self.alpha + self.beta)), c ** (self.alpha / (self.alpha + self.beta)) / g
 
@@ -195,19 +198,27 @@ def fit_laws(runs: dict[str, np.ndarray], bootstrap: int = 200, compute: tuple[f
     """Every law fitted to ``runs`` (as :func:`read_runs` gives them) as a JSON-able dict, and the Chinchilla
     law: Approach 3 with bootstrap standard errors, the compute-optimal N*, D* (2.5-97.5 % bootstrap
     intervals) and samples per parameter at each budget, Kaplan's L(N) and L(D), and, where the runs have
-    ``experts``, Clark et al.'s routed law."""
-    n, d, loss = runs["params"], runs["data"], runs["loss"]
+    ``experts``, Clark et al.'s routed law. Chinchilla's and Kaplan's laws are fitted to the dense runs
+    (``experts`` 1 or absent); Clark et al.'s, which has no data term, to the runs (dense and routed) of the
+    training-set size with the most routed runs (the larger on a tie)."""
+    experts = runs.get("experts", np.ones_like(runs["loss"]))
+    dense = experts == 1
+    if dense.sum() < 2:
+        raise ValueError(f"the scaling fit needs dense runs (experts 1) of at least two sizes, got {int(dense.sum())}")
+    n, d, loss = runs["params"][dense], runs["data"][dense], runs["loss"][dense]
     law = fit_chinchilla(n, d, loss)
     fits = bootstrap_chinchilla(n, d, loss, law, bootstrap, seed) if bootstrap else []
     names = ("E", "A", "B", "alpha", "beta")
     se = {k: float(np.std([getattr(f, k) for f in fits], ddof=1)) if len(fits) > 1 else float("nan") for k in names}
     budgets = np.asarray(compute, float)
-    n_opt, d_opt = law.optimal(budgets)
-    boot = np.array([f.optimal(budgets) for f in fits]) if fits else None   # [samples, 2, budgets]
+    k = float(np.median(runs["flops"][dense] / (n * d))) if "flops" in runs else 6.0
+    n_opt, d_opt = law.optimal(budgets, k)
+    boot = np.array([f.optimal(budgets, k) for f in fits]) if fits else None   # [samples, 2, budgets]
     sizes, datas = np.unique(n), np.unique(d)
     kaplan_n = fit_power_law(sizes, [loss[n == s].min() for s in sizes]) if len(sizes) > 1 else None
     kaplan_d = fit_power_law(datas, [loss[d == s].min() for s in datas]) if len(datas) > 1 else None
-    result = {"runs": len(n), "chinchilla": asdict(law), "standard_errors": se,
+    result = {"runs": len(n), "routed_runs": int((~dense).sum()), "flops_per_param_sample": k,
+              "chinchilla": asdict(law), "standard_errors": se,
               "optimal": [{"compute": float(c), "params": float(nn), "data": float(dd),
                            "data_per_param": float(dd / nn),
                            **({"params_interval": np.percentile(boot[:, 0, i], [2.5, 97.5]).tolist(),
@@ -215,8 +226,12 @@ def fit_laws(runs: dict[str, np.ndarray], bootstrap: int = 200, compute: tuple[f
                               if boot is not None else {})}
                           for i, (c, nn, dd) in enumerate(zip(budgets, n_opt, d_opt))],
               "kaplan": {"L(N)": kaplan_n, "L(D)": kaplan_d}}
-    if "experts" in runs and len(np.unique(runs["experts"])) > 1:
-        result["routed"] = asdict(fit_routed(n, runs["experts"], loss))
+    if not dense.all():
+        sizes, counts = np.unique(runs["data"][~dense], return_counts=True)
+        at = sizes[counts == counts.max()].max()
+        keep = runs["data"] == at
+        result["routed"] = asdict(fit_routed(runs["params"][keep], experts[keep], runs["loss"][keep])) | {
+            "data": float(at), "runs": int(keep.sum())}
     return result, law
 
 
@@ -252,25 +267,28 @@ def fit(results: str, *, out: str | None = None, exclude_worst: int | None = Non
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_open(out_dir / "fit.json") as fh:
         json.dump(result, fh, indent=2)
-    plot_frontier(law, runs["params"], runs["data"], runs["loss"], out_dir / "frontier.png")
+    dense = runs.get("experts", np.ones_like(runs["loss"])) == 1
+    plot_frontier(law, runs["params"][dense], runs["data"][dense], runs["loss"][dense], out_dir / "frontier.png",
+                  result["flops_per_param_sample"])
     return out_dir / "fit.json"
 
 
-def plot_frontier(law: ChinchillaLaw, n: np.ndarray, d: np.ndarray, loss: np.ndarray, path: Path) -> None:
-    """Iso-loss contours of the fitted law over compute C = 6 N D and parameters N, the runs coloured by
+def plot_frontier(law: ChinchillaLaw, n: np.ndarray, d: np.ndarray, loss: np.ndarray, path: Path,
+                  k: float = 6.0) -> None:
+    """Iso-loss contours of the fitted law over compute C = k N D and parameters N, the runs coloured by
     loss, and the compute-optimal frontier N*(C)."""
     plt = pyplot()
-    c = 6 * n * d
+    c = k * n * d
     cc, nn = np.meshgrid(np.geomspace(c.min() / 3, c.max() * 3, 200), np.geomspace(n.min() / 3, n.max() * 3, 200))
     fig, ax = plt.subplots(figsize=(6.5, 4.8))
     levels = np.quantile(loss, np.linspace(0.02, 0.98, 10))
-    contours = ax.contour(cc, nn, law.loss(nn, cc / (6 * nn)), levels=np.unique(levels), cmap="viridis",
+    contours = ax.contour(cc, nn, law.loss(nn, cc / (k * nn)), levels=np.unique(levels), cmap="viridis",
                           linewidths=0.8)
     ax.clabel(contours, fontsize=7, fmt="%.3g")
     points = ax.scatter(c, n, c=loss, s=12, cmap="viridis", edgecolors="k", linewidths=0.3)
     fig.colorbar(points, ax=ax, label="final loss")
-    ax.plot(cc[0], law.optimal(cc[0])[0], "r-", label="compute-optimal N*(C)")
-    ax.set(xscale="log", yscale="log", xlabel="compute C = 6 N D [FLOP]", ylabel="parameters N",
+    ax.plot(cc[0], law.optimal(cc[0], k)[0], "r-", label="compute-optimal N*(C)")
+    ax.set(xscale="log", yscale="log", xlabel=f"compute C = {k:.3g} N D [FLOP]", ylabel="parameters N",
            title=f"L = {law.E:.3g} + {law.A:.3g}/N^{law.alpha:.3f} + {law.B:.3g}/D^{law.beta:.3f}")
     ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
@@ -279,10 +297,10 @@ def plot_frontier(law: ChinchillaLaw, n: np.ndarray, d: np.ndarray, loss: np.nda
 
 def format_fit(result: dict) -> str:
     law, se = result["chinchilla"], result["standard_errors"]
-    lines = [f"Chinchilla Approach 3 on {result['runs']} runs ({result['excluded']} of highest loss left out): "
+    lines = [f"Chinchilla Approach 3 on {result['runs']} dense runs ({result['excluded']} of highest loss left out): "
              "L = E + A / N^alpha + B / D^beta",
              "  " + ", ".join(f"{k} = {law[k]:.4g} (SE {se[k]:.2g})" for k in ("E", "A", "B", "alpha", "beta")),
-             "compute-optimal split (C = 6 N D):"]
+             f"compute-optimal split (C = {result['flops_per_param_sample']:.3g} N D):"]
     for row in result["optimal"]:
         interval = lambda k: (f" [{row[k + '_interval'][0]:.3g}, {row[k + '_interval'][1]:.3g}]"  # noqa: E731
                               if k + "_interval" in row else "")
@@ -294,7 +312,8 @@ def format_fit(result: dict) -> str:
     if "routed" in result:
         r = result["routed"]
         lines.append(f"routed (Clark et al.): log L = {r['a']:.4f} log N + {r['b']:.4f} log E^ + {r['c']:.4f} "
-                     f"log N log E^ + {r['d']:.4f} (E_start {r['e_start']:.3g}, E_max {r['e_max']:.3g})")
+                     f"log N log E^ + {r['d']:.4f} (E_start {r['e_start']:.3g}, E_max {r['e_max']:.3g}; "
+                     f"{r['runs']} runs of {r['data']:.3g} samples)")
     return "\n".join(lines)
 
 
@@ -336,15 +355,14 @@ def sweep(task: ScalingTask, sizes: tuple[int, ...], samples: tuple[int, ...], d
           experts: tuple[int, ...] = (1,)) -> Path:
     """Train every (size, samples, experts) run of ``task`` into ``out/<run>/`` and collect ``out/results.csv``
     (:data:`RESULT_COLUMNS`: active and total parameters, samples, steps, FLOPs = counted FLOPs per step x
-    steps, final validation loss), rewritten atomically after each run; runs already in it are skipped, so a
-    stopped sweep continues where it stopped."""
+    steps, final validation loss; then the task's other final validation metrics). Runs already in it are
+    skipped, so a stopped sweep continues where it stopped; each finished run is added under a file lock, so
+    sweeps of disjoint grids may share one folder and run at the same time (one per core)."""
     out_dir = Path(out)
     results = out_dir / "results.csv"
-    rows = list(csv.DictReader(results.open())) if results.exists() else []
-    done = {r["run"] for r in rows}
     for size, n, e in itertools.product(sizes, samples, experts):
         name = f"w{size}_d{n}_e{e}"
-        if name in done:
+        if name in {r["run"] for r in _read_results(results)}:
             continue
         run = task.configure(size, n, e, data, str(out_dir / name))
         run.trainer.resume = True  # a run stopped mid-way continues from its checkpoint
@@ -353,14 +371,30 @@ def sweep(task: ScalingTask, sizes: tuple[int, ...], samples: tuple[int, ...], d
         active, total = active_parameters(built.model)
         flops = step_flops(built, run.trainer.batch_size) * run.trainer.steps
         metrics = train(task.recipe, run)
-        rows.append({"run": name, "size": size, "experts": e, "params": active, "total_params": total, "data": n,
-                     "steps": run.trainer.steps, "flops": flops, "loss": metrics["loss"]})
-        out_dir.mkdir(parents=True, exist_ok=True)
+        row = {"run": name, "size": size, "experts": e, "params": active, "total_params": total, "data": n,
+               "steps": run.trainer.steps, "flops": flops, "loss": metrics["loss"]}
+        _add_result(results, row | {k: v for k, v in metrics.items() if k not in row and k not in ("step", "split")})
+    return results
+
+
+def _read_results(results: Path) -> list[dict[str, str]]:
+    if not results.exists():
+        return []
+    with results.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _add_result(results: Path, row: dict[str, Any]) -> None:
+    """Rewrite ``results`` atomically with ``row`` added, holding a lock on ``results.lock`` meanwhile."""
+    results.parent.mkdir(parents=True, exist_ok=True)
+    with open(results.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        rows = [r for r in _read_results(results) if r["run"] != row["run"]] + [row]
+        columns = list(RESULT_COLUMNS) + sorted({k for r in rows for k in r} - set(RESULT_COLUMNS))
         with atomic_open(results, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, RESULT_COLUMNS)
+            writer = csv.DictWriter(fh, columns)
             writer.writeheader()
             writer.writerows(rows)
-    return results
 
 
 def steps_for(samples: int, batch_size: int) -> int:
@@ -379,7 +413,7 @@ def sweep_command(task: ScalingTask) -> Callable[..., Path]:
             data: the task's data folder.
             out: folder for the runs and results.csv.
             sizes: model widths.
-            samples: training samples, each seen once.
+            samples: training samples seen (jets: each seen once; mgn: frames drawn from the training set).
             experts: experts per routed layer (1: dense).
         """
         return sweep(task, sizes, samples, data, out, experts)

@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from training.scaling import (ChinchillaLaw, bootstrap_chinchilla, effective_experts, fit_chinchilla,
-                              fit_power_law, fit_routed, read_runs)
+from training.scaling import (ChinchillaLaw, _add_result, _read_results, bootstrap_chinchilla, effective_experts,
+                              fit_chinchilla, fit_laws, fit_power_law, fit_routed, read_runs)
 
 CHINCHILLA = Path(__file__).parents[2] / ".." / "shared" / "data" / "chinchilla" / "svg_extracted_data.csv"
 # Epoch AI's refit (Besiroglu et al. 2024) and its bootstrap standard errors
@@ -87,3 +87,26 @@ def test_fit_command_writes_the_fit_and_the_frontier(tmp_path, capsys):
     (tmp_path / "bad.csv").write_text("size,loss\n1,2\n")
     assert main(["scaling", "fit", str(tmp_path / "bad.csv")]) == 2
     assert "needs columns params, data, loss" in capsys.readouterr().err
+
+
+def test_dense_laws_ignore_routed_runs_and_the_routed_law_takes_one_data_size():
+    truth = ChinchillaLaw(E=1.8, A=400.0, B=2000.0, alpha=0.34, beta=0.37)
+    n, d, loss = synthetic_runs(truth, noise=0.0)
+    sizes = np.geomspace(1e6, 1e9, 7)
+    routed_n = np.concatenate([sizes, sizes, sizes[:2]])  # 14 routed runs at D = 1e10, 2 at D = 1e8
+    routed_d = np.concatenate([np.full(14, 1e10), np.full(2, 1e8)])
+    runs = {"params": np.concatenate([n, routed_n]), "data": np.concatenate([d, routed_d]),
+            "loss": np.concatenate([loss, 0.5 * truth.loss(routed_n, routed_d)]),  # routed: far below the law
+            "experts": np.concatenate([np.ones_like(n), np.repeat([4.0, 16.0, 4.0], [7, 7, 2])])}
+    result, law = fit_laws(runs, bootstrap=0)
+    assert law.alpha == pytest.approx(0.34, rel=1e-6) and result["runs"] == 49 and result["routed_runs"] == 16
+    assert result["routed"]["data"] == 1e10 and result["routed"]["runs"] == 14 + 7  # and the 7 dense runs there
+
+
+def test_results_are_merged_by_run_and_keep_every_column(tmp_path):
+    results = tmp_path / "results.csv"
+    _add_result(results, {"run": "a", "loss": 1.0})
+    _add_result(results, {"run": "b", "loss": 2.0, "rollout_rmse": 0.5})  # another task's extra metric
+    _add_result(results, {"run": "a", "loss": 0.5})  # a rerun replaces its row
+    rows = {r["run"]: r for r in _read_results(results)}
+    assert rows["a"]["loss"] == "0.5" and rows["a"]["rollout_rmse"] == "" and rows["b"]["rollout_rmse"] == "0.5"
