@@ -108,10 +108,16 @@ RECIPE = Recipe("jets", "jet tagger (ParticleNet, ParT, Perceiver, PFN) on jet f
 
 def scaling_run(size: int, samples: int, experts: int, data_dir: str, run_dir: str) -> JetRun:
     """A scaling sweep's run: ParT of width ``size`` (routed, Switch on every other block, when ``experts >
-    1``), one pass over the first ``samples`` training jets with the reference recipe (batch 128)."""
+    1``), one pass over the first ``samples`` training jets, batch 128, with Chinchilla's schedule: AdamW at
+    2e-3, linear warm-up over the first 5% of the steps, cosine decay to a tenth. (The reference recipe's
+    Ranger ramps its rate up over thousands of steps through RAdam's rectification, so runs of 50-400 steps
+    would measure its warm-up, not the data: at width 32 it reached a validation loss of 0.297 / 0.203 on
+    6,000 / 24,000 jets against 0.242 / 0.189 with this schedule.)"""
     run = JetRun(data_dir=data_dir, model="part" if experts == 1 else "part-moe", train_jets=samples, width=size,
                  moe=RouterConfig(experts=experts))
-    run.trainer = dataclasses.replace(run.trainer, run_dir=run_dir, steps=steps_for(samples, run.trainer.batch_size),
+    steps = steps_for(samples, run.trainer.batch_size)
+    run.trainer = dataclasses.replace(run.trainer, run_dir=run_dir, steps=steps, optimizer="adamw", lr=2e-3,
+                                      schedule="cosine", warmup_steps=max(1, steps // 20), lr_final=2e-4,
                                       progress=False)
     return run
 
