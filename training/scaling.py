@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.optimize import minimize
+from scipy.optimize import least_squares, minimize
 from scipy.special import logsumexp
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -127,6 +127,22 @@ def fit_power_law(x: np.ndarray, loss: np.ndarray) -> tuple[float, float]:
     slope, intercept = np.polyfit(np.log(np.asarray(x, float)), np.log(np.asarray(loss, float)), 1)
     alpha = -slope
     return float(np.exp(intercept / alpha)), float(alpha)
+
+
+def fit_size_law(n: np.ndarray, loss: np.ndarray) -> tuple[float, float, float]:
+    """``L(N) = F + A / N^alpha`` at one training-set size (``F`` holds ``E + B / D^beta``, which one size
+    cannot split): returns ``(F, A, alpha)``, least squares on ``log L`` from a grid of starts."""
+    log_n, log_l = np.log(np.asarray(n, float)), np.log(np.asarray(loss, float))
+
+    def residual(theta: np.ndarray) -> np.ndarray:
+        f, a, alpha = theta
+        return np.logaddexp(f, a - alpha * log_n) - log_l
+
+    starts = [(f, a, alpha) for f in log_l.min() + np.log([0.5, 0.9]) for a in (0.0, 5.0, 10.0)
+              for alpha in (0.2, 0.5, 1.0)]
+    best = min((least_squares(residual, start) for start in starts), key=lambda r: r.cost)
+    f, a, alpha = best.x
+    return float(np.exp(f)), float(np.exp(a)), float(alpha)
 
 
 def effective_experts(experts: np.ndarray, e_start: float, e_max: float) -> np.ndarray:
@@ -226,6 +242,15 @@ def fit_laws(runs: dict[str, np.ndarray], bootstrap: int = 200, compute: tuple[f
                               if boot is not None else {})}
                           for i, (c, nn, dd) in enumerate(zip(budgets, n_opt, d_opt))],
               "kaplan": {"L(N)": kaplan_n, "L(D)": kaplan_d}}
+    if len(datas) == 1:  # D terms not identifiable: the size law instead of the compute-optimal split
+        rng = np.random.default_rng(seed)
+        boot_fits = [fit_size_law(n[i], loss[i]) for i in (rng.integers(len(n), size=len(n)) for _ in range(bootstrap))
+                     if len(np.unique(n[i])) >= 3]
+        fitted = fit_size_law(n, loss)
+        result["optimal"] = []
+        result["size_law"] = {"data": float(datas[0]), **dict(zip(("F", "A", "alpha"), fitted)),
+                              "standard_errors": dict(zip(("F", "A", "alpha"), np.std(boot_fits, 0, ddof=1).tolist()
+                                                          if len(boot_fits) > 1 else [float("nan")] * 3))}
     if not dense.all():
         sizes, counts = np.unique(runs["data"][~dense], return_counts=True)
         at = sizes[counts == counts.max()].max()
@@ -301,6 +326,11 @@ def format_fit(result: dict) -> str:
              "L = E + A / N^alpha + B / D^beta",
              "  " + ", ".join(f"{k} = {law[k]:.4g} (SE {se[k]:.2g})" for k in ("E", "A", "B", "alpha", "beta")),
              f"compute-optimal split (C = {result['flops_per_param_sample']:.3g} N D):"]
+    if "size_law" in result:
+        law_n, se_n = result["size_law"], result["size_law"]["standard_errors"]
+        lines[-1] = (f"one training-set size ({law_n['data']:.3g}): B and beta are not identifiable, no "
+                     "compute-optimal split; L(N) = F + A / N^alpha (F = E + B / D^beta):\n  " +
+                     ", ".join(f"{k} = {law_n[k]:.4g} (SE {se_n[k]:.2g})" for k in ("F", "A", "alpha")))
     for row in result["optimal"]:
         interval = lambda k: (f" [{row[k + '_interval'][0]:.3g}, {row[k + '_interval'][1]:.3g}]"  # noqa: E731
                               if k + "_interval" in row else "")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from training.scaling import (ChinchillaLaw, _add_result, _read_results, bootstrap_chinchilla, effective_experts,
-                              fit_chinchilla, fit_laws, fit_power_law, fit_routed, read_runs)
+                              fit_chinchilla, fit_laws, fit_power_law, fit_routed, fit_size_law, read_runs)
 
 CHINCHILLA = Path(__file__).parents[2] / ".." / "shared" / "data" / "chinchilla" / "svg_extracted_data.csv"
 # Epoch AI's refit (Besiroglu et al. 2024) and its bootstrap standard errors
@@ -110,3 +110,11 @@ def test_results_are_merged_by_run_and_keep_every_column(tmp_path):
     _add_result(results, {"run": "a", "loss": 0.5})  # a rerun replaces its row
     rows = {r["run"]: r for r in _read_results(results)}
     assert rows["a"]["loss"] == "0.5" and rows["a"]["rollout_rmse"] == "" and rows["b"]["rollout_rmse"] == "0.5"
+
+
+def test_one_training_set_size_gives_the_size_law_and_no_compute_optimal_split():
+    n = np.geomspace(2e4, 2e6, 6)
+    loss = 1.0 + 300.0 / n ** 0.6
+    assert fit_size_law(n, loss) == pytest.approx((1.0, 300.0, 0.6), rel=1e-6)
+    result, _ = fit_laws({"params": n, "data": np.full(6, 1.2e4), "loss": loss}, bootstrap=10)
+    assert result["optimal"] == [] and result["size_law"]["alpha"] == pytest.approx(0.6, rel=1e-6)
