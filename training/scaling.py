@@ -6,8 +6,9 @@
   ``delta = 1e-3`` summed over runs, L-BFGS from a grid of starts (alpha, beta in 0 .. 2 by 0.5; e in -1 .. 1
   by 0.5; a, b in 0 .. 25 by 5; the 16 starts of lowest objective are refined, the best result kept);
   standard errors and intervals from a bootstrap over runs. With ``C = k N D`` (``k = 6`` FLOPs per parameter
-  per token for a language model; for runs with counted FLOPs, the median of ``C / (N D)`` over the runs: a jet
-  of 50 particles costs each parameter about 50 x 6 FLOPs), the compute-optimal split is
+  per token for a language model; for runs with counted FLOPs, the median of ``C / (N D)`` over the dense
+  runs: each of a jet's ~50 particles uses every parameter, and attention and the pair embedding add FLOPs
+  that no parameter counts, so the sweep's ParT has k ~ 2,000), the compute-optimal split is
   ``N*(C) = G (C / k)^(beta / (alpha + beta))``, ``D*(C) = (C / k)^(alpha / (alpha + beta)) / G``,
   ``G = (alpha A / (beta B))^(1 / (alpha + beta))``.
 - Kaplan et al. (2020): ``L(X) = (X_c / X)^alpha_X`` for X = N (each size's lowest loss over the data sizes
