@@ -146,6 +146,19 @@ def fit_size_law(n: np.ndarray, loss: np.ndarray) -> tuple[float, float, float]:
     return float(np.exp(f)), float(np.exp(a)), float(alpha)
 
 
+def bootstrap_size_law(n: np.ndarray, loss: np.ndarray, samples: int = 200, seed: int = 0
+                       ) -> list[tuple[float, float, float]]:
+    """:func:`fit_size_law` on ``samples`` resamplings of the runs (with replacement); resamplings with fewer
+    than three distinct sizes, which cannot fix three constants, are skipped."""
+    rng = np.random.default_rng(seed)
+    fits = []
+    for _ in range(samples):
+        i = rng.integers(0, len(n), len(n))
+        if len(np.unique(n[i])) >= 3:
+            fits.append(fit_size_law(n[i], loss[i]))
+    return fits
+
+
 def effective_experts(experts: np.ndarray, e_start: float, e_max: float) -> np.ndarray:
     """Clark et al.'s saturating expert count ``E^`` (about E in between, E_max for many experts)."""
     e = np.asarray(experts, float)
@@ -210,6 +223,11 @@ def read_runs(path: str | Path) -> tuple[dict[str, np.ndarray], str]:
     return runs, kind
 
 
+def dense_runs(runs: dict[str, np.ndarray]) -> np.ndarray:
+    """Which runs are dense (``experts`` 1, or no ``experts`` column)."""
+    return runs["experts"] == 1 if "experts" in runs else np.ones(len(runs["loss"]), bool)
+
+
 def fit_laws(runs: dict[str, np.ndarray], bootstrap: int = 200, compute: tuple[float, ...] = (1e18, 1e21, 5.76e23),
              seed: int = 0) -> tuple[dict, ChinchillaLaw]:
     """Every law fitted to ``runs`` (as :func:`read_runs` gives them) as a JSON-able dict, and the Chinchilla
@@ -218,8 +236,7 @@ def fit_laws(runs: dict[str, np.ndarray], bootstrap: int = 200, compute: tuple[f
     ``experts``, Clark et al.'s routed law. Chinchilla's and Kaplan's laws are fitted to the dense runs
     (``experts`` 1 or absent); Clark et al.'s, which has no data term, to the runs (dense and routed) of the
     training-set size with the most routed runs (the larger on a tie)."""
-    experts = runs.get("experts", np.ones_like(runs["loss"]))
-    dense = experts == 1
+    experts, dense = runs.get("experts", np.ones_like(runs["loss"])), dense_runs(runs)
     if dense.sum() < 2:
         raise ValueError(f"the scaling fit needs dense runs (experts 1) of at least two sizes, got {int(dense.sum())}")
     n, d, loss = runs["params"][dense], runs["data"][dense], runs["loss"][dense]
@@ -244,14 +261,11 @@ def fit_laws(runs: dict[str, np.ndarray], bootstrap: int = 200, compute: tuple[f
                           for i, (c, nn, dd) in enumerate(zip(budgets, n_opt, d_opt))],
               "kaplan": {"L(N)": kaplan_n, "L(D)": kaplan_d}}
     if len(datas) == 1:  # D terms not identifiable: the size law instead of the compute-optimal split
-        rng = np.random.default_rng(seed)
-        boot_fits = [fit_size_law(n[i], loss[i]) for i in (rng.integers(len(n), size=len(n)) for _ in range(bootstrap))
-                     if len(np.unique(n[i])) >= 3]
-        fitted = fit_size_law(n, loss)
+        boot_fits = bootstrap_size_law(n, loss, bootstrap, seed)
+        spread = np.std(boot_fits, 0, ddof=1).tolist() if len(boot_fits) > 1 else [float("nan")] * 3
         result["optimal"] = []
-        result["size_law"] = {"data": float(datas[0]), **dict(zip(("F", "A", "alpha"), fitted)),
-                              "standard_errors": dict(zip(("F", "A", "alpha"), np.std(boot_fits, 0, ddof=1).tolist()
-                                                          if len(boot_fits) > 1 else [float("nan")] * 3))}
+        result["size_law"] = {"data": float(datas[0]), **dict(zip(("F", "A", "alpha"), fit_size_law(n, loss))),
+                              "standard_errors": dict(zip(("F", "A", "alpha"), spread))}
     if not dense.all():
         sizes, counts = np.unique(runs["data"][~dense], return_counts=True)
         at = sizes[counts == counts.max()].max()
@@ -293,7 +307,7 @@ def fit(results: str, *, out: str | None = None, exclude_worst: int | None = Non
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_open(out_dir / "fit.json") as fh:
         json.dump(result, fh, indent=2)
-    dense = runs.get("experts", np.ones_like(runs["loss"])) == 1
+    dense = dense_runs(runs)
     plot_frontier(law, runs["params"][dense], runs["data"][dense], runs["loss"][dense], out_dir / "frontier.png",
                   result["flops_per_param_sample"])
     return out_dir / "fit.json"
