@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import json
 import sys
 import time
 import traceback
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from datasets import registry
+from datasets.atomic import atomic_open
 from physml import domains
 from physml.flags import add_call_flags, add_run_flags
 from training import distributed
@@ -25,6 +27,8 @@ from training.recipe import Command, Recipe, train
 from training.report import Report
 
 _FORMAT = argparse.RawDescriptionHelpFormatter
+RECORD = "generate.json"  # a generated folder's dataset name and options: what --resume must match
+RUN_ONLY = ("workers", "progress")  # options that do not change what a generator writes
 
 
 def _data_commands(sub: argparse._SubParsersAction) -> None:
@@ -39,9 +43,11 @@ def _data_commands(sub: argparse._SubParsersAction) -> None:
         p = names.add_parser(spec.name, help=spec.description, description=spec.generate.__doc__,
                              formatter_class=_FORMAT)
         p.add_argument("--out", type=Path, default=None, help=f"output folder (default: runs/data/{spec.name})")
+        p.add_argument("--resume", action="store_true",
+                       help=f"finish an interrupted generation in --out (same options; checked against {RECORD})")
         options = add_call_flags(p, spec.generate, skip=("out_dir",))
         p.set_defaults(run=lambda args, spec=spec, options=options: _generate(
-            spec.generate, args.out or Path("runs/data") / spec.name, options(args)))
+            spec.name, spec.generate, args.out or Path("runs/data") / spec.name, options(args), args.resume))
     imp = data_sub.add_parser("import", help="import a dataset in one of the field's formats",
                               description="Convert the field's dataset files into the suite's schemas; "
                                           "`physml data import NAME --help` lists the options.")
@@ -51,7 +57,8 @@ def _data_commands(sub: argparse._SubParsersAction) -> None:
                              description=(inspect.getdoc(spec.run) or "").split("\nArgs:")[0])
         p.add_argument("--out", type=Path, required=True, help="output folder (new or empty)")
         options = add_call_flags(p, spec.run, skip=("out_dir",))
-        p.set_defaults(run=lambda args, spec=spec, options=options: _generate(spec.run, args.out, options(args)))
+        p.set_defaults(run=lambda args, spec=spec, options=options: _generate(spec.name, spec.run, args.out,
+                                                                              options(args)))
 
 
 def _list_datasets(args: argparse.Namespace) -> None:
@@ -63,11 +70,31 @@ def _list_datasets(args: argparse.Namespace) -> None:
         print(f"{spec.name:<20} {spec.domain:<8} {spec.schema:<24} {spec.description}")
 
 
-def _generate(make: Callable[..., list[Path]], out: Path, options: dict) -> None:
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):  # never mix two generations in one folder
-        raise ValueError(f"{out}: exists and is not an empty folder; remove it or give another --out")
+def _generate(name: str, make: Callable[..., list[Path]], out: Path, options: dict, resume: bool = False) -> None:
+    """Write a dataset into ``out``, new or empty, recording the request in ``out/generate.json``; with
+    ``resume``, finish an interrupted generation of the same request there (generators keep the parts they
+    find, seeded by index). Never mixes two generations in one folder."""
+    request = {"dataset": name} | {k: str(v) if isinstance(v, Path) else v for k, v in options.items()
+                                   if k not in RUN_ONLY}
+    record = out / RECORD
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        if not resume:
+            raise ValueError(f"{out}: exists and is not an empty folder; remove it, give another --out, or pass "
+                             "--resume to finish an interrupted generation")
+        if not record.is_file() or json.loads(record.read_text()) != request:
+            raise ValueError(f"{out}: --resume finishes only the generation recorded in {RECORD}, with the same "
+                             "dataset and options; this folder holds another one")
+    else:
+        out.mkdir(parents=True, exist_ok=True)
+        with atomic_open(record) as fh:
+            json.dump(request, fh, indent=1)
     t0 = time.perf_counter()
-    files = make(out_dir=out, **options)
+    try:
+        files = make(out_dir=out, **options)
+    except BaseException:
+        if list(out.iterdir()) == [record]:  # nothing written: leave no trace
+            record.unlink()
+        raise
     print(f"wrote {len(files)} files to {out} in {time.perf_counter() - t0:.1f} s:")
     for f in files:
         print(f"  {f}")

@@ -1,3 +1,4 @@
+import json
 import subprocess
 import sys
 
@@ -59,10 +60,15 @@ def test_generate_then_train_forces(tmp_path, capsys):
     data = tmp_path / "data"
     assert main(["data", "generate", "soft_disks", "--out", str(data), "--trajectories", "2", "--frames", "8",
                  "--particles", "10", "--no-progress"]) == 0
-    assert sorted(p.name for p in data.iterdir()) == ["test.h5", "train.h5", "valid.h5"]
+    assert sorted(p.name for p in data.iterdir()) == ["generate.json", "test.h5", "train.h5", "valid.h5"]
+    assert json.loads((data / "generate.json").read_text())["trajectories"] == 2
     before = (data / "train.h5").read_bytes()
     assert main(["data", "generate", "soft_disks", "--out", str(data), "--seed", "1", "--no-progress"]) == 2
     assert "not an empty folder" in capsys.readouterr().err and (data / "train.h5").read_bytes() == before
+    assert main(["data", "generate", "soft_disks", "--out", str(data), "--seed", "1", "--resume"]) == 2
+    assert "same dataset and options" in capsys.readouterr().err and (data / "train.h5").read_bytes() == before
+    assert main(["data", "generate", "soft_disks", "--out", str(tmp_path / "bad"), "--frames", "0"]) == 2
+    assert not (tmp_path / "bad").exists() or not list((tmp_path / "bad").iterdir())  # no trace of a failed run
     assert main(["sims", "train-forces", "--data", str(data), "--run-dir", str(tmp_path / "run"), "--steps", "4",
                  "--batch-size", "2", "--latent", "8", "--no-progress"]) == 0
     assert "explained_variance" in capsys.readouterr().out and (tmp_path / "run" / "parity.png").exists()

@@ -1,5 +1,6 @@
 """Jet generation (gen extra): substructure on hand-built prongs, physics of the generated jets, ROOT files."""
 import json
+from pathlib import Path
 
 import awkward as ak
 import numpy as np
@@ -92,14 +93,24 @@ def test_jet_file_round_trips_exactly_and_names_a_missing_branch(tmp_path):
         read(tmp_path / "j.root", DataConfig.from_dict({"treename": "jets", "branches": ["part_eta"]}))
 
 
+def jet_pts(path: Path) -> np.ndarray:
+    with uproot.open(path) as root:
+        return root["jets"]["jet_pt"].array(library="np")
+
+
 @pytest.mark.slow
 def test_generate_train_and_evaluate_jet_commands(tmp_path, capsys):
     from physml.cli import main
     from training.report import read_report
 
     data, out = tmp_path / "jets", tmp_path / "eval"
-    assert main(["data", "generate", "jets", "--out", str(data), "--jets", "240", "--chunk", "120",
-                 "--no-progress"]) == 0
+    generate = ["data", "generate", "jets", "--out", str(data), "--jets", "240", "--chunk", "120", "--no-progress"]
+    assert main(generate) == 0
+    first, second = data / "jets_0000.root", data / "jets_0001.root"
+    kept, lost = first.stat().st_mtime_ns, jet_pts(second)
+    second.unlink()  # an interrupted generation: --resume writes only what is missing, the same jets
+    assert main(generate + ["--resume", "--workers", "2"]) == 0
+    assert first.stat().st_mtime_ns == kept and np.array_equal(jet_pts(second), lost)
     for model in ("pfn", "perceiver", "part-moe"):
         assert main(["hep", "train-jets", "--data", str(data), "--model", model, "--run-dir", str(tmp_path / model),
                      "--steps", "20", "--batch-size", "32", "--experts", "4", "--no-progress"]) == 0
