@@ -70,17 +70,18 @@ def _list_datasets(args: argparse.Namespace) -> None:
         print(f"{spec.name:<20} {spec.domain:<8} {spec.schema:<24} {spec.description}")
 
 
-def _generate(name: str, make: Callable[..., list[Path]], out: Path, options: dict, resume: bool = False) -> None:
+def _generate(name: str, make: Callable[..., list[Path]], out: Path, options: dict,
+              resume: bool | None = None) -> None:
     """Write a dataset into ``out``, new or empty, recording the request in ``out/generate.json``; with
     ``resume``, finish an interrupted generation of the same request there (generators keep the parts they
-    find, seeded by index). Never mixes two generations in one folder."""
+    find, seeded by index; None: the command offers no --resume). Never mixes two writes in one folder."""
     request = {"dataset": name} | {k: str(v) if isinstance(v, Path) else v for k, v in options.items()
                                    if k not in RUN_ONLY}
     record = out / RECORD
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         if not resume:
-            raise ValueError(f"{out}: exists and is not an empty folder; remove it, give another --out, or pass "
-                             "--resume to finish an interrupted generation")
+            hint = "" if resume is None else ", or pass --resume to finish an interrupted generation"
+            raise ValueError(f"{out}: exists and is not an empty folder; remove it or give another --out{hint}")
         if not record.is_file() or json.loads(record.read_text()) != request:
             raise ValueError(f"{out}: --resume finishes only the generation recorded in {RECORD}, with the same "
                              "dataset and options; this folder holds another one")
