@@ -43,12 +43,35 @@ def test_rain_moves_with_the_mean_wind():
     assert tuple((s + 64) % 128 - 64 for s in shift) == (2, -4)
 
 
-def test_large_scales_live_longer():
-    phi = synthetic.ar2_params(np.array([2.0, 16.0, 128.0]), 5.0)
+@pytest.mark.parametrize("preset", ["reference", "hard"])
+def test_each_band_decorrelates_at_its_lifetime(preset):
+    """Lag-1 correlation exp(-dt / tau) with tau = tau_8km (L / 8 km)^exponent: larger scales live longer."""
+    lifetimes, wavelengths = synthetic.PRESETS[preset], np.array([2.0, 8.0, 16.0, 128.0])
+    phi = synthetic.ar2_params(wavelengths, 5.0, lifetimes)
     rho1 = phi[:, 0] / (1 - phi[:, 1])  # lag-1 autocorrelation of an AR(2) process
-    assert np.all(np.diff(rho1) > 0) and rho1[0] > 0.8
+    tau = lifetimes.tau_8km_min * (wavelengths / 8.0) ** lifetimes.exponent
+    np.testing.assert_allclose(rho1, np.exp(-5.0 / tau), rtol=1e-6)
+    assert np.all(np.diff(rho1) > 0)
+
+
+def test_the_hard_preset_changes_the_lifetimes_only():
+    """Same seed, same events and rain statistics; the pattern decorrelates far faster from frame to frame."""
+    def run(preset):
+        rng = np.random.default_rng(5)
+        params = _calm(rng, wet_fraction=0.3, mean_wind=(0.0, 0.0))
+        return params, synthetic.simulate_event(params, rng, size=64, frames=4, lifetimes=synthetic.PRESETS[preset])
+
+    (p_ref, ref), (p_hard, hard) = run("reference"), run("hard")
+    assert p_ref == p_hard
+    np.testing.assert_allclose((hard > 0).mean(axis=(1, 2)), (ref > 0).mean(axis=(1, 2)), atol=1e-3)
+    np.testing.assert_allclose(np.sort(hard[0], axis=None), np.sort(ref[0], axis=None))  # the same marginal
+    corr = {name: np.corrcoef(np.log1p(x[0]).ravel(), np.log1p(x[3]).ravel())[0, 1]
+            for name, x in (("reference", ref), ("hard", hard))}
+    assert corr["reference"] > 0.9 and corr["hard"] < 0.75, corr
 
 
 def test_bad_options():
     with pytest.raises(ValueError, match="file-format"):
         synthetic.generate_radar("unused", file_format="grib")
+    with pytest.raises(ValueError, match="preset must be one of reference, hard"):
+        synthetic.generate_radar("unused", preset="harder")
