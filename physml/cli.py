@@ -82,7 +82,10 @@ def _generate(name: str, make: Callable[..., list[Path]], out: Path, options: di
         if not resume:
             hint = "" if resume is None else ", or pass --resume to finish an interrupted generation"
             raise ValueError(f"{out}: exists and is not an empty folder; remove it or give another --out{hint}")
-        if not record.is_file() or json.loads(record.read_text()) != request:
+        if not record.is_file():
+            raise ValueError(f"{out}: --resume needs the {RECORD} that `physml data generate` writes first; this "
+                             "folder has none")
+        if json.loads(record.read_text()) != request:
             raise ValueError(f"{out}: --resume finishes only the generation recorded in {RECORD}, with the same "
                              "dataset and options; this folder holds another one")
     else:

@@ -67,6 +67,9 @@ def test_generate_then_train_forces(tmp_path, capsys):
     assert "not an empty folder" in capsys.readouterr().err and (data / "train.h5").read_bytes() == before
     assert main(["data", "generate", "soft_disks", "--out", str(data), "--seed", "1", "--resume"]) == 2
     assert "same dataset and options" in capsys.readouterr().err and (data / "train.h5").read_bytes() == before
+    (data / "generate.json").unlink()
+    assert main(["data", "generate", "soft_disks", "--out", str(data), "--resume"]) == 2
+    assert "this folder has none" in capsys.readouterr().err and (data / "train.h5").read_bytes() == before
     assert main(["data", "generate", "soft_disks", "--out", str(tmp_path / "bad"), "--frames", "0"]) == 2
     assert not (tmp_path / "bad").exists() or not list((tmp_path / "bad").iterdir())  # no trace of a failed run
     assert main(["sims", "train-forces", "--data", str(data), "--run-dir", str(tmp_path / "run"), "--steps", "4",
