@@ -11,7 +11,8 @@ frees more than that at once, and the next step faulted it all in again), which 
 keeps its peak memory until it exits, and batches whose tensors change size every step fragment the kept
 heap: the full ParticleNet (about 10k particles x 16 neighbours per batch of 128 jets, a different count each
 step) grew to 11.1 GB after 120 steps on 20k jets and to 16.5 GB after 470 on 150k jets (killed for memory),
-against 7.0 GB without retention, which was 1.4x slower per step (2.5 against 1.8 s). Trimming the heap
+against 7.0 GB without retention (9.3 GB after 370 steps on 150k jets), 1.4x slower per step (2.5 against
+1.8 s). Trimming the heap
 every 10 steps (``malloc_trim``) bought neither (9.1 GB, 2.35 s). ``PHYSML_RETAIN_MEMORY=0`` in the
 environment turns retention off for such runs. Other C libraries are left alone.
 """
