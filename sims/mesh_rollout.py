@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from datasets.meshes import MeshTrajectory
+from sims.constraints import StrainLimiter
 from sims.mesh_samples import FIELDS, collate, forcing_at, frame_state
 from sims.meshgraphnet import MeshGraphNet
 from training.precision import autocast
@@ -57,7 +58,8 @@ def mgn_rollouts(model: MeshGraphNet, trajectories: list[MeshTrajectory], steps:
     ``precision`` (auto, fp32, bf16); the fields and their update stay float32. ``seconds_per_frame`` is
     the batch's wall-clock per step after the first (a warm-up) divided by the number of trajectories. A
     model that samples (the refiner) draws its noise from a generator seeded with ``seed``: other seeds give
-    an ensemble.
+    an ensemble. A cloth model with a ``strain_limit`` projects every predicted frame, after the prescribed
+    nodes are set, onto edge strains within it (:class:`sims.constraints.StrainLimiter`; part of the timing).
 
     Args:
         model: a trained network (eval mode).
@@ -77,6 +79,12 @@ def mgn_rollouts(model: MeshGraphNet, trajectories: list[MeshTrajectory], steps:
     forcing = [torch.cat([forcing_at(traj, start + t + 1) for traj in trajectories])
                for t in range(steps)] if state.forcing is not None else None
     prescribed = ~model.loss_mask(state)
+    limiter = None
+    if model.cfg.strain_limit:  # cloth: every mesh edge once
+        once = state.senders < state.receivers
+        s, r = state.senders[once], state.receivers[once]
+        limiter = StrainLimiter(torch.stack([s, r], 1).numpy(), (state.mesh_pos[s] - state.mesh_pos[r]).norm(dim=-1),
+                                ~prescribed, model.cfg.strain_limit)
     out = np.full((steps, *truth.shape[1:]), np.nan)
     alive = np.ones(len(trajectories), bool)
     diverged: list[int | None] = [None] * len(trajectories)
@@ -88,6 +96,8 @@ def mgn_rollouts(model: MeshGraphNet, trajectories: list[MeshTrajectory], steps:
         with autocast(precision, "cpu"):
             nxt = model.advance(state, generator).float()
         nxt[prescribed] = truth[t][prescribed]
+        if limiter is not None:
+            nxt = limiter(nxt)
         finite = np.array([bool(torch.isfinite(part).all()) for part in torch.split(nxt, sizes)])
         for k in np.flatnonzero(alive & ~finite):
             diverged[k], alive[k] = t, False

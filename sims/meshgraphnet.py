@@ -46,12 +46,17 @@ class MeshGraphNetConfig:
     noise_gamma: float | None = None  # share of the noise the target corrects; None: 1.0 (flow), 0.1 (cloth)
     refinement_steps: int = 0    # PDE-Refiner denoising steps K after the one-step prediction (sims/refiner.py)
     min_noise_std: float = 1e-3  # PDE-Refiner: last step's noise std, normalised units (sigma_k = this^(k/K))
+    strain_limit: float | None = None  # cloth rollouts: largest |edge strain| after each step (sims/constraints.py)
+    #                                    None: the training data's largest, set by training (earlier runs: off); 0: off
 
     def __post_init__(self) -> None:
         if self.kind is None:  # resolved from the data before a network is built
             return
         if self.kind not in ("flow", "cloth"):
             raise ValueError(f"kind must be 'flow' or 'cloth', got {self.kind!r}")
+        if (self.strain_limit or 0) < 0 or (self.strain_limit and self.kind != "cloth"):
+            raise ValueError(f"strain_limit must be >= 0, and > 0 only for cloth; got {self.strain_limit} for "
+                             f"{self.kind!r}")
         if self.refinement_steps < 0 or not 0 < self.min_noise_std < 1:
             raise ValueError(f"refinement_steps must be >= 0 and min_noise_std in (0, 1), got "
                              f"{self.refinement_steps} and {self.min_noise_std}")

@@ -1,8 +1,9 @@
 """Training a MeshGraphNet on a mesh-trajectory dataset (``cylinder_flow`` or ``flag``) with the shared
 Trainer (torchrun-ready). The model kind follows the data: a velocity field gives the flow model, a moving
-mesh the cloth model. As in DeepMind's code the normalisers first accumulate statistics over
-``normaliser_warmup`` training batches; checkpoints are selected by the RMSE of validation rollouts (the
-number the evaluation reports), not by the one-step loss."""
+mesh the cloth model (its rollouts strain-limited to the largest strain in the training data). As in
+DeepMind's code the normalisers first accumulate statistics over ``normaliser_warmup`` training batches;
+checkpoints are selected by the RMSE of validation rollouts (the number the evaluation reports), not by the
+one-step loss."""
 from __future__ import annotations
 
 import dataclasses
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from sims.constraints import largest_strain
 from sims.mesh_rollout import validation_rollout_rmse
 from sims.mesh_samples import FIELDS, MeshFrames, collate
 from sims.meshgraphnet import MeshGraphNet, MeshGraphNetConfig, add_training_noise, flow_noise_std
@@ -65,6 +67,10 @@ def build(run: MGNRun) -> Built:
     if run.mgn.noise_std is None:
         run.mgn = dataclasses.replace(run.mgn, noise_std=flow_noise_std(
             [t.fields[FIELDS["flow"]] for t in train_set.trajectories], [t.node_type for t in train_set.trajectories]))
+    if run.mgn.kind == "cloth" and run.mgn.strain_limit is None:
+        run.mgn = dataclasses.replace(run.mgn, strain_limit=largest_strain(
+            [t.fields[FIELDS["cloth"]] for t in train_set.trajectories], [t.cells for t in train_set.trajectories],
+            [t.mesh_pos for t in train_set.trajectories]))
     model = build_model(run)
     warm_up_normalisers(model, train_set, run.normaliser_warmup, run.trainer.batch_size, run.trainer.seed)
     metric = validation_rollout_rmse(valid_set.trajectories, run.validation_rollout)

@@ -1,0 +1,100 @@
+"""Strain limiting: the analytic two-node case, a valid edge colouring, a perturbed flag brought within its
+bound with pinned nodes fixed, no change where the bound holds, the data's largest strain against brute force,
+and cloth rollouts that stay within the bound."""
+import numpy as np
+import pytest
+import torch
+
+from datasets.meshes import NORMAL
+from sims.constraints import StrainLimiter, edge_colours, largest_strain
+from sims.mesh import mesh_edges
+from sims.solvers.flag import FlagConfig, flag_trajectory, make_flag
+
+
+def strains(x: torch.Tensor, edges: np.ndarray, rest: torch.Tensor) -> torch.Tensor:
+    return (x[edges[:, 0]] - x[edges[:, 1]]).norm(dim=-1) / rest - 1
+
+
+def mesh_limiter(traj, x: torch.Tensor, limit: float, sweeps: int = 200):
+    """The flag's edges, their rest lengths and a limiter that keeps the non-NORMAL nodes fixed."""
+    edges = mesh_edges(traj.cells)
+    rest = torch.as_tensor(np.linalg.norm(traj.mesh_pos[edges[:, 0]] - traj.mesh_pos[edges[:, 1]], axis=-1),
+                           dtype=x.dtype)
+    movable = torch.as_tensor(traj.node_type == NORMAL)
+    return edges, rest, movable, StrainLimiter(edges, rest, movable, limit, sweeps=sweeps)
+
+
+@pytest.fixture(scope="module")
+def flag():
+    return flag_trajectory(make_flag(FlagConfig(nx=9, ny=6)), 12, seed=3)
+
+
+def test_a_stretched_edge_with_one_pinned_end_comes_back_to_the_bound():
+    x = torch.tensor([[0.0, 0.0, 0.0], [0.0, 1.2, 0.0]], dtype=torch.float64)
+    edges, rest = np.array([[0, 1]]), torch.ones(1, dtype=torch.float64)
+    out = StrainLimiter(edges, rest, torch.tensor([False, True]), 0.05)(x)
+    assert torch.equal(out[0], x[0])
+    assert torch.allclose(out[1], torch.tensor([0.0, 1.05, 0.0], dtype=torch.float64), atol=1e-12)
+    free = StrainLimiter(edges, rest, torch.ones(2, dtype=bool), 0.05)(x)
+    assert torch.allclose(free.mean(0), x.mean(0)) and float((free[1] - free[0]).norm()) == pytest.approx(1.05)
+    with pytest.raises(ValueError, match="limit must be > 0"):
+        StrainLimiter(edges, rest, torch.ones(2, dtype=bool), 0.0)
+
+
+def test_no_two_edges_of_a_colour_share_a_node(flag):
+    edges = mesh_edges(flag.cells)
+    colours = edge_colours(edges)
+    assert sorted(np.concatenate(colours)) == list(range(len(edges)))
+    for colour in colours:
+        nodes = edges[colour].ravel()
+        assert len(np.unique(nodes)) == len(nodes)
+    assert len(colours) <= 2 * np.bincount(edges.ravel()).max() - 1
+
+
+def test_a_perturbed_flag_is_brought_within_the_bound_and_its_pinned_nodes_stay(flag):
+    x = torch.as_tensor(flag.fields["world_pos"][8], dtype=torch.float64)
+    edges, rest, movable, limiter = mesh_limiter(flag, x, 0.02, sweeps=200)
+    noisy = x + 0.03 * torch.randn(x.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    noisy[~movable] = x[~movable]
+    assert strains(noisy, edges, rest).abs().max() > 0.3
+    out = limiter(noisy)
+    assert strains(out, edges, rest).abs().max() < 0.02 + 1e-4
+    assert torch.equal(out[~movable], noisy[~movable])
+
+
+def test_positions_within_the_bound_are_not_changed(flag):
+    x = torch.as_tensor(flag.fields["world_pos"][8], dtype=torch.float64)
+    edges, rest, _, _ = mesh_limiter(flag, x, 1.0)
+    bound = float(strains(x, edges, rest).abs().max()) * 1.01
+    assert torch.equal(mesh_limiter(flag, x, bound)[3](x), x)
+
+
+def test_largest_strain_is_the_brute_force_maximum(flag):
+    x, cells, mesh_pos = flag.fields["world_pos"], flag.cells, flag.mesh_pos
+    edges = {tuple(e) for e in mesh_edges(cells)}
+    brute = max(abs(np.linalg.norm(x[t, i] - x[t, j]) / np.linalg.norm(mesh_pos[i] - mesh_pos[j]) - 1)
+                for t in range(len(x)) for i, j in edges)
+    assert largest_strain([x], [cells], [mesh_pos]) == pytest.approx(brute, rel=1e-6)
+    assert 0 < brute < 0.2  # a stiff cloth
+
+
+def test_cloth_rollouts_stay_within_the_models_strain_limit(flag):
+    from sims.mesh_rollout import mgn_rollouts
+    from sims.meshgraphnet import MeshGraphNet, MeshGraphNetConfig
+
+    torch.manual_seed(0)
+    config = dict(kind="cloth", latent=8, n_steps=1)
+    free = MeshGraphNet(MeshGraphNetConfig(**config, strain_limit=0)).eval()
+    limited = MeshGraphNet(MeshGraphNetConfig(**config, strain_limit=0.03)).eval()
+    limited.load_state_dict(free.state_dict())
+    for model in (free, limited):  # an untrained network whose outputs are ~2 cm per step: the free cloth tears
+        model.output_norm.train()(0.02 * torch.randn(1000, 3, generator=torch.Generator().manual_seed(1)))
+    edges, rest, _, _ = mesh_limiter(flag, torch.zeros(1, dtype=torch.float64), 1.0)
+    worst = {}
+    for name, model in (("free", free), ("limited", limited)):
+        rollout, = mgn_rollouts(model, [flag], steps=8, precision="fp32")
+        frames = torch.as_tensor(rollout.predicted, dtype=torch.float64)
+        worst[name] = max(float(strains(f, edges, rest).abs().max()) for f in frames)
+    assert worst["free"] > 0.3 and worst["limited"] < 0.03 * 1.1  # 200 sweeps against random 2 cm kicks
+    with pytest.raises(ValueError, match="only for cloth"):
+        MeshGraphNetConfig(kind="flow", strain_limit=0.1)
