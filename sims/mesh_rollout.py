@@ -82,9 +82,9 @@ def mgn_rollouts(model: MeshGraphNet, trajectories: list[MeshTrajectory], steps:
     limiter = None
     if model.cfg.strain_limit:  # cloth: every mesh edge once
         once = state.senders < state.receivers
-        s, r = state.senders[once], state.receivers[once]
-        limiter = StrainLimiter(torch.stack([s, r], 1).numpy(), (state.mesh_pos[s] - state.mesh_pos[r]).norm(dim=-1),
-                                ~prescribed, model.cfg.strain_limit)
+        edges = torch.stack([state.senders[once], state.receivers[once]], 1).numpy()
+        rest = np.linalg.norm(state.mesh_pos.numpy()[edges[:, 0]] - state.mesh_pos.numpy()[edges[:, 1]], axis=-1)
+        limiter = StrainLimiter(edges, rest, (~prescribed).numpy(), model.cfg.strain_limit)
     out = np.full((steps, *truth.shape[1:]), np.nan)
     alive = np.ones(len(trajectories), bool)
     diverged: list[int | None] = [None] * len(trajectories)

@@ -46,8 +46,8 @@ class MeshGraphNetConfig:
     noise_gamma: float | None = None  # share of the noise the target corrects; None: 1.0 (flow), 0.1 (cloth)
     refinement_steps: int = 0    # PDE-Refiner denoising steps K after the one-step prediction (sims/refiner.py)
     min_noise_std: float = 1e-3  # PDE-Refiner: last step's noise std, normalised units (sigma_k = this^(k/K))
-    strain_limit: float | None = None  # cloth rollouts: largest |edge strain| after each step (sims/constraints.py)
-    #                                    None: the training data's largest, set by training (earlier runs: off); 0: off
+    strain_limit: float | None = None  # cloth rollouts: largest |edge strain| per step; None: the data's; 0: off
+    #                                    (sims/constraints.py; None is set by training; older runs: off)
 
     def __post_init__(self) -> None:
         if self.kind is None:  # resolved from the data before a network is built

@@ -1,4 +1,4 @@
-"""Strain limiting: the analytic two-node case, a valid edge colouring, a perturbed flag brought within its
+"""Strain limiting: the analytic two-node case, a perturbed flag brought within its
 bound with pinned nodes fixed, no change where the bound holds, the data's largest strain against brute force,
 and cloth rollouts that stay within the bound."""
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from datasets.meshes import NORMAL
-from sims.constraints import StrainLimiter, edge_colours, largest_strain
+from sims.constraints import StrainLimiter, largest_strain
 from sims.mesh import mesh_edges
 from sims.solvers.flag import FlagConfig, flag_trajectory, make_flag
 
@@ -21,7 +21,7 @@ def mesh_limiter(traj, x: torch.Tensor, limit: float, sweeps: int = 200):
     rest = torch.as_tensor(np.linalg.norm(traj.mesh_pos[edges[:, 0]] - traj.mesh_pos[edges[:, 1]], axis=-1),
                            dtype=x.dtype)
     movable = torch.as_tensor(traj.node_type == NORMAL)
-    return edges, rest, movable, StrainLimiter(edges, rest, movable, limit, sweeps=sweeps)
+    return edges, rest, movable, StrainLimiter(edges, rest.numpy(), movable.numpy(), limit, sweeps=sweeps)
 
 
 @pytest.fixture(scope="module")
@@ -31,24 +31,14 @@ def flag():
 
 def test_a_stretched_edge_with_one_pinned_end_comes_back_to_the_bound():
     x = torch.tensor([[0.0, 0.0, 0.0], [0.0, 1.2, 0.0]], dtype=torch.float64)
-    edges, rest = np.array([[0, 1]]), torch.ones(1, dtype=torch.float64)
-    out = StrainLimiter(edges, rest, torch.tensor([False, True]), 0.05)(x)
+    edges, rest = np.array([[0, 1]]), np.ones(1)
+    out = StrainLimiter(edges, rest, np.array([False, True]), 0.05)(x)
     assert torch.equal(out[0], x[0])
     assert torch.allclose(out[1], torch.tensor([0.0, 1.05, 0.0], dtype=torch.float64), atol=1e-12)
-    free = StrainLimiter(edges, rest, torch.ones(2, dtype=bool), 0.05)(x)
+    free = StrainLimiter(edges, rest, np.ones(2, bool), 0.05)(x)
     assert torch.allclose(free.mean(0), x.mean(0)) and float((free[1] - free[0]).norm()) == pytest.approx(1.05)
     with pytest.raises(ValueError, match="limit must be > 0"):
-        StrainLimiter(edges, rest, torch.ones(2, dtype=bool), 0.0)
-
-
-def test_no_two_edges_of_a_colour_share_a_node(flag):
-    edges = mesh_edges(flag.cells)
-    colours = edge_colours(edges)
-    assert sorted(np.concatenate(colours)) == list(range(len(edges)))
-    for colour in colours:
-        nodes = edges[colour].ravel()
-        assert len(np.unique(nodes)) == len(nodes)
-    assert len(colours) <= 2 * np.bincount(edges.ravel()).max() - 1
+        StrainLimiter(edges, rest, np.ones(2, bool), 0.0)
 
 
 def test_a_perturbed_flag_is_brought_within_the_bound_and_its_pinned_nodes_stay(flag):
@@ -87,14 +77,33 @@ def test_cloth_rollouts_stay_within_the_models_strain_limit(flag):
     free = MeshGraphNet(MeshGraphNetConfig(**config, strain_limit=0)).eval()
     limited = MeshGraphNet(MeshGraphNetConfig(**config, strain_limit=0.03)).eval()
     limited.load_state_dict(free.state_dict())
-    for model in (free, limited):  # an untrained network whose outputs are ~2 cm per step: the free cloth tears
-        model.output_norm.train()(0.02 * torch.randn(1000, 3, generator=torch.Generator().manual_seed(1)))
+    for model in (free, limited):  # an untrained network whose outputs are ~5 cm per step: the free cloth tears
+        model.output_norm.train()(0.05 * torch.randn(1000, 3, generator=torch.Generator().manual_seed(1)))
     edges, rest, _, _ = mesh_limiter(flag, torch.zeros(1, dtype=torch.float64), 1.0)
     worst = {}
     for name, model in (("free", free), ("limited", limited)):
         rollout, = mgn_rollouts(model, [flag], steps=8, precision="fp32")
         frames = torch.as_tensor(rollout.predicted, dtype=torch.float64)
         worst[name] = max(float(strains(f, edges, rest).abs().max()) for f in frames)
-    assert worst["free"] > 0.3 and worst["limited"] < 0.03 * 1.1  # 200 sweeps against random 2 cm kicks
+    assert worst["free"] > 0.3 and worst["limited"] < 0.03 * 1.1  # 200 sweeps against random 5 cm kicks
     with pytest.raises(ValueError, match="only for cloth"):
         MeshGraphNetConfig(kind="flow", strain_limit=0.1)
+
+
+def test_training_a_cloth_model_sets_its_strain_limit_to_the_datas_largest(tmp_path, flag):
+    from datasets.meshes import write_mesh_trajectories
+    from sims.meshgraphnet import MeshGraphNetConfig
+    from sims.train_mgn import RECIPE, MGNRun
+
+    other = flag_trajectory(make_flag(FlagConfig(nx=9, ny=6, wind=7.0)), 12, seed=4)
+    metadata = {"dt": 0.02, "fields": {"world_pos": "m", "wind": "m/s"}}
+    write_mesh_trajectories(tmp_path / "train.h5", [flag, other], metadata)
+    write_mesh_trajectories(tmp_path / "valid.h5", [flag], metadata)
+    run = MGNRun(data_dir=str(tmp_path), mgn=MeshGraphNetConfig(latent=8, n_steps=1), normaliser_warmup=1)
+    RECIPE.build(run)
+    expected = largest_strain([t.fields["world_pos"] for t in (flag, other)], [flag.cells] * 2, [flag.mesh_pos] * 2)
+    assert run.mgn.strain_limit == pytest.approx(expected) and expected > 0
+    kept = MGNRun(data_dir=str(tmp_path), mgn=MeshGraphNetConfig(latent=8, n_steps=1, strain_limit=0),
+                  normaliser_warmup=1)
+    RECIPE.build(kept)
+    assert kept.mgn.strain_limit == 0
