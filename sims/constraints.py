@@ -15,7 +15,8 @@ import numba
 import numpy as np
 import torch
 
-from sims.mesh import mesh_edges
+from datasets.meshes import MeshTrajectory
+from sims.mesh import edge_strain, mesh_edges
 
 
 @numba.njit(cache=True)
@@ -72,18 +73,8 @@ class StrainLimiter:
         return torch.as_tensor(x, dtype=positions.dtype, device=positions.device)
 
 
-def largest_strain(world_pos: list[np.ndarray], cells: list[np.ndarray], mesh_pos: list[np.ndarray]) -> float:
-    """The largest |edge strain| over all frames of cloth trajectories (rest lengths from ``mesh_pos``):
-    the cloth model's default strain limit, a bound the data itself never exceeds.
-
-    Args:
-        world_pos: per trajectory ``[T, N, 3]`` positions.
-        cells: per trajectory ``[C, 3]`` triangles.
-        mesh_pos: per trajectory ``[N, 2]`` rest (mesh-space) positions.
-    """
-    largest = 0.0
-    for frames, triangles, rest_pos in zip(world_pos, cells, mesh_pos):
-        i, j = mesh_edges(triangles).T
-        rest = np.linalg.norm(rest_pos[i] - rest_pos[j], axis=-1)
-        largest = max(largest, float(np.abs(np.linalg.norm(frames[:, i] - frames[:, j], axis=-1) / rest - 1).max()))
-    return largest
+def largest_strain(trajectories: list[MeshTrajectory]) -> float:
+    """The largest |edge strain| over all frames of cloth ``trajectories`` (``world_pos``; rest lengths from
+    ``mesh_pos``): the cloth model's default strain limit, a bound the data itself never exceeds."""
+    return max(float(np.abs(edge_strain(t.fields["world_pos"], mesh_edges(t.cells), t.mesh_pos)).max())
+               for t in trajectories)

@@ -26,6 +26,18 @@ def mesh_edges(cells: np.ndarray) -> np.ndarray:
     return np.unique(np.sort(pairs, axis=1), axis=0)
 
 
+def edge_strain(positions: np.ndarray, edges: np.ndarray, mesh_pos: np.ndarray) -> np.ndarray:
+    """``[..., E]`` strains ``|x_i - x_j| / L_ij - 1`` of ``edges [E, 2]`` in ``positions [..., N, D]``,
+    rest lengths ``L`` from the rest (mesh-space) positions ``mesh_pos [N, 2]``."""
+    i, j = edges.T
+    return np.linalg.norm(positions[..., i, :] - positions[..., j, :], axis=-1) / rest_lengths(mesh_pos, edges) - 1
+
+
+def rest_lengths(mesh_pos: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """``[E]`` lengths of ``edges [E, 2]`` in the rest (mesh-space) positions ``mesh_pos [N, 2]``."""
+    return np.linalg.norm(mesh_pos[edges[:, 0]] - mesh_pos[edges[:, 1]], axis=-1)
+
+
 def two_way(edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(senders, receivers)`` with every undirected edge in both directions."""
     return np.concatenate([edges[:, 0], edges[:, 1]]), np.concatenate([edges[:, 1], edges[:, 0]])

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from datasets.meshes import MeshTrajectory, MeshTrajectoryReader
 from datasets.rollouts import MeshRolloutFile, code_version, write_mesh_rollout
 from sims import plots
-from sims.mesh import mesh_edges
+from sims.mesh import edge_strain, mesh_edges
 from sims.mesh_rollout import HORIZONS, MeshRollout, ensemble_mean, frozen_rollout, mgn_rollouts
 from sims.mesh_samples import FIELDS
 from sims.refiner import MeshRefiner
@@ -43,9 +43,7 @@ def physics(kind: str, traj: MeshTrajectory, frames: np.ndarray, metadata: dict,
         channel = saved_channel(metadata["trajectory_params"][index])
         period = shedding_period(frames[:, wake_probe(channel, traj.mesh_pos), 1], float(metadata["dt"]))
         return {"strouhal": strouhal_number(channel, period)}
-    i, j = mesh_edges(traj.cells).T
-    rest = np.linalg.norm(traj.mesh_pos[i] - traj.mesh_pos[j], axis=-1)
-    return {"mean_strain": float((np.linalg.norm(frames[:, i] - frames[:, j], axis=-1) / rest - 1).mean())}
+    return {"mean_strain": float(edge_strain(frames, mesh_edges(traj.cells), traj.mesh_pos).mean())}
 
 
 def solver_seconds_per_frame(metadata: dict, index: int, traj: MeshTrajectory, frames: int = 10) -> float:

@@ -13,6 +13,7 @@ import torch
 
 from datasets.meshes import MeshTrajectory
 from sims.constraints import StrainLimiter
+from sims.mesh import rest_lengths
 from sims.mesh_samples import FIELDS, collate, forcing_at, frame_state
 from sims.meshgraphnet import MeshGraphNet
 from training.precision import autocast
@@ -83,8 +84,8 @@ def mgn_rollouts(model: MeshGraphNet, trajectories: list[MeshTrajectory], steps:
     if model.cfg.strain_limit:  # cloth: every mesh edge once
         once = state.senders < state.receivers
         edges = torch.stack([state.senders[once], state.receivers[once]], 1).numpy()
-        rest = np.linalg.norm(state.mesh_pos.numpy()[edges[:, 0]] - state.mesh_pos.numpy()[edges[:, 1]], axis=-1)
-        limiter = StrainLimiter(edges, rest, (~prescribed).numpy(), model.cfg.strain_limit)
+        limiter = StrainLimiter(edges, rest_lengths(state.mesh_pos.numpy(), edges), (~prescribed).numpy(),
+                                model.cfg.strain_limit)
     out = np.full((steps, *truth.shape[1:]), np.nan)
     alive = np.ones(len(trajectories), bool)
     diverged: list[int | None] = [None] * len(trajectories)

@@ -68,9 +68,7 @@ def build(run: MGNRun) -> Built:
         run.mgn = dataclasses.replace(run.mgn, noise_std=flow_noise_std(
             [t.fields[FIELDS["flow"]] for t in train_set.trajectories], [t.node_type for t in train_set.trajectories]))
     if run.mgn.kind == "cloth" and run.mgn.strain_limit is None:
-        run.mgn = dataclasses.replace(run.mgn, strain_limit=largest_strain(
-            [t.fields[FIELDS["cloth"]] for t in train_set.trajectories], [t.cells for t in train_set.trajectories],
-            [t.mesh_pos for t in train_set.trajectories]))
+        run.mgn = dataclasses.replace(run.mgn, strain_limit=largest_strain(train_set.trajectories))
     model = build_model(run)
     warm_up_normalisers(model, train_set, run.normaliser_warmup, run.trainer.batch_size, run.trainer.seed)
     metric = validation_rollout_rmse(valid_set.trajectories, run.validation_rollout)
