@@ -106,8 +106,7 @@ def mgn_rollouts(model: MeshGraphNet, trajectories: list[MeshTrajectory], steps:
             break
         out[t] = nxt.numpy()
         taken += 1
-        state = state.replace(velocity=nxt) if kind == "flow" else \
-            state.replace(prev_world_pos=state.world_pos, world_pos=nxt)
+        state = state.step_to(nxt)
         if forcing is not None:  # the external forcing is known, like the prescribed nodes
             state = state.replace(forcing=forcing[t])
     elapsed = (time.perf_counter() - t0) / max(1, taken - untimed) / len(trajectories)

@@ -100,6 +100,13 @@ class MeshState:
     def replace(self, **changes) -> "MeshState":
         return MeshState(**{**self.__dict__, **changes})
 
+    def step_to(self, frame: torch.Tensor) -> "MeshState":
+        """The state one frame on: ``frame [N, dim]`` is the new velocity (flow) or world position (cloth,
+        the current one becoming the previous); target and forcing are left as they are."""
+        if self.velocity is not None:
+            return self.replace(velocity=frame)
+        return self.replace(prev_world_pos=self.world_pos, world_pos=frame)
+
 
 class MeshGraphNet(nn.Module):
     """``forward(state) -> normalised prediction [N, dim]``; :meth:`advance` gives the next state.

@@ -3,7 +3,7 @@ Trainer (torchrun-ready). The model kind follows the data: a velocity field give
 mesh the cloth model (its rollouts strain-limited to the largest strain in the training data). As in
 DeepMind's code the normalisers first accumulate statistics over ``normaliser_warmup`` training batches;
 checkpoints are selected by the RMSE of validation rollouts (the number the evaluation reports), not by the
-one-step loss."""
+one-step loss. ``pushforward`` K > 0 trains on the model's own rolled-out states (sims/pushforward.py)."""
 from __future__ import annotations
 
 import dataclasses
@@ -16,6 +16,7 @@ from sims.constraints import largest_strain
 from sims.mesh_rollout import validation_rollout_rmse
 from sims.mesh_samples import FIELDS, MeshFrames, collate
 from sims.meshgraphnet import MeshGraphNet, MeshGraphNetConfig, add_training_noise, flow_noise_std
+from sims.pushforward import MeshSequences, collate_sequences, pushforward
 from sims.refiner import build as build_network, loss_of
 from training import TrainerConfig
 from training.recipe import Built, Recipe
@@ -31,6 +32,7 @@ class MGNRun:
     mgn: MeshGraphNetConfig = field(default_factory=MeshGraphNetConfig)
     normaliser_warmup: int = 1000  # training batches the normalisers accumulate before the first step
     validation_rollout: int = 50   # steps of the validation rollouts whose RMSE (rollout_rmse) selects checkpoints
+    pushforward: int = 0           # K: train after 0..K model steps without gradient (sims/pushforward.py); 0: off
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(
         run_dir="runs/mgn", steps=20_000, batch_size=2, lr=1e-3, schedule="exponential", lr_final=1e-5,
         log_every=50, eval_every=1000, select_by="rollout_rmse"))
@@ -55,6 +57,8 @@ def warm_up_normalisers(model: MeshGraphNet, frames: MeshFrames, batches: int, b
 
 
 def build(run: MGNRun) -> Built:
+    if run.pushforward < 0:
+        raise ValueError(f"pushforward must be >= 0 (model steps before the trained one), got {run.pushforward}")
     data = Path(run.data_dir)
     train_set, valid_set = MeshFrames(data / "train.h5"), MeshFrames(data / "valid.h5")
     if run.mgn.kind is None:
@@ -72,6 +76,9 @@ def build(run: MGNRun) -> Built:
     model = build_model(run)
     warm_up_normalisers(model, train_set, run.normaliser_warmup, run.trainer.batch_size, run.trainer.seed)
     metric = validation_rollout_rmse(valid_set.trajectories, run.validation_rollout)
+    if run.pushforward:
+        return Built(model, MeshSequences(train_set, run.pushforward), valid_set, collate_sequences,
+                     pushforward(loss_of(run.mgn)), eval_metrics=metric)
     return Built(model, train_set, valid_set, collate, loss_of(run.mgn), eval_metrics=metric)
 
 

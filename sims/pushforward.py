@@ -1,0 +1,90 @@
+"""The pushforward trick (Brandstetter, Worrall & Welling 2022, arXiv:2202.03376) for the mesh simulators.
+
+A one-step model is trained on true states but rolled out on its own predictions, whose errors are not
+the isotropic training noise (for the cylinder: a wake that loses amplitude step by step). With
+``pushforward = K`` each training sample is ``K + 1`` consecutive frames of one trajectory; the loss draws
+k uniform in 0..K per batch, rolls the model k steps from the first frame without gradient (prescribed
+nodes and the forcing following the ground truth, exactly as in :func:`sims.mesh_rollout.mgn_rollouts`)
+and applies the usual one-step loss (training noise included) to the state it reached, against the true
+next frame. The model thus learns to bring its own drifted states back to the data. A training step costs
+up to K extra forward passes without backward; evaluation batches are single frames, scored one step.
+"""
+from __future__ import annotations
+
+import torch
+from torch.utils.data import Dataset
+
+from sims.mesh_samples import MeshFrames, collate
+from sims.meshgraphnet import MeshGraphNet, MeshState
+from training.trainer import LossFn
+
+
+class MeshSequences(Dataset):
+    """``unroll + 1`` consecutive states of one trajectory (each with its next frame as target), for every
+    start frame that has them: ``sequences[i] -> list[MeshState]``.
+
+    Args:
+        frames: the single frames of a training file.
+        unroll: K, the most steps the model is rolled before its trained step.
+    """
+
+    def __init__(self, frames: MeshFrames, unroll: int) -> None:
+        if unroll < 1:
+            raise ValueError(f"a pushforward sequence needs unroll >= 1, got {unroll}")
+        self.frames, self.unroll = frames, unroll
+        index = frames.index
+        self.starts = [k for k in range(len(index) - unroll)
+                       if index[k + unroll] == (index[k][0], index[k][1] + unroll)]
+        if not self.starts:
+            raise ValueError(f"no trajectory has {unroll + 2} frames: pushforward {unroll} needs them")
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, i: int) -> list[MeshState]:
+        return [self.frames[self.starts[i] + j] for j in range(self.unroll + 1)]
+
+
+def collate_sequences(samples: list[list[MeshState]] | list[MeshState]) -> list[MeshState] | MeshState:
+    """A batch of sequences: one collated :class:`MeshState` per position in the sequence; single frames
+    (the evaluation set's) are collated as they are."""
+    if isinstance(samples[0], MeshState):
+        return collate(samples)
+    return [collate(list(states)) for states in zip(*samples)]
+
+
+@torch.no_grad()
+def pushed_state(net: MeshGraphNet, states: list[MeshState], steps: int) -> MeshState:
+    """The state the model reaches after ``steps`` steps from ``states[0]``: the model's own frames on its
+    loss-mask nodes, the ground truth on the prescribed ones, and ``states[steps]``'s forcing and target.
+
+    Args:
+        net: the network (unwrapped from DDP).
+        states: consecutive true states of the same meshes, at least ``steps + 1``.
+        steps: model steps to take, 0 gives ``states[0]``.
+    """
+    state, training = states[0], net.training
+    net.eval()  # as in a rollout; the online normalisers count training inputs only
+    try:
+        for true_next in states[1:steps + 1]:
+            predicted = net.advance(state).to(state.target.dtype)
+            frame = torch.where(net.loss_mask(state)[:, None], predicted, state.target)
+            state = state.step_to(frame).replace(target=true_next.target, forcing=true_next.forcing)
+    finally:
+        net.train(training)
+    return state
+
+
+def pushforward(loss: LossFn) -> LossFn:
+    """``loss`` applied after a pushforward of k ~ U{0..K} model steps (the global generator, seeded by the
+    Trainer) when training on sequences; plain ``loss`` on single frames and in evaluation."""
+
+    def pushforward_loss(model: torch.nn.Module, batch: MeshState | list[MeshState]) -> tuple[torch.Tensor, dict]:
+        if isinstance(batch, MeshState):
+            return loss(model, batch)
+        if not model.training:
+            return loss(model, batch[0])
+        steps = int(torch.randint(len(batch), ()))
+        return loss(model, pushed_state(getattr(model, "module", model), batch, steps))
+
+    return pushforward_loss
