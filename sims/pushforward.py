@@ -36,7 +36,8 @@ class MeshSequences(Dataset):
         self.starts = [k for k in range(len(index) - unroll)
                        if index[k + unroll] == (index[k][0], index[k][1] + unroll)]
         if not self.starts:
-            raise ValueError(f"no trajectory has {unroll + 2} frames: pushforward {unroll} needs them")
+            raise ValueError(f"no trajectory is long enough: pushforward {unroll} needs {unroll + 2} frames "
+                             f"(cloth: {unroll + 3}, one more for the previous position)")
 
     def __len__(self) -> int:
         return len(self.starts)
