@@ -39,7 +39,7 @@ from generative.flow_matching import FlowSampler, flow_matching_loss
 from generative.unet import UNet, UNetConfig
 from weather.baselines import THRESHOLD, Extrapolation
 from weather.dgmr import to_rain
-from weather.samples import RadarSamples
+from weather.samples import SQUARE_SYMMETRIES, RadarSamples, dihedral
 
 
 def rain_autoencoder_config(latent_channels: int = 4, channels: tuple[int, ...] = (16, 32, 32)) -> AutoencoderConfig:
@@ -192,22 +192,35 @@ class LatentSamples(Dataset):
     """Training crops for the latent nowcaster: the autoencoder's mean latents of each crop's context, of
     pysteps' extrapolation of that context and of the observed future (``{"context": [C z, h, w],
     "extrapolation": [T z, h, w], "future": [T z, h, w]}``), computed once per crop and kept: encoding 40
-    frames costs more than a training step."""
+    frames costs more than a training step.
 
-    def __init__(self, samples: RadarSamples, autoencoder: KLAutoencoder) -> None:
+    With ``augment`` each crop also comes turned and reflected (:func:`weather.samples.dihedral`, item
+    ``g * crops + i`` is copy g of crop i, so the first items are the crops as they are): rain fields have
+    no preferred direction, and the archive's winds blow from every direction alike. The extrapolation of
+    a turned context is taken as the turned extrapolation (Lucas-Kanade flow and semi-Lagrangian
+    advection treat both grid axes alike), so pysteps runs once per crop.
+    """
+
+    def __init__(self, samples: RadarSamples, autoencoder: KLAutoencoder, augment: bool = False) -> None:
         self.samples, self.autoencoder = samples, autoencoder
+        self.copies = SQUARE_SYMMETRIES if augment else 1
         self.extrapolation = Extrapolation(samples.cfg.leads)
-        self._cache: dict[int, dict[str, torch.Tensor]] = {}
+        self._cache: dict[int, list[dict[str, torch.Tensor]]] = {}
 
     def __len__(self) -> int:
-        return len(self.samples)
+        return len(self.samples) * self.copies
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        if i not in self._cache:
-            item = self.samples[i]
-            extrapolation = torch.from_numpy(self.extrapolation.forecast(item["inputs"].double().numpy())[0])
-            with torch.no_grad():
-                latents = [encode_frames(self.autoencoder, x.float()[None])[0]
-                           for x in (item["inputs"], extrapolation, item["targets"])]
-            self._cache[i] = dict(zip(("context", "extrapolation", "future"), latents))
-        return self._cache[i]
+        g, crop = divmod(i, len(self.samples))
+        if crop not in self._cache:
+            self._cache[crop] = self._encode(crop)
+        return self._cache[crop][g]
+
+    @torch.no_grad()
+    def _encode(self, crop: int) -> list[dict[str, torch.Tensor]]:
+        """The latents of every copy of one crop."""
+        item = self.samples[crop]
+        extrapolation = torch.from_numpy(self.extrapolation.forecast(item["inputs"].double().numpy())[0])
+        frames = [x.float() for x in (item["inputs"], extrapolation, item["targets"])]
+        return [{key: encode_frames(self.autoencoder, dihedral(x, g)[None])[0]
+                 for key, x in zip(("context", "extrapolation", "future"), frames)} for g in range(self.copies)]

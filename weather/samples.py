@@ -128,6 +128,18 @@ class RadarSamples(Dataset):
                 "valid": torch.from_numpy(valid), "q": torch.tensor(self.crops[i].q, dtype=torch.float32)}
 
 
+SQUARE_SYMMETRIES = 8  # quarter turns and reflections of a square crop
+
+
+def dihedral(frames: torch.Tensor, g: int) -> torch.Tensor:
+    """Symmetry ``g`` (0..7) of the square on the last two axes of ``frames [..., H, W]``: ``g % 4`` quarter
+    turns, then a left-right reflection when ``g >= 4``; g = 0 is the identity."""
+    if not 0 <= g < SQUARE_SYMMETRIES:
+        raise ValueError(f"the square has {SQUARE_SYMMETRIES} symmetries, got g = {g}")
+    turned = torch.rot90(frames, g % 4, dims=(-2, -1))
+    return turned.flip(-1) if g >= 4 else turned
+
+
 def split_folder(data_dir: str | os.PathLike, split: str) -> Path:
     folder = Path(data_dir) / split
     if not folder.is_dir():

@@ -214,6 +214,7 @@ class LatentNowcastRun:
     autoencoder: str = "runs/weather/rain_ae"  # a `train rain-ae` run folder (frozen; copied into this model)
     sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(crop=128))
     ldm: LatentNowcastConfig = field(default_factory=LatentNowcastConfig)
+    augment: bool = False              # train on the 8 turned and reflected copies of each crop
     eval_crops: int = 32               # validation crops scored at each evaluation
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(
         run_dir="runs/weather/ldm", steps=2000, batch_size=8, lr=3e-4, warmup_steps=200, ema_decay=0.999,
@@ -246,7 +247,9 @@ def residual_scale(data: LatentSamples, crops: int = 64) -> float:
 def build_ldm(run: LatentNowcastRun) -> Built:
     """Copies the autoencoder's weights and shape into the nowcaster and fixes the residual scale."""
     autoencoder, ae_run = load(run.autoencoder, [AUTOENCODER_RECIPE])
-    train_data, eval_data = (LatentSamples(d, autoencoder) for d in _samples(run))
+    train_crops, eval_crops = _samples(run)
+    train_data = LatentSamples(train_crops, autoencoder, augment=run.augment)
+    eval_data = LatentSamples(eval_crops, autoencoder)
     run.ldm = dataclasses.replace(run.ldm, context=run.sampling.context, leads=run.sampling.leads,
                                   latent_channels=ae_run.latent_channels, autoencoder_channels=ae_run.channels,
                                   residual_scale=residual_scale(train_data))

@@ -92,3 +92,19 @@ def test_training_crops_carry_latents_of_context_extrapolation_and_future(tmp_pa
         expected = ldm.encode_frames(model.autoencoder, frames[None])[0]
         torch.testing.assert_close(item[key], expected.detach(), rtol=1e-4, atol=1e-4)
     assert data[0] is item  # computed once
+
+
+def test_augmented_crops_encode_each_turned_and_reflected_copy(tmp_path):
+    synthetic.generate_radar(tmp_path, seed=0, events=2, frames=26, size=64, progress=False)
+    crops = samples.RadarSamples(tmp_path / "train", samples.SamplingConfig(crop=32, leads=3), seed=0)
+    model = _nowcaster()
+    plain, augmented = ldm.LatentSamples(crops, model.autoencoder), ldm.LatentSamples(crops, model.autoencoder, True)
+    n = len(crops)
+    assert len(augmented) == 8 * n
+    for key in ("context", "extrapolation", "future"):  # the first n items are the crops as they are
+        torch.testing.assert_close(augmented[n - 1][key], plain[n - 1][key])
+    raw, copy = crops[1], augmented[5 * n + 1]  # copy 5 of crop 1: a quarter turn, then a reflection
+    turned = torch.rot90(raw["targets"], 1, dims=(-2, -1)).flip(-1)
+    expected = ldm.encode_frames(model.autoencoder, turned[None])[0]
+    torch.testing.assert_close(copy["future"], expected, rtol=1e-4, atol=1e-4)
+    assert not torch.allclose(copy["future"], plain[1]["future"], atol=1e-3)

@@ -1,6 +1,7 @@
 import h5py
 import numpy as np
 import pytest
+import torch
 
 from datasets import radar
 from weather import samples, synthetic
@@ -69,3 +70,16 @@ def test_training_samples_refuse_nan_inside_the_coverage(tmp_path):
         fh[radar.VARIABLE][6, 5, 5] = np.nan  # a late frame: a check of the first frames would miss it
     with pytest.raises(ValueError, match=r"e\.nc: precip_intensity has NaN inside the radar coverage"):
         samples.RadarSamples(tmp_path, samples.SamplingConfig(crop=16, context=2, leads=2))
+
+
+def test_dihedral_gives_the_eight_symmetries_of_the_square():
+    frames = torch.arange(2 * 9.0).reshape(2, 3, 3)
+    copies = [samples.dihedral(frames, g) for g in range(samples.SQUARE_SYMMETRIES)]
+    assert torch.equal(copies[0], frames)
+    assert len({tuple(c[0].flatten().tolist()) for c in copies}) == 8  # all distinct
+    assert torch.equal(copies[1][0], torch.tensor([[2.0, 5, 8], [1, 4, 7], [0, 3, 6]]))  # a quarter turn
+    assert torch.equal(copies[4][0], frames[0].flip(-1))  # the reflection
+    for c in copies:  # each maps frames alike and keeps every value
+        assert torch.equal(c[1] - c[0], torch.full((3, 3), 9.0))
+    with pytest.raises(ValueError, match="8 symmetries"):
+        samples.dihedral(frames, 8)
