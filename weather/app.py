@@ -7,14 +7,15 @@ from training.recipe import Command, train
 from training.report import DemoRow
 from weather import evaluate, nowcast, synthetic
 from weather.samples import SamplingConfig
-from weather.train import AUTOENCODER_RECIPE, DGMR_RECIPE, LDM_RECIPE, SHIPPED, UNET_RECIPE, UNetRun
+from weather.train import AUTOENCODER_RECIPE, DGMR_RECIPE, LDM_RECIPE, SHIPPED, UNET_RECIPE, UNetRun, calibrate
 
 DATASETS = [synthetic.RADAR]
 RECIPES = [DGMR_RECIPE, UNET_RECIPE, AUTOENCODER_RECIPE, LDM_RECIPE]
 PRETRAINED = SHIPPED
 COMMANDS = [Command("evaluate", "CSI, FSS, CRPS, rank histograms and PSD of trained nowcasters and the baselines "
                     "on test windows", evaluate.evaluate),
-            Command("nowcast", "forecast from a radar file with a trained model or a baseline", nowcast.nowcast)]
+            Command("nowcast", "forecast from a radar file with a trained model or a baseline", nowcast.nowcast),
+            Command("calibrate", "fit a latent nowcaster's ensemble spread on the validation split", calibrate)]
 
 
 def demo(out: Path, seed: int = 0) -> list[DemoRow]:

@@ -1,10 +1,13 @@
 """The weather commands end to end on a tiny archive: generate, train every model, evaluate, nowcast."""
+import json
+
 import numpy as np
 import pytest
 import xarray as xr
 
 from physml.cli import main
 from training.report import read_report
+from weather import ldm
 
 
 @pytest.mark.slow
@@ -21,6 +24,9 @@ def test_generate_train_evaluate_nowcast(tmp_path, capsys):
     assert 0 == main(["weather", "train", "ldm", "--data", str(data), "--autoencoder", str(tmp_path / "ae"),
           "--run-dir", str(tmp_path / "ldm"), "--steps", "2", "--dim", "16", "--depth", "1", "--cond-channels", "8",
           "--unet-channels", "16", "16", "--sampling-steps", "2", "--crop", "32", "--no-progress"])
+    assert 0 == main(["weather", "calibrate", str(tmp_path / "ldm"), "--crops", "2", "--members", "2"])
+    spread = json.loads((tmp_path / "ldm" / "config.json").read_text())["run"]["ldm"]["spread"]
+    assert len(spread) == 18 and set(spread) <= set(ldm.SPREAD_CANDIDATES)
     out = tmp_path / "eval"
     assert 0 == main(["weather", "evaluate", str(tmp_path / "dgmr"), str(tmp_path / "unet"), str(tmp_path / "ldm"),
                       "--data", str(data), "--out", str(out), "--crops", "2", "--crop", "32", "--members", "2",

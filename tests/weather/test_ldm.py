@@ -1,8 +1,9 @@
 """The residual latent-diffusion nowcaster: shapes, seeding, the residual wiring and its training data."""
+import numpy as np
 import pytest
 import torch
 
-from weather import ldm, samples, synthetic
+from weather import ldm, metrics, samples, synthetic
 from weather.baselines import Extrapolation, ModelNowcast
 
 
@@ -108,3 +109,37 @@ def test_augmented_crops_encode_each_turned_and_reflected_copy(tmp_path):
     expected = ldm.encode_frames(model.autoencoder, turned[None])[0]
     torch.testing.assert_close(copy["future"], expected, rtol=1e-4, atol=1e-4)
     assert not torch.allclose(copy["future"], plain[1]["future"], atol=1e-3)
+
+
+def test_the_flattest_rank_histogram_picks_the_inflation_that_calibrates():
+    g = torch.Generator().manual_seed(0)
+    m, candidates = 6, (1.0, 1.5, 2.0, 3.0)
+    truth = 5 + torch.randn(2, 64, 64, generator=g) * torch.tensor([2.0, 1.0])[:, None, None]  # 2 leads [T, H, W]
+    members = (5 + torch.randn(m, 2, 64, 64, generator=g)).reshape(m, 2, 64, 64)  # unit spread: lead 0 too narrow
+    rng = np.random.default_rng(0)
+    counts = np.stack([metrics.rank_counts(ldm.inflate(members.reshape(m, 2 * 64, 1, 64), m, (f, f)).reshape(
+        m, 2, 64, 64).numpy(), truth.numpy(), 0.1, rng) for f in candidates])
+    assert ldm.flattest(counts, candidates) == (2.0, 1.0)
+
+
+def test_inflation_keeps_the_ensemble_mean_and_scales_each_leads_spread():
+    g = torch.Generator().manual_seed(1)
+    residuals = torch.randn(2 * 3, 2 * 4, 5, 5, generator=g)  # 2 contexts x 3 members, 2 leads x 4 channels
+    out = ldm.inflate(residuals, members=3, factors=(2.0, 0.5))
+    before, after = residuals.reshape(2, 3, 2, 4, 5, 5), out.reshape(2, 3, 2, 4, 5, 5)
+    torch.testing.assert_close(after.mean(1), before.mean(1))
+    torch.testing.assert_close(after.std(1)[:, 0], 2.0 * before.std(1)[:, 0])
+    torch.testing.assert_close(after.std(1)[:, 1], 0.5 * before.std(1)[:, 1])
+
+
+def test_fitted_spread_inflates_the_members_and_nothing_else():
+    context, extrapolation = _rain(1, 4, 32, 32), _rain(1, 3, 32, 32, seed=1)
+    plain = _nowcaster().sample(context, extrapolation, 3, torch.Generator().manual_seed(5))
+    spread = _nowcaster(spread=(1.0, 1.0, 1.0)).sample(context, extrapolation, 3, torch.Generator().manual_seed(5))
+    torch.testing.assert_close(spread, plain)  # factors of 1 change nothing
+    z_context, z_extrapolation = (ldm.encode_frames(_nowcaster().autoencoder, x) for x in (context, extrapolation))
+    drawn = [_nowcaster(spread=(3.0, 1.0, 0.5)).residuals(z_context, z_extrapolation, 3,
+                                                          torch.Generator().manual_seed(5), inflated=inflated)
+             for inflated in (False, True)]
+    torch.testing.assert_close(drawn[1], ldm.inflate(drawn[0], 3, (3.0, 1.0, 0.5)))
+    assert drawn[1][:, :4].std(0).mean() > 2.5 * drawn[0][:, :4].std(0).mean()  # lead 1 spread out
