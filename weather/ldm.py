@@ -184,12 +184,12 @@ class LatentNowcaster(nn.Module):
 
     @torch.no_grad()
     def sample(self, context: torch.Tensor, extrapolation: torch.Tensor, members: int = 1,
-               generator: torch.Generator | None = None, inflated: bool = True) -> torch.Tensor:
+               generator: torch.Generator | None = None) -> torch.Tensor:
         """``members`` forecasts of each context: ``[B, C, H, W]``, ``[B, T, H, W]`` mm/h -> ``[B * members, T,
-        H, W]`` mm/h (member-minor); ``inflated`` as in :meth:`residuals`."""
+        H, W]`` mm/h (member-minor)."""
         self.check_size(*context.shape[-2:])
         z_context, z_extrapolation = (encode_frames(self.autoencoder, x) for x in (context, extrapolation))
-        residual = self.residuals(z_context, z_extrapolation, members, generator, inflated)
+        residual = self.residuals(z_context, z_extrapolation, members, generator)
         return self.decode(extrapolation, z_extrapolation, residual)
 
     def decode(self, extrapolation: torch.Tensor, z_extrapolation: torch.Tensor, residual: torch.Tensor
@@ -235,15 +235,25 @@ def fit_spread(model: LatentNowcaster, crops: RadarSamples, members: int = 6,
                generator: torch.Generator | None = None, candidates: tuple[float, ...] = SPREAD_CANDIDATES,
                margin: int = 0) -> tuple[float, ...]:
     """Per-lead inflation factors of the members' residuals about their mean that make the rank histograms
-    of held-out crops (e.g. the validation split; ``margin`` pixels left out on every side, as the
-    evaluation leaves them out: rain entering the crop from outside is in no member) flattest, chosen among
-    ``candidates``. The members are
-    drawn once per crop and inflated after the draw, so every candidate is scored on the same draws. Why
-    inflate at all: the members cannot carry the small-scale error the autoencoder does not represent (in
-    the latents their spread nearly matches the error of their mean), so on the rain they are too alike.
-    (Matching spread to error on ``log1p`` rain instead, Fortin et al. 2014, asks for factors 1.8-2.6 on the
-    reference run, which over-disperses the large scales: the missing variance is at scales the latents
-    cannot spread.)"""
+    of held-out crops flattest, chosen among ``candidates``. The members are drawn once per crop and
+    inflated after the draw, so every candidate is scored on the same draws. Why inflate at all: the members
+    cannot carry the small-scale error the autoencoder does not represent (in the latents their spread
+    nearly matches the error of their mean), so on the rain they are too alike. (Matching spread to error on
+    ``log1p`` rain instead, Fortin et al. 2014, asks for factors 1.8-2.6 on the reference run, which
+    over-disperses the large scales: the missing variance is at scales the latents cannot spread.)
+
+    Args:
+        model: the nowcaster (its own ``cfg.spread`` is not applied).
+        crops: held-out crops, e.g. the validation split (``inputs`` ``[C, H, W]``, ``targets`` ``[T, H, W]``
+            mm/h).
+        members: ensemble members per crop.
+        generator: seeds the members.
+        candidates: the factors tried.
+        margin: pixels left out of the scores on every side, as the evaluation leaves them out (rain entering
+            the crop from outside is in no member).
+
+    Returns: T factors, one per lead.
+    """
     rng = np.random.default_rng(0)
     inner = slice(margin, crops.cfg.crop - margin)
     counts = np.zeros((len(candidates), model.cfg.leads, members + 1), dtype=np.int64)
