@@ -261,23 +261,25 @@ def build_ldm(run: LatentNowcastRun) -> Built:
     return Built(model, train_data, eval_data, None, ldm_loss)
 
 
-def calibrate(run_dir: str, members: int = 6, crops: int = 64, seed: int = 0) -> Path:
+def calibrate(run_dir: str, members: int = 6, crops: int = 64, seed: int = 0, score: str = "crps") -> Path:
     """Fit the latent nowcaster's per-lead ensemble inflation (:func:`weather.ldm.fit_spread`) on the
     validation split of its archive (scored on the crops' centres, as ``evaluate`` scores) and write it into
-    ``run_dir/config.json`` (``run.ldm.spread``), where ``evaluate`` and ``nowcast`` find it. Opt-in: on
-    the reference run it flattens the rank histograms (reliability index 0.32 to 0.14) at a cost in CRPS
-    and in the ensemble median's CSI (docs/weather.md). Returns the config's path.
+    ``run_dir/config.json`` (``run.ldm.spread``), where ``evaluate`` and ``nowcast`` find it. Opt-in; its
+    effect on the reference run is in docs/weather.md. Returns the config's path.
 
     Args:
         run_dir: a ``train ldm`` run folder (its selected checkpoint is the one calibrated).
         members: ensemble members per validation crop (as many as the forecasts will have).
         crops: validation crops.
         seed: seeds the members.
+        score: what the factors minimise: ``crps`` (mean CRPS) or ``reliability`` (the rank histograms'
+            reliability index: flatter histograms, at a cost in CRPS and CSI on the reference run).
     """
     model, run = load(run_dir, [LDM_RECIPE])
     valid = RadarSamples(split_folder(run.data_dir, "valid"), run.sampling, seed=run.trainer.seed + 1)
     valid.crops = valid.crops[:crops]
-    factors = fit_spread(model, valid, members, torch.Generator().manual_seed(seed), margin=run.sampling.crop // 4)
+    factors = fit_spread(model, valid, members, torch.Generator().manual_seed(seed), margin=run.sampling.crop // 4,
+                         score=score)
     path = Path(run_dir) / "config.json"
     config = json.loads(path.read_text())
     config["run"]["ldm"]["spread"] = list(factors)

@@ -7,7 +7,8 @@ import torch
 from datasets.meshes import MeshTrajectory
 from gnn.normaliser import OnlineNormaliser
 from sims.mesh_samples import collate, frame_state
-from sims.meshgraphnet import MeshGraphNet, MeshGraphNetConfig, flow_noise_std, training_loss, world_edges
+from sims.meshgraphnet import (MeshGraphNet, MeshGraphNetConfig, edge_length_loss, flow_noise_std, training_loss,
+                               world_edges)
 from sims.solvers.flag import FlagConfig, flag_trajectory, make_flag
 
 
@@ -37,6 +38,29 @@ def test_cloth_model_is_translation_invariant(flag_traj):
     moved = state.replace(world_pos=state.world_pos + shift, prev_world_pos=state.prev_world_pos + shift)
     assert torch.allclose(model(state), model(moved), atol=1e-9)
     assert torch.allclose(model.advance(moved), model.advance(state) + shift, atol=1e-9)
+
+
+def test_edge_length_loss_sees_stretch_not_rigid_motion(flag_traj):
+    model = MeshGraphNet(MeshGraphNetConfig(kind="cloth", latent=8, n_steps=1, edge_loss=1.0))
+    pinned = collate([frame_state(flag_traj, t, "cloth") for t in (10, 20)])
+    model.output_norm(model.target_output(pinned))  # normaliser statistics from the true outputs
+    model.eval()
+
+    def loss(state, target: torch.Tensor) -> float:  # of the normalised output that predicts ``target``
+        return float(edge_length_loss(model, state, model.output_norm(model.target_output(state.replace(
+            target=target))), state.target))
+
+    shift = torch.tensor([0.01, -0.02, 0.03])
+    assert loss(pinned, pinned.target) < 1e-10
+    assert loss(pinned, pinned.target + shift) > 1e-3  # the pole's nodes follow the data, as in rollouts
+    free = pinned.replace(node_type=pinned.node_type * 0)  # every node predicted
+    assert loss(free, free.target + shift) < 1e-8  # rigid motion costs nothing
+    centre = free.target.mean(0)
+    lengths = (free.target[free.senders] - free.target[free.receivers]).norm(dim=-1)
+    expected = ((0.002 * lengths / model.output_norm.std.mean()) ** 2).mean()
+    assert np.isclose(loss(free, centre + 1.002 * (free.target - centre)), float(expected), rtol=1e-2)  # 0.2% strain
+    with pytest.raises(ValueError, match="edge_loss"):
+        MeshGraphNetConfig(kind="flow", edge_loss=1.0)
 
 
 def test_online_normaliser_accumulates_then_freezes():

@@ -111,15 +111,18 @@ def test_augmented_crops_encode_each_turned_and_reflected_copy(tmp_path):
     assert not torch.allclose(copy["future"], plain[1]["future"], atol=1e-3)
 
 
-def test_the_flattest_rank_histogram_picks_the_inflation_that_calibrates():
+def test_crps_and_the_flattest_rank_histogram_pick_the_inflation_that_calibrates():
     g = torch.Generator().manual_seed(0)
-    m, candidates = 6, (1.0, 1.5, 2.0, 3.0)
+    m, candidates = 24, (1.0, 1.5, 2.0, 3.0)
     truth = 5 + torch.randn(2, 64, 64, generator=g) * torch.tensor([2.0, 1.0])[:, None, None]  # 2 leads [T, H, W]
-    members = (5 + torch.randn(m, 2, 64, 64, generator=g)).reshape(m, 2, 64, 64)  # unit spread: lead 0 too narrow
+    members = 5 + torch.randn(m, 2, 64, 64, generator=g)  # unit spread: lead 0 too narrow
+    inflated = [ldm.inflate(members.reshape(m, 2 * 64, 1, 64), m, (f, f)).reshape(m, 2, 64, 64).numpy()
+                for f in candidates]
     rng = np.random.default_rng(0)
-    counts = np.stack([metrics.rank_counts(ldm.inflate(members.reshape(m, 2 * 64, 1, 64), m, (f, f)).reshape(
-        m, 2, 64, 64).numpy(), truth.numpy(), 0.1, rng) for f in candidates])
-    assert ldm.flattest(counts, candidates) == (2.0, 1.0)
+    counts = np.stack([metrics.rank_counts(x, truth.numpy(), 0.1, rng) for x in inflated])
+    assert ldm.best_per_lead(metrics.reliability_index(counts), candidates) == (2.0, 1.0)
+    crps = np.stack([metrics.crps_ensemble(x, truth.numpy()).mean(axis=(-2, -1)) for x in inflated])
+    assert ldm.best_per_lead(crps, candidates) == (2.0, 1.0)
 
 
 def test_inflation_keeps_the_ensemble_mean_and_scales_each_leads_spread():
