@@ -21,18 +21,14 @@ from sims.mesh import edge_strain, mesh_edges
 from sims.mesh_rollout import HORIZONS, MeshRollout, ensemble_mean, frozen_rollout, mgn_rollouts
 from sims.mesh_samples import FIELDS
 from sims.refiner import MeshRefiner
-from sims.solvers.cylinder_flow import Channel, CylinderFlow, shedding_period, strouhal_number, wake_probe
+from sims.solvers.cylinder_flow import (CylinderFlow, saved_channel, shedding_period, strouhal_number,
+                                       wake_probe)
 from sims.solvers.flag import FlagConfig, make_flag, simulate_flag
 from sims.train_mgn import RECIPE
 from training.config import to_dict
 from training.inference import compile_network
 from training.recipe import load
 from training.report import Column, Report, mean_and_spread
-
-
-def saved_channel(params: dict) -> Channel:
-    """A trajectory's channel from its ``trajectory_params`` metadata entry."""
-    return Channel(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
 
 
 def physics(kind: str, traj: MeshTrajectory, frames: np.ndarray, metadata: dict, index: int) -> dict[str, float]:

@@ -16,6 +16,7 @@ from sims.constraints import StrainLimiter
 from sims.mesh import rest_lengths
 from sims.mesh_samples import FIELDS, collate, forcing_at, frame_state
 from sims.meshgraphnet import MeshGraphNet
+from sims.solvers.cylinder_flow import shedding_period
 from training.precision import autocast
 
 HORIZONS = (1, 10, 20, 50, 100, 200)
@@ -146,18 +147,45 @@ def frozen_rollout(kind: str, traj: MeshTrajectory, steps: int) -> MeshRollout:
     return MeshRollout(start, predicted, truth[start + 1:start + 1 + steps], 0.0)
 
 
-def validation_rollout_rmse(trajectories: list[MeshTrajectory], steps: int = 50):
+def wake_period_error(rollouts: list[MeshRollout], probes: list[int]) -> float:
+    """The shedding frequency's error of flow rollouts: over the rollouts whose true wake oscillates (two or
+    more upward zero crossings of the cross-stream velocity at their probe node), the mean of ``|T_model /
+    T_true - 1|`` of the period (:func:`sims.solvers.cylinder_flow.shedding_period`), capped at 1, which
+    is also what a rollout whose wake does not oscillate scores. The Strouhal number's relative error is
+    ``T_true / T_model - 1``; its size is the same to first order. NaN if no true wake oscillates.
+
+    Args:
+        rollouts: flow rollouts (``predicted``, ``ground_truth`` ``[T, N, 2]``).
+        probes: a node in each rollout's wake (:func:`sims.solvers.cylinder_flow.wake_probe`).
+    """
+    errors = []
+    for rollout, probe in zip(rollouts, probes):
+        true = shedding_period(rollout.ground_truth[:, probe, 1], 1.0)
+        if np.isnan(true):
+            continue
+        model = shedding_period(np.nan_to_num(rollout.predicted[:, probe, 1]), 1.0)
+        errors.append(1.0 if np.isnan(model) else min(abs(model / true - 1.0), 1.0))
+    return float(np.mean(errors)) if errors else float("nan")
+
+
+def validation_rollout_rmse(trajectories: list[MeshTrajectory], steps: int = 50, wake_probes: list[int] | None = None):
     """An evaluation metric for the Trainer (``eval_metrics``): ``rollout_rmse``, the RMSE over the first
     ``steps`` steps (fewer if a trajectory is shorter) of rollouts of all ``trajectories`` at once, infinite
-    if any diverges: what the evaluation reports, so what checkpoints are selected by.
+    if any diverges: what the evaluation reports, and by default what selects checkpoints. With
+    ``wake_probes`` (flow) also ``wake_period_error`` (:func:`wake_period_error`) of the same rollouts, to
+    select by the shedding frequency instead (``--select-by wake_period_error``).
 
     Args:
         trajectories: validation trajectories with at least ``steps`` + 2 frames.
         steps: the horizon.
+        wake_probes: a node in each trajectory's wake, or None.
     """
     def metric(model: torch.nn.Module) -> dict[str, float]:
         rollouts = mgn_rollouts(model, trajectories, steps)
         errors = [r.squared_error.mean() if r.diverged_at is None else np.inf for r in rollouts]
-        return {"rollout_rmse": float(np.sqrt(np.mean(errors)))}
+        out = {"rollout_rmse": float(np.sqrt(np.mean(errors)))}
+        if wake_probes is not None:
+            out["wake_period_error"] = wake_period_error(rollouts, wake_probes)
+        return out
 
     return metric

@@ -18,6 +18,7 @@ from sims.mesh_samples import FIELDS, MeshFrames, collate
 from sims.meshgraphnet import MeshGraphNet, MeshGraphNetConfig, add_training_noise, flow_noise_std
 from sims.pushforward import MeshSequences, collate_sequences, pushforward
 from sims.refiner import build as build_network, loss_of
+from sims.solvers.cylinder_flow import saved_channel, wake_probe
 from training import TrainerConfig
 from training.recipe import Built, Recipe
 from training.scaling import ScalingTask, steps_for
@@ -75,7 +76,11 @@ def build(run: MGNRun) -> Built:
         run.mgn = dataclasses.replace(run.mgn, strain_limit=largest_strain(train_set.trajectories))
     model = build_model(run)
     warm_up_normalisers(model, train_set, run.normaliser_warmup, run.trainer.batch_size, run.trainer.seed)
-    metric = validation_rollout_rmse(valid_set.trajectories, run.validation_rollout)
+    probes = None
+    if run.mgn.kind == "flow" and "trajectory_params" in valid_set.metadata:  # the cylinder: where it sheds
+        probes = [wake_probe(saved_channel(p), t.mesh_pos)
+                  for p, t in zip(valid_set.metadata["trajectory_params"], valid_set.trajectories)]
+    metric = validation_rollout_rmse(valid_set.trajectories, run.validation_rollout, probes)
     if run.pushforward:
         return Built(model, MeshSequences(train_set, run.pushforward), valid_set, collate_sequences,
                      pushforward(loss_of(run.mgn)), eval_metrics=metric)

@@ -65,6 +65,11 @@ class Channel:
         return 1.5 * self.mean_inflow * self.height / (self.height - 2 * self.radius)
 
 
+def saved_channel(params: dict) -> Channel:
+    """A trajectory's channel from its ``trajectory_params`` metadata entry (JSON: lists for tuples)."""
+    return Channel(**{k: tuple(v) if isinstance(v, list) else v for k, v in params.items()})
+
+
 def channel_mesh(channel: Channel, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``mesh_pos [N, 2]``, ``cells [C, 3]`` and MeshGraphNets ``node_type [N]`` of the channel."""
     corners = [[0, 0], [channel.length, 0], [0, channel.height], [channel.length, channel.height]]

@@ -6,6 +6,7 @@ import torch
 
 from datasets.meshes import MeshTrajectory
 from gnn.normaliser import OnlineNormaliser
+from sims.mesh_rollout import MeshRollout, wake_period_error
 from sims.mesh_samples import collate, frame_state
 from sims.meshgraphnet import (MeshGraphNet, MeshGraphNetConfig, edge_length_loss, flow_noise_std, training_loss,
                                world_edges)
@@ -164,3 +165,19 @@ def test_training_warms_up_normalisers_sets_the_flow_noise_and_selects_by_valida
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     evaluations = [(r["rollout_rmse"], r["step"]) for r in rows if r["split"] == "eval"]
     assert len(evaluations) == 3 and load_checkpoint(best_path(tmp_path / "run"))["step"] == min(evaluations)[1]
+
+
+def test_wake_period_error_compares_the_shedding_periods_at_the_probe():
+    t = np.arange(60)[:, None]
+
+    def rollout(true_period: float | None, model_period: float | None) -> MeshRollout:
+        def field(period: float | None) -> np.ndarray:  # [T, 3 nodes, 2]: the probe is node 1
+            v = np.zeros((60, 3, 2))
+            if period:
+                v[:, 1:2, 1] = np.sin(2 * np.pi * t / period + 0.3)
+            return v
+        return MeshRollout(0, field(model_period), field(true_period), 0.0)
+
+    assert np.isclose(wake_period_error([rollout(20, 22)], [1]), 0.1, atol=0.01)
+    assert np.isclose(wake_period_error([rollout(20, 20), rollout(20, None), rollout(None, 15)], [1] * 3), 0.5)
+    assert np.isnan(wake_period_error([rollout(None, 15)], [1]))  # no true wake sheds: nothing to compare
