@@ -63,6 +63,9 @@ class MeshGraphNetConfig:
         if self.refinement_steps < 0 or not 0 < self.min_noise_std < 1:
             raise ValueError(f"refinement_steps must be >= 0 and min_noise_std in (0, 1), got "
                              f"{self.refinement_steps} and {self.min_noise_std}")
+        if self.edge_loss and self.refinement_steps:
+            raise ValueError("edge_loss applies to the one-step loss only; the refiner's denoising loss ignores it, "
+                             f"so it cannot be combined with refinement_steps={self.refinement_steps}")
         flow = self.kind == "flow"
         if self.noise_std is None and not flow:
             self.noise_std = 0.003

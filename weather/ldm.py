@@ -272,8 +272,10 @@ def fit_spread(model: LatentNowcaster, crops: RadarSamples, members: int = 6,
         for k, f in enumerate(candidates):
             rain = model.decode(extrapolation, z_extrapolation, inflate(residual, members, (f,) * model.cfg.leads))
             rain = rain.numpy()[..., inner, inner]
-            counts[k] += rank_counts(rain, observed, THRESHOLD, rng)
-            crps[k] += crps_ensemble(rain, observed).mean(axis=(-2, -1))
+            if score == "crps":
+                crps[k] += crps_ensemble(rain, observed).mean(axis=(-2, -1))
+            else:
+                counts[k] += rank_counts(rain, observed, THRESHOLD, rng)
     return best_per_lead(crps if score == "crps" else reliability_index(counts), candidates)
 
 

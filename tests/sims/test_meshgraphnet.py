@@ -62,6 +62,8 @@ def test_edge_length_loss_sees_stretch_not_rigid_motion(flag_traj):
     assert np.isclose(loss(free, centre + 1.002 * (free.target - centre)), float(expected), rtol=1e-2)  # 0.2% strain
     with pytest.raises(ValueError, match="edge_loss"):
         MeshGraphNetConfig(kind="flow", edge_loss=1.0)
+    with pytest.raises(ValueError, match="edge_loss"):
+        MeshGraphNetConfig(kind="cloth", edge_loss=1.0, refinement_steps=2)
 
 
 def test_online_normaliser_accumulates_then_freezes():
