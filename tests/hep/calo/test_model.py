@@ -56,7 +56,7 @@ def test_training_reduces_the_denoising_loss(tmp_path, prediction, factor):
     energy, showers = (torch.from_numpy(a) for a in read_showers(tmp_path / "train.h5"))
     model = tiny_model(prediction)
     model.fit_transform(showers, energy)
-    data = ShowerSet(model, energy, showers)
+    data = ShowerSet(model, energy[:16], showers[:16])  # 16 showers: the loss falls as with all 64, 6x cheaper
     batch = (data.u, data.energy)
     optimiser = torch.optim.Adam(model.parameters(), lr=2e-3)
     torch.manual_seed(0)
