@@ -147,9 +147,11 @@ def frozen_rollout(kind: str, traj: MeshTrajectory, steps: int) -> MeshRollout:
     return MeshRollout(start, predicted, truth[start + 1:start + 1 + steps], 0.0)
 
 
-def wake_period_error(rollouts: list[MeshRollout], probes: list[int]) -> float:
+def wake_period_error(rollouts: list[MeshRollout], probes: list[int], min_amplitudes: list[float] | None = None
+                      ) -> float:
     """The shedding frequency's error of flow rollouts: over the rollouts whose true wake oscillates (two or
-    more upward zero crossings of the cross-stream velocity at their probe node), the mean of ``|T_model /
+    more upward zero crossings of the cross-stream velocity at their probe node, with an RMS above the
+    rollout's ``min_amplitude``), the mean of ``|T_model /
     T_true - 1|`` of the period (:func:`sims.solvers.cylinder_flow.shedding_period`), capped at 1, which
     is also what a rollout whose wake does not oscillate scores. The Strouhal number's relative error is
     ``T_true / T_model - 1``; its size is the same to first order. NaN if no true wake oscillates.
@@ -157,18 +159,21 @@ def wake_period_error(rollouts: list[MeshRollout], probes: list[int]) -> float:
     Args:
         rollouts: flow rollouts (``predicted``, ``ground_truth`` ``[T, N, 2]``).
         probes: a node in each rollout's wake (:func:`sims.solvers.cylinder_flow.wake_probe`).
+        min_amplitudes: each rollout's steady-wake threshold (m/s; ``STEADY_WAKE`` x its mean inflow,
+            :func:`sims.solvers.cylinder_flow.shedding_period`); None: any oscillation counts.
     """
     errors = []
-    for rollout, probe in zip(rollouts, probes):
-        true = shedding_period(rollout.ground_truth[:, probe, 1], 1.0)
+    for rollout, probe, steady in zip(rollouts, probes, min_amplitudes or [0.0] * len(probes)):
+        true = shedding_period(rollout.ground_truth[:, probe, 1], 1.0, steady)
         if np.isnan(true):
             continue
-        model = shedding_period(np.nan_to_num(rollout.predicted[:, probe, 1]), 1.0)
+        model = shedding_period(np.nan_to_num(rollout.predicted[:, probe, 1]), 1.0, steady)
         errors.append(1.0 if np.isnan(model) else min(abs(model / true - 1.0), 1.0))
     return float(np.mean(errors)) if errors else float("nan")
 
 
-def validation_rollout_rmse(trajectories: list[MeshTrajectory], steps: int = 50, wake_probes: list[int] | None = None):
+def validation_rollout_rmse(trajectories: list[MeshTrajectory], steps: int = 50, wake_probes: list[int] | None = None,
+                            min_amplitudes: list[float] | None = None):
     """An evaluation metric for the Trainer (``eval_metrics``): ``rollout_rmse``, the RMSE over the first
     ``steps`` steps (fewer if a trajectory is shorter) of rollouts of all ``trajectories`` at once, infinite
     if any diverges: what the evaluation reports, and by default what selects checkpoints. With
@@ -179,13 +184,14 @@ def validation_rollout_rmse(trajectories: list[MeshTrajectory], steps: int = 50,
         trajectories: validation trajectories with at least ``steps`` + 2 frames.
         steps: the horizon.
         wake_probes: a node in each trajectory's wake, or None.
+        min_amplitudes: each trajectory's steady-wake threshold (:func:`wake_period_error`).
     """
     def metric(model: torch.nn.Module) -> dict[str, float]:
         rollouts = mgn_rollouts(model, trajectories, steps)
         errors = [r.squared_error.mean() if r.diverged_at is None else np.inf for r in rollouts]
         out = {"rollout_rmse": float(np.sqrt(np.mean(errors)))}
         if wake_probes is not None:
-            out["wake_period_error"] = wake_period_error(rollouts, wake_probes)
+            out["wake_period_error"] = wake_period_error(rollouts, wake_probes, min_amplitudes)
         return out
 
     return metric

@@ -18,7 +18,7 @@ from sims.mesh_samples import FIELDS, MeshFrames, collate
 from sims.meshgraphnet import MeshGraphNet, MeshGraphNetConfig, add_training_noise, flow_noise_std
 from sims.pushforward import MeshSequences, collate_sequences, pushforward
 from sims.refiner import build as build_network, loss_of
-from sims.solvers.cylinder_flow import saved_channel, wake_probe
+from sims.solvers.cylinder_flow import STEADY_WAKE, saved_channel, wake_probe
 from training import TrainerConfig
 from training.recipe import Built, Recipe
 from training.scaling import ScalingTask, steps_for
@@ -76,11 +76,12 @@ def build(run: MGNRun) -> Built:
         run.mgn = dataclasses.replace(run.mgn, strain_limit=largest_strain(train_set.trajectories))
     model = build_model(run)
     warm_up_normalisers(model, train_set, run.normaliser_warmup, run.trainer.batch_size, run.trainer.seed)
-    probes = None
+    probes = steady = None
     if run.mgn.kind == "flow" and "trajectory_params" in valid_set.metadata:  # the cylinder: where it sheds
-        probes = [wake_probe(saved_channel(p), t.mesh_pos)
-                  for p, t in zip(valid_set.metadata["trajectory_params"], valid_set.trajectories)]
-    metric = validation_rollout_rmse(valid_set.trajectories, run.validation_rollout, probes)
+        channels = [saved_channel(p) for p in valid_set.metadata["trajectory_params"]]
+        probes = [wake_probe(c, t.mesh_pos) for c, t in zip(channels, valid_set.trajectories)]
+        steady = [STEADY_WAKE * c.mean_inflow for c in channels]
+    metric = validation_rollout_rmse(valid_set.trajectories, run.validation_rollout, probes, steady)
     if run.pushforward:
         return Built(model, MeshSequences(train_set, run.pushforward), valid_set, collate_sequences,
                      pushforward(loss_of(run.mgn)), eval_metrics=metric)

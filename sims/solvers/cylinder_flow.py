@@ -220,12 +220,19 @@ def wake_probe(channel: Channel, mesh_pos: np.ndarray) -> int:
     return int(np.argmin(np.linalg.norm(mesh_pos - [x + 3 * channel.radius, y], axis=1)))
 
 
-def shedding_period(signal: np.ndarray, dt: float) -> float:
+STEADY_WAKE = 0.01
+"""A wake whose cross-stream velocity at the probe oscillates with an RMS below this share of the mean
+inflow is steady: it does not shed and has no Strouhal number. Shedding wakes of the cylinder data reach
+0.1-0.4 of the inflow there; the solver's jitter on a steady one about 1e-3."""
+
+
+def shedding_period(signal: np.ndarray, dt: float, min_amplitude: float = 0.0) -> float:
     """Mean time between upward zero crossings (linearly interpolated) of ``signal`` minus its mean, sampled
-    every ``dt`` s; NaN with fewer than two crossings (a steady wake)."""
+    every ``dt`` s; NaN with fewer than two crossings or an RMS oscillation of at most ``min_amplitude``
+    (units of ``signal``; for a wake probe ``STEADY_WAKE`` x the mean inflow): a steady wake."""
     v = np.asarray(signal, dtype=float) - np.mean(signal)
     up = np.nonzero((v[:-1] < 0) & (v[1:] >= 0))[0]
-    if len(up) < 2:
+    if len(up) < 2 or np.sqrt(np.mean(v ** 2)) <= min_amplitude:
         return float("nan")
     crossings = (up - v[up] / (v[up + 1] - v[up])) * dt
     return float(np.diff(crossings).mean())

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from datasets.meshes import INFLOW, OBSTACLE, OUTFLOW, WALL_BOUNDARY, check_mesh
-from sims.solvers.cylinder_flow import (Channel, CylinderFlow, channel_mesh, shedding_period, strouhal_number,
-                                        wake_probe)
+from sims.solvers.cylinder_flow import (STEADY_WAKE, Channel, CylinderFlow, channel_mesh, shedding_period,
+                                        strouhal_number, wake_probe)
 
 
 def test_channel_mesh_is_valid_and_typed():
@@ -22,6 +22,9 @@ def test_shedding_period_of_a_sampled_oscillation():
     t = np.arange(200) * 0.01  # a 0.37 s oscillation about an offset, sampled at 100 Hz, as rollouts are
     assert shedding_period(0.3 + np.sin(2 * np.pi * t / 0.37 + 0.4), 0.01) == pytest.approx(0.37, rel=2e-3)
     assert np.isnan(shedding_period(np.exp(-t), 0.01))  # no oscillation: no period
+    jitter = -0.23 + 0.002 * np.sin(2 * np.pi * t / 0.05)  # a steady wake's solver jitter (test trajectory 2)
+    assert np.isfinite(shedding_period(jitter, 0.01))
+    assert np.isnan(shedding_period(jitter, 0.01, min_amplitude=STEADY_WAKE * 2.4))  # 0.1% of its 2.4 m/s inflow
     assert strouhal_number(Channel(), 1 / 3) == pytest.approx(0.3)  # D = 0.1 m, U = 1 m/s
 
 

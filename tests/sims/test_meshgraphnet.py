@@ -183,3 +183,5 @@ def test_wake_period_error_compares_the_shedding_periods_at_the_probe():
     assert np.isclose(wake_period_error([rollout(20, 22)], [1]), 0.1, atol=0.01)
     assert np.isclose(wake_period_error([rollout(20, 20), rollout(20, None), rollout(None, 15)], [1] * 3), 0.5)
     assert np.isnan(wake_period_error([rollout(None, 15)], [1]))  # no true wake sheds: nothing to compare
+    # a true wake of RMS 0.7 below a threshold of 1 is steady: only the first rollout is compared
+    assert np.isclose(wake_period_error([rollout(20, 20), rollout(20, 40)], [1] * 2, [0.1, 1.0]), 0.0)
