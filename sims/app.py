@@ -26,10 +26,10 @@ COMMANDS = [Command("evaluate", "score a trained GNS or MeshGraphNet against its
 
 
 def demo(out: Path, seed: int = 0) -> list[DemoRow]:
-    """The shipped GNS and flag MeshGraphNet on fresh trajectories of their reference data (new seeds) against
-    their baselines and solvers, and one short training from scratch (learned forces on the soft-disk solver)
-    to show that training works."""
-    gns, flag = PRETRAINED["gns-waterdrop"], PRETRAINED["mgn-flag"]
+    """The shipped GNS and flag and cylinder-flow MeshGraphNets on fresh trajectories of their reference data
+    (new seeds) against their baselines and solvers, and one short training from scratch (learned forces on
+    the soft-disk solver) to show that training works."""
+    gns, flag, cylinder = PRETRAINED["gns-waterdrop"], PRETRAINED["mgn-flag"], PRETRAINED["mgn-cylinder"]
     data.generate_soft_disks(out / "data" / "soft_disks", seed=seed, trajectories=8, frames=50, particles=120)
     forces = learned_forces.LearnedForcesRun(data_dir=str(out / "data" / "soft_disks"))
     forces.trainer = forces.trainer.for_demo(str(out / "learned_forces"), 1500, seed)
@@ -65,5 +65,19 @@ def demo(out: Path, seed: int = 0) -> list[DemoRow]:
                      figure=str(out / "mgn_flag" / "eval" / "rollout_000.png")),
              DemoRow("sims", "MeshGraphNet vs flag solver", "seconds per frame", report["mgn"]["seconds_per_frame"],
                      f"solver {report['solver']['seconds_per_frame']:.4f}", fmt=".4f")]
+
+    check = cylinder.check
+    mesh_data.generate_cylinder_flow(out / "data" / "cylinder_flow", seed=seed + check["seed"], trajectories=1,
+                                     held_out=check["trajectories"], frames=2, test_frames=check["frames"],
+                                     workers=2, progress=False)
+    report = mesh_evaluate.evaluate(cylinder.folder, out / "data" / "cylinder_flow" / "test.h5",
+                                    out / "mgn_cylinder" / "eval", max_trajectories=check["trajectories"])
+    rows.append(DemoRow("sims", f"MeshGraphNet on cylinder flow ({cylinder.provenance()})",
+                        "velocity RMSE over 50 steps [m/s]", report["mgn"]["rmse_50"],
+                        f"frozen field {report['frozen']['rmse_50']:.3g} (per frame: model "
+                        f"{report['mgn']['seconds_per_frame']:.3f} s, FEM solver "
+                        f"{report['solver']['seconds_per_frame']:.3f} s)",
+                        output=str(out / "mgn_cylinder" / "eval"),
+                        figure=str(out / "mgn_cylinder" / "eval" / "rollout_000.png")))
     return rows
 

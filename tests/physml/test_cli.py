@@ -109,16 +109,17 @@ def test_console_script_is_installed():
 def test_demo_runs_end_to_end(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path)]) == 0
     summary = (tmp_path / "summary.md").read_text()
-    assert summary.count("| gnn |") == 2 and summary.count("| sims |") == 5 and summary.count("| hep |") == 8
+    assert summary.count("| gnn |") == 2 and summary.count("| sims |") == 6 and summary.count("| hep |") == 8
     assert summary.count("| weather |") == 4
     assert "EDGES DIFFER" not in summary
     assert (tmp_path / "learned_forces" / "loss.png").exists()
     assert (tmp_path / "gns" / "eval" / "rollout_000.h5").exists()
     assert (tmp_path / "mgn_flag" / "eval" / "rollout_000.gif").exists()
+    assert (tmp_path / "mgn_cylinder" / "eval" / "rollout_000.h5").exists()
     assert (tmp_path / "jets" / "eval" / "roc.png").exists()
     assert (tmp_path / "weather" / "eval" / "frames.png").exists()
     # the summary page: every row's figure in the PNG grid and the HTML, none missing
     page = (tmp_path / "summary.html").read_text()
-    assert "missing figure" not in page and page.count("<img") == 6 and "| hep |" not in page
+    assert "missing figure" not in page and page.count("<img") == 7 and "| hep |" not in page
     image = pyplot().imread(tmp_path / "summary.png")
     assert image.shape[0] > 1000 and image.shape[1] > 1000 and image[..., :3].std() > 0.05

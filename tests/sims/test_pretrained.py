@@ -12,7 +12,7 @@ from training.checkpoint import best_path
 from training.report import read_report
 
 
-@pytest.mark.parametrize("name", ["gns-waterdrop", "mgn-flag"])
+@pytest.mark.parametrize("name", ["gns-waterdrop", "mgn-flag", "mgn-cylinder"])
 def test_shipped_simulator_loads_weights_only(name):
     assert set(torch.load(best_path(SHIPPED[name].folder), weights_only=True)) == {"model"}
 
@@ -52,3 +52,12 @@ def test_shipped_flag_model_reproduces_its_card_and_rolls_out(tmp_path):
     assert main(["sims", "rollout", "--pretrained", "no-such-model", "--data", str(test), "--out",
                  str(tmp_path / "never")]) == 2
     assert not (tmp_path / "never").exists()
+
+
+@pytest.mark.slow
+def test_shipped_cylinder_model_reproduces_its_card(tmp_path):
+    check = SHIPPED["mgn-cylinder"].check
+    mesh_data.generate_cylinder_flow(tmp_path / "flow", seed=check["seed"], trajectories=1,
+                                     held_out=check["trajectories"], frames=2, test_frames=check["frames"],
+                                     workers=2, progress=False)
+    _reproduce("mgn-cylinder", tmp_path / "flow" / "test.h5", tmp_path / "eval")
