@@ -151,9 +151,9 @@ def wake_period_error(rollouts: list[MeshRollout], probes: list[int], min_amplit
                       ) -> float:
     """The shedding frequency's error of flow rollouts: over the rollouts whose true wake oscillates (two or
     more upward zero crossings of the cross-stream velocity at their probe node, with an RMS above the
-    rollout's ``min_amplitude``), the mean of ``|T_model /
-    T_true - 1|`` of the period (:func:`sims.solvers.cylinder_flow.shedding_period`), capped at 1, which
-    is also what a rollout whose wake does not oscillate scores. The Strouhal number's relative error is
+    rollout's ``min_amplitude``), the mean of ``|T_model / T_true - 1|`` of the period
+    (:func:`sims.solvers.cylinder_flow.shedding_period`), capped at 1, which is also what a rollout whose
+    wake does not oscillate scores. The Strouhal number's relative error is
     ``T_true / T_model - 1``; its size is the same to first order. NaN if no true wake oscillates.
 
     Args:
