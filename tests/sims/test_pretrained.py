@@ -12,7 +12,7 @@ from training.checkpoint import best_path
 from training.report import read_report
 
 
-@pytest.mark.parametrize("name", ["gns-waterdrop", "mgn-flag", "mgn-cylinder"])
+@pytest.mark.parametrize("name", ["gns-waterdrop", "gns-waterdrop-50ms", "mgn-flag", "mgn-cylinder"])
 def test_shipped_simulator_loads_weights_only(name):
     assert set(torch.load(best_path(SHIPPED[name].folder), weights_only=True)) == {"model"}
 
@@ -30,11 +30,12 @@ def _reproduce(name: str, data_file, out) -> dict:
 
 
 @pytest.mark.slow
-def test_shipped_gns_reproduces_its_card(tmp_path):
-    check = SHIPPED["gns-waterdrop"].check
-    data.generate_waterdrop(tmp_path / "water", seed=check["seed"], trajectories=1,
-                            held_out=check["trajectories"], frames=check["frames"], progress=False)
-    _reproduce("gns-waterdrop", tmp_path / "water" / "test.h5", tmp_path / "eval")
+@pytest.mark.parametrize("name", ["gns-waterdrop", "gns-waterdrop-50ms"])
+def test_shipped_gns_reproduces_its_card(tmp_path, name):
+    check = SHIPPED[name].check
+    data.generate_waterdrop(tmp_path / "water", seed=check["seed"], trajectories=1, held_out=check["trajectories"],
+                            frames=check["frames"], frame_dt=check["frame_dt"], progress=False)
+    _reproduce(name, tmp_path / "water" / "test.h5", tmp_path / "eval")
 
 
 @pytest.mark.slow
