@@ -40,11 +40,8 @@ def demo(out: Path, seed: int = 0) -> list[DemoRow]:
 
     # the scenes of each card's check (seeds the shipped models never saw), shifted by the demo's seed
     check = gns.check
-    water = out / "data" / "waterdrop"
-    data.generate_waterdrop(water, seed=seed + check["seed"], trajectories=1, held_out=check["trajectories"],
-                            frames=check["frames"], frame_dt=check["frame_dt"], progress=False)
-    report = evaluate.evaluate_gns(gns.folder, water / "test.h5", out / "gns" / "eval",
-                                   max_trajectories=check["trajectories"])
+    test = evaluate.check_scenes(gns.name, out / "data" / "waterdrop", seed)
+    report = evaluate.evaluate_gns(gns.folder, test, out / "gns" / "eval", max_trajectories=check["trajectories"])
     learned, ballistic, solver = (report[key] for key in ("gns", "ballistic", "solver_equal_cost"))
     coarse_sph = f"{solver['rollout_mse']:.3g}" if solver["rollout_mse"] is not None else \
         f"diverged in {solver['diverged']:.0f} of {check['trajectories']}"
@@ -57,9 +54,8 @@ def demo(out: Path, seed: int = 0) -> list[DemoRow]:
                      fmt=".4f")]
 
     check = flag.check
-    mesh_data.generate_flag(out / "data" / "flag", seed=seed + check["seed"], trajectories=4 * check["trajectories"],
-                            frames=check["frames"], progress=False)
-    report = mesh_evaluate.evaluate(flag.folder, out / "data" / "flag" / "test.h5", out / "mgn_flag" / "eval",
+    test = evaluate.check_scenes(flag.name, out / "data" / "flag", seed)
+    report = mesh_evaluate.evaluate(flag.folder, test, out / "mgn_flag" / "eval",
                                     max_trajectories=check["trajectories"])
     rows += [DemoRow("sims", f"MeshGraphNet on the flag solver ({flag.provenance()})",
                      "world-position RMSE over 50 steps [m]", report["mgn"]["rmse_50"],
@@ -69,11 +65,9 @@ def demo(out: Path, seed: int = 0) -> list[DemoRow]:
                      f"solver {report['solver']['seconds_per_frame']:.4f}", fmt=".4f")]
 
     check = cylinder.check
-    mesh_data.generate_cylinder_flow(out / "data" / "cylinder_flow", seed=seed + check["seed"], trajectories=1,
-                                     held_out=check["trajectories"], frames=2, test_frames=check["frames"],
-                                     workers=2, progress=False)
-    report = mesh_evaluate.evaluate(cylinder.folder, out / "data" / "cylinder_flow" / "test.h5",
-                                    out / "mgn_cylinder" / "eval", max_trajectories=check["trajectories"])
+    test = evaluate.check_scenes(cylinder.name, out / "data" / "cylinder_flow", seed)
+    report = mesh_evaluate.evaluate(cylinder.folder, test, out / "mgn_cylinder" / "eval",
+                                    max_trajectories=check["trajectories"])
     rows.append(DemoRow("sims", f"MeshGraphNet on cylinder flow ({cylinder.provenance()})",
                         "velocity RMSE over 50 steps [m/s]", report["mgn"]["rmse_50"],
                         f"frozen field {report['frozen']['rmse_50']:.3g} (per frame: model "

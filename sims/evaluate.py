@@ -14,8 +14,8 @@ from tqdm.auto import tqdm
 
 from datasets.atomic import refuse_overwriting_inputs
 from datasets.trajectories import TrajectoryReader
-from sims import mesh_evaluate, plots, train_gns, train_mgn
-from sims.data import WATER_OFFSET
+from sims import mesh_data, mesh_evaluate, plots, train_gns, train_mgn
+from sims.data import WATER_OFFSET, generate_waterdrop
 from sims.rollout import Rollout, ballistic, constant_velocity, export_rollout, learned_rollout, summary
 from sims.solvers.soft_disks import SoftDisks, Verlet
 from sims.solvers.sph import SPH, SPHConfig
@@ -31,6 +31,35 @@ COLUMNS = [Column("one_step_mse", "one-step MSE", "m^2", spread="one_step_mse_st
            Column("kinetic_energy_error", "rel. KE error"),
            Column("seconds_per_frame", "time per frame", "s"), Column("diverged", "diverged", format=".0f")]
 SHIPPED: dict[str, Card] = cards(Path(__file__).with_name("pretrained"))
+
+
+def check_scenes(name: str, out: Path, seed_offset: int = 0) -> Path:
+    """Generate the fresh scenes of a shipped simulator's card check (its ``seed`` plus ``seed_offset``: seeds
+    the model never saw) under ``out``; returns the test file that holds them.
+
+    Args:
+        name: a shipped model (``SHIPPED``): ``gns-*`` (SPH water drops), ``mgn-flag`` or ``mgn-cylinder``.
+        out: the dataset folder to write.
+        seed_offset: added to the card's seed (the demo's seed).
+    """
+    if name not in SHIPPED:
+        raise ValueError(f"no check scenes for {name!r}; shipped: {', '.join(SHIPPED)}")
+    check = SHIPPED[name].check
+    seed = seed_offset + check["seed"]
+    if name.startswith("gns-"):
+        generate_waterdrop(out, seed=seed, trajectories=1, held_out=check["trajectories"], frames=check["frames"],
+                           frame_dt=check["frame_dt"], progress=False)
+    elif name == "mgn-flag":
+        mesh_data.generate_flag(out, seed=seed, trajectories=4 * check["trajectories"], frames=check["frames"],
+                                progress=False)
+    elif name == "mgn-cylinder":
+        mesh_data.generate_cylinder_flow(out, seed=seed, trajectories=1, held_out=check["trajectories"], frames=2,
+                                         test_frames=check["frames"], workers=2, progress=False)
+    else:
+        raise ValueError(f"no check scenes for {name!r}: its card names no generator here")
+    return out / "test.h5"
+
+
 LABELS = {"gns": "learned (GNS)", "constant_velocity": "constant velocity", "ballistic": "ballistic + walls",
           "solver_equal_cost": "solver at the model's cost",
           "solver": "solver, its own CFL steps (cost reference; errors over 10 frames)"}

@@ -6,8 +6,7 @@ import torch
 
 from datasets.rollouts import read_mesh_rollout
 from physml.cli import main
-from sims import data, mesh_data
-from sims.evaluate import SHIPPED
+from sims.evaluate import SHIPPED, check_scenes
 from training.checkpoint import best_path
 from training.report import read_report
 
@@ -17,33 +16,25 @@ def test_shipped_simulator_loads_weights_only(name):
     assert set(torch.load(best_path(SHIPPED[name].folder), weights_only=True)) == {"model"}
 
 
-def _reproduce(name: str, data_file, out) -> dict:
-    card = SHIPPED[name]
-    check = card.check
+def _reproduce(name: str, data_file, out) -> None:
+    check = SHIPPED[name].check
     assert main(["sims", "evaluate", "--pretrained", name, "--data", str(data_file), "--out", str(out),
                  "--trajectories", str(check["trajectories"]), "--precision", "fp32"]) == 0
     report = read_report(out)
     measured = report[check["row"]][check["metric"]]
     assert abs(measured / check["value"] - 1) <= check["tolerance"], (measured, check)
     assert measured < report[check["baseline"]][check["metric"]]  # and it beats the baseline the card names
-    return check
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["gns-waterdrop", "gns-waterdrop-50ms"])
 def test_shipped_gns_reproduces_its_card(tmp_path, name):
-    check = SHIPPED[name].check
-    data.generate_waterdrop(tmp_path / "water", seed=check["seed"], trajectories=1, held_out=check["trajectories"],
-                            frames=check["frames"], frame_dt=check["frame_dt"], progress=False)
-    _reproduce(name, tmp_path / "water" / "test.h5", tmp_path / "eval")
+    _reproduce(name, check_scenes(name, tmp_path / "water"), tmp_path / "eval")
 
 
 @pytest.mark.slow
 def test_shipped_flag_model_reproduces_its_card_and_rolls_out(tmp_path):
-    check = SHIPPED["mgn-flag"].check
-    mesh_data.generate_flag(tmp_path / "flag", seed=check["seed"], trajectories=4 * check["trajectories"],
-                            frames=check["frames"], progress=False)
-    test = tmp_path / "flag" / "test.h5"
+    test = check_scenes("mgn-flag", tmp_path / "flag")
     _reproduce("mgn-flag", test, tmp_path / "eval")
     out = tmp_path / "rollouts"
     assert main(["sims", "rollout", "--pretrained", "mgn-flag", "--data", str(test), "--out", str(out),
@@ -57,8 +48,10 @@ def test_shipped_flag_model_reproduces_its_card_and_rolls_out(tmp_path):
 
 @pytest.mark.slow
 def test_shipped_cylinder_model_reproduces_its_card(tmp_path):
-    check = SHIPPED["mgn-cylinder"].check
-    mesh_data.generate_cylinder_flow(tmp_path / "flow", seed=check["seed"], trajectories=1,
-                                     held_out=check["trajectories"], frames=2, test_frames=check["frames"],
-                                     workers=2, progress=False)
-    _reproduce("mgn-cylinder", tmp_path / "flow" / "test.h5", tmp_path / "eval")
+    _reproduce("mgn-cylinder", check_scenes("mgn-cylinder", tmp_path / "flow"), tmp_path / "eval")
+
+
+def test_check_scenes_refuse_an_unknown_model(tmp_path):
+    with pytest.raises(ValueError, match="no check scenes for 'no-such-model'"):
+        check_scenes("no-such-model", tmp_path / "never")
+    assert not (tmp_path / "never").exists()
