@@ -76,6 +76,22 @@ class Extrapolation:
         return np.nan_to_num(out, nan=0.0)[None]
 
 
+def extrapolate(context: torch.Tensor, leads: int) -> torch.Tensor:
+    """pysteps' extrapolation (:class:`Extrapolation`) of each context of a batch, for the models that start
+    from it.
+
+    Args:
+        context: ``[B, C, H, W]`` mm/h.
+        leads: frames to forecast.
+
+    Returns:
+        ``[B, leads, H, W]`` mm/h, with the context's dtype and device.
+    """
+    method = Extrapolation(leads)
+    frames = [method.forecast(c.double().cpu().numpy())[0] for c in context]
+    return torch.as_tensor(np.stack(frames), dtype=context.dtype, device=context.device)
+
+
 class SProg:
     name = "S-PROG (pysteps)"
     stochastic = False

@@ -6,23 +6,28 @@ Three pieces, each from the suite's shared modules:
   ``log1p(mm/h)`` rain frame ``[H, W]`` 4x in each direction to ``latent_channels`` maps ``[h, w] = [H/4, W/4]``;
   trained first and alone (``physml weather train rain-ae``), then frozen;
 - a conditioner: a transformer (:mod:`backbones.transformer` blocks) over ``patch`` x ``patch`` patches of the
-  latents of the 4 context frames and of the 18 frames of pysteps' extrapolation, with a depthwise
+  latents of the 4 context frames and of the 18 frames of the first guess, with a depthwise
   convolution as position encoding (translation-equivariant, any domain size); every token attends to every
   other, so displacements of any length are in reach; its output is unpatchified to conditioning maps;
 - a velocity field (the shared 2-D U-Net, the 18 leads' latents stacked on channels) trained by flow
-  matching (:mod:`generative.flow_matching`) on the *residual* ``(z_future - z_extrapolation) / scale``:
-  the forecast is pysteps' extrapolation plus a stochastic correction, so the model only learns what
-  advection misses (growth, decay, the loss of small scales, where rain appears). ``scale`` is the residual
-  latents' standard deviation on training data, fixed at build.
+  matching (:mod:`generative.flow_matching`) on the *residual* ``(z_future - z_guess) / scale``:
+  the forecast is a deterministic first guess plus a stochastic correction, so the model only learns what
+  the first guess misses. ``scale`` is the residual latents' standard deviation on training data, fixed at
+  build.
+
+The first guess (:func:`first_guess`) is pysteps' extrapolation (the model learns what advection misses:
+growth, decay, the loss of small scales, where rain appears), or a trained U-Net's correction of it
+(``physml weather train unet --base extrapolation``, frozen and copied into the model), whose forecast is
+closer to the conditional mean, so the diffusion model is left a smaller residual (as in CorrDiff).
 
 Sampling: independent Gaussian noise per ensemble member, integrated by Euler or Heun steps
 (:class:`generative.flow_matching.FlowSampler`); the members' residuals are spread about their mean by
 per-lead factors fitted on validation crops (:func:`fit_spread`, ``physml weather calibrate``: lowest CRPS
 or flattest rank histograms; the members cannot carry the small-scale error the autoencoder does not represent),
-then added to the extrapolation's latents; the correction is decoded as a difference, ``log1p(f) =
-log1p(extrapolation) + D(z_e + s r) - D(z_e)``, and rain below the radar's 0.1 mm/h detection limit is set
-dry (the archive has none either). A zero residual gives pysteps'
-extrapolation exactly (above the detection limit), and the autoencoder's reconstruction error (it blurs the
+then added to the first guess's latents; the correction is decoded as a difference, ``log1p(f) =
+log1p(g) + D(z_g + s r) - D(z_g)``, and rain below the radar's 0.1 mm/h detection limit is set
+dry (the archive has none either). A zero residual gives the first guess exactly (above the detection
+limit), and the autoencoder's reconstruction error (it blurs the
 smallest scales) cancels instead of capping the forecast's skill. Shapes: context ``[B, C, H, W]`` mm/h, H
 and W multiples of ``4 * patch``.
 """
@@ -40,10 +45,11 @@ from backbones.transformer import Block, TransformerConfig
 from generative.autoencoder import AutoencoderConfig, KLAutoencoder
 from generative.flow_matching import FlowSampler, flow_matching_loss
 from generative.unet import UNet, UNetConfig
-from weather.baselines import THRESHOLD, Extrapolation
+from weather.baselines import THRESHOLD, extrapolate
 from weather.dgmr import to_rain
 from weather.metrics import crps_ensemble, rank_counts, reliability_index
 from weather.samples import SQUARE_SYMMETRIES, RadarSamples, dihedral
+from weather.unet import NowcastUNet
 
 
 def rain_autoencoder_config(latent_channels: int = 4, channels: tuple[int, ...] = (16, 32, 32)) -> AutoencoderConfig:
@@ -96,10 +102,31 @@ class LatentNowcastConfig:
     sampler: str = "heun"                         # euler or heun
     sampling_steps: int = 8
     spread: tuple[float, ...] = ()                # per-lead ensemble inflation (fit_spread; empty: none)
+    first_guess_unet: tuple[int, ...] = ()        # widths of the first-guess U-Net (set by build; empty: none)
+
+
+def first_guess(context: torch.Tensor, leads: int, deterministic: NowcastUNet | None = None) -> torch.Tensor:
+    """The deterministic forecast the latent nowcaster corrects: pysteps' extrapolation of each context, or
+    a trained U-Net's correction of it (``base="extrapolation"``), as CorrDiff (Mardani et al. 2025) puts a
+    diffusion model on a regression U-Net's residual.
+
+    Args:
+        context: ``[B, C, H, W]`` mm/h.
+        leads: frames to forecast.
+        deterministic: the U-Net, or None for the extrapolation itself.
+
+    Returns:
+        ``[B, leads, H, W]`` mm/h.
+    """
+    extrapolation = extrapolate(context, leads)
+    if deterministic is None:
+        return extrapolation
+    with torch.no_grad():
+        return deterministic(context, extrapolation)
 
 
 class Conditioner(nn.Module):
-    """Latents of context and extrapolation ``[B, (C + T) z, h, w]`` -> conditioning maps ``[B, c, h, w]``."""
+    """Latents of context and first guess ``[B, (C + T) z, h, w]`` -> conditioning maps ``[B, c, h, w]``."""
 
     def __init__(self, cfg: LatentNowcastConfig) -> None:
         super().__init__()
@@ -126,7 +153,7 @@ class Conditioner(nn.Module):
 
 class LatentNowcaster(nn.Module):
     """The nowcaster: :meth:`ensemble` forecasts ``members`` x ``[T, H, W]`` mm/h from one context (one
-    extrapolation, one conditioner pass); :meth:`sample` does it for a batch with given extrapolations;
+    first guess, one conditioner pass); :meth:`sample` does it for a batch with given first guesses;
     ``forward`` is the training loss on latents."""
 
     def __init__(self, cfg: LatentNowcastConfig) -> None:
@@ -138,11 +165,16 @@ class LatentNowcaster(nn.Module):
         width = cfg.leads * cfg.latent_channels
         self.velocity = UNet(UNetConfig(dim=2, in_channels=width, out_channels=width, channels=cfg.unet_channels,
                                         cond_channels=cfg.cond_channels, norm="channel"))
-        self.extrapolation = Extrapolation(cfg.leads)
+        self.deterministic = None
+        if cfg.first_guess_unet:
+            self.deterministic = NowcastUNet(cfg.context, cfg.leads, cfg.first_guess_unet, base="extrapolation")
+            self.deterministic.requires_grad_(False)
 
     def train(self, mode: bool = True) -> LatentNowcaster:
         super().train(mode)
         self.autoencoder.eval()  # frozen
+        if self.deterministic is not None:
+            self.deterministic.eval()  # frozen
         return self
 
     def check_size(self, height: int, width: int) -> None:
@@ -150,65 +182,64 @@ class LatentNowcaster(nn.Module):
         if height % unit or width % unit:
             raise ValueError(f"the latent nowcaster needs H and W divisible by {unit}, got {height} x {width}")
 
-    def extrapolate(self, context: torch.Tensor) -> torch.Tensor:
-        """pysteps' extrapolation of each context ``[B, C, H, W]`` -> ``[B, T, H, W]`` mm/h."""
-        frames = [self.extrapolation.forecast(c.double().cpu().numpy())[0] for c in context]
-        return torch.as_tensor(np.stack(frames), dtype=context.dtype, device=context.device)
+    def first_guess(self, context: torch.Tensor) -> torch.Tensor:
+        """The forecast the residual corrects, of each context ``[B, C, H, W]`` -> ``[B, T, H, W]`` mm/h
+        (:func:`first_guess`)."""
+        return first_guess(context, self.cfg.leads, self.deterministic)
 
     def field(self, cond: torch.Tensor):
         """The velocity field ``v(x, t)`` given conditioning maps (flow time in [0, 1], embedded x 1000)."""
         return lambda x, t: self.velocity(x, t * 1000.0, cond)
 
-    def forward(self, z_context: torch.Tensor, z_extrapolation: torch.Tensor, z_future: torch.Tensor
+    def forward(self, z_context: torch.Tensor, z_guess: torch.Tensor, z_future: torch.Tensor
                 ) -> torch.Tensor:
-        """The training loss: flow matching of the scaled residual latents ``(z_future - z_extrapolation) /
+        """The training loss: flow matching of the scaled residual latents ``(z_future - z_guess) /
         residual_scale`` given the conditioner's maps (latents as :class:`LatentSamples` gives them)."""
         self.check_size(*(4 * n for n in z_context.shape[-2:]))
-        cond = self.conditioner(torch.cat([z_context, z_extrapolation], 1))
-        residual = (z_future - z_extrapolation) / self.cfg.residual_scale
+        cond = self.conditioner(torch.cat([z_context, z_guess], 1))
+        residual = (z_future - z_guess) / self.cfg.residual_scale
         return flow_matching_loss(self.field(cond), residual, times="logit_normal")
 
     @torch.no_grad()
-    def residuals(self, z_context: torch.Tensor, z_extrapolation: torch.Tensor, members: int = 1,
+    def residuals(self, z_context: torch.Tensor, z_guess: torch.Tensor, members: int = 1,
                   generator: torch.Generator | None = None, inflated: bool = True) -> torch.Tensor:
         """``members`` draws of the scaled residual latents of each context: latents ``[B, C z, h, w]``,
         ``[B, T z, h, w]`` -> ``[B * members, T z, h, w]`` (member-minor), their spread inflated by
         ``cfg.spread`` unless ``inflated`` is False."""
-        cond = self.conditioner(torch.cat([z_context, z_extrapolation], 1)).repeat_interleave(members, 0)
+        cond = self.conditioner(torch.cat([z_context, z_guess], 1)).repeat_interleave(members, 0)
         sampler = FlowSampler(self.cfg.sampler, self.cfg.sampling_steps)
-        residual = sampler.sample(self.field(cond), (cond.shape[0], *z_extrapolation.shape[1:]),
+        residual = sampler.sample(self.field(cond), (cond.shape[0], *z_guess.shape[1:]),
                                   generator=generator, dtype=cond.dtype, device=cond.device)
         if inflated and self.cfg.spread and members > 1:
             residual = inflate(residual, members, self.cfg.spread)
         return residual
 
     @torch.no_grad()
-    def sample(self, context: torch.Tensor, extrapolation: torch.Tensor, members: int = 1,
+    def sample(self, context: torch.Tensor, guess: torch.Tensor, members: int = 1,
                generator: torch.Generator | None = None) -> torch.Tensor:
-        """``members`` forecasts of each context: ``[B, C, H, W]``, ``[B, T, H, W]`` mm/h -> ``[B * members, T,
-        H, W]`` mm/h (member-minor)."""
+        """``members`` forecasts of each context ``[B, C, H, W]`` on its first guess ``[B, T, H, W]`` (mm/h)
+        -> ``[B * members, T, H, W]`` mm/h (member-minor)."""
         self.check_size(*context.shape[-2:])
-        z_context, z_extrapolation = (encode_frames(self.autoencoder, x) for x in (context, extrapolation))
-        residual = self.residuals(z_context, z_extrapolation, members, generator)
-        return self.decode(extrapolation, z_extrapolation, residual)
+        z_context, z_guess = (encode_frames(self.autoencoder, x) for x in (context, guess))
+        residual = self.residuals(z_context, z_guess, members, generator)
+        return self.decode(guess, z_guess, residual)
 
-    def decode(self, extrapolation: torch.Tensor, z_extrapolation: torch.Tensor, residual: torch.Tensor
-               ) -> torch.Tensor:
-        """Rain of the members: extrapolation ``[B, T, H, W]`` mm/h, its latents ``[B, T z, h, w]`` and the
+    def decode(self, guess: torch.Tensor, z_guess: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+        """Rain of the members: first guess ``[B, T, H, W]`` mm/h, its latents ``[B, T z, h, w]`` and the
         members' scaled residuals ``[B * members, T z, h, w]`` -> ``[B * members, T, H, W]`` mm/h."""
-        members = residual.shape[0] // extrapolation.shape[0]
-        size = tuple(extrapolation.shape[-2:])
-        base = torch.log1p(extrapolation) - decode_log_frames(self.autoencoder, z_extrapolation, size)
-        z_extrapolation, base = (x.repeat_interleave(members, 0) for x in (z_extrapolation, base))
-        z = z_extrapolation + self.cfg.residual_scale * residual
+        members = residual.shape[0] // guess.shape[0]
+        size = tuple(guess.shape[-2:])
+        base = torch.log1p(guess) - decode_log_frames(self.autoencoder, z_guess, size)
+        z_guess, base = (x.repeat_interleave(members, 0) for x in (z_guess, base))
+        z = z_guess + self.cfg.residual_scale * residual
         rain = to_rain(base + decode_log_frames(self.autoencoder, z, size))
         return torch.where(rain >= THRESHOLD, rain, torch.zeros_like(rain))  # the radar's detection limit
 
     def ensemble(self, context: torch.Tensor, members: int, generator: torch.Generator | None = None
                  ) -> torch.Tensor:
-        """``members`` forecasts ``[members, T, H, W]`` mm/h of one context ``[1, C, H, W]`` mm/h, on pysteps'
-        extrapolation of it."""
-        return self.sample(context, self.extrapolate(context), members, generator)
+        """``members`` forecasts ``[members, T, H, W]`` mm/h of one context ``[1, C, H, W]`` mm/h, on its first
+        guess."""
+        return self.sample(context, self.first_guess(context), members, generator)
 
 
 def inflate(residuals: torch.Tensor, members: int, factors: tuple[float, ...]) -> torch.Tensor:
@@ -266,11 +297,11 @@ def fit_spread(model: LatentNowcaster, crops: RadarSamples, members: int = 6,
     for i in range(len(crops)):
         item = crops[i]
         context, observed = item["inputs"][None].float(), item["targets"].numpy()[..., inner, inner]
-        extrapolation = model.extrapolate(context)
-        z_context, z_extrapolation = (encode_frames(model.autoencoder, x) for x in (context, extrapolation))
-        residual = model.residuals(z_context, z_extrapolation, members, generator, inflated=False)
+        guess = model.first_guess(context)
+        z_context, z_guess = (encode_frames(model.autoencoder, x) for x in (context, guess))
+        residual = model.residuals(z_context, z_guess, members, generator, inflated=False)
         for k, f in enumerate(candidates):
-            rain = model.decode(extrapolation, z_extrapolation, inflate(residual, members, (f,) * model.cfg.leads))
+            rain = model.decode(guess, z_guess, inflate(residual, members, (f,) * model.cfg.leads))
             rain = rain.numpy()[..., inner, inner]
             if score == "crps":
                 crps[k] += crps_ensemble(rain, observed).mean(axis=(-2, -1))
@@ -281,21 +312,22 @@ def fit_spread(model: LatentNowcaster, crops: RadarSamples, members: int = 6,
 
 class LatentSamples(Dataset):
     """Training crops for the latent nowcaster: the autoencoder's mean latents of each crop's context, of
-    pysteps' extrapolation of that context and of the observed future (``{"context": [C z, h, w],
-    "extrapolation": [T z, h, w], "future": [T z, h, w]}``), computed once per crop and kept: encoding 40
-    frames costs more than a training step.
+    the first guess from that context (:func:`first_guess`, with ``deterministic`` the model's frozen U-Net
+    if it has one) and of the observed future (``{"context": [C z, h, w], "first_guess": [T z, h, w],
+    "future": [T z, h, w]}``), computed once per crop and kept: encoding 40 frames costs more than a
+    training step.
 
     With ``augment`` each crop also comes turned and reflected (:func:`weather.samples.dihedral`, item
     ``g * crops + i`` is copy g of crop i, so the first items are the crops as they are): rain fields have
-    no preferred direction, and the archive's winds blow from every direction alike. The extrapolation of
-    a turned context is taken as the turned extrapolation (Lucas-Kanade flow and semi-Lagrangian
-    advection treat both grid axes alike), so pysteps runs once per crop.
+    no preferred direction, and the archive's winds blow from every direction alike. The first guess of
+    a turned context is taken as the turned first guess (Lucas-Kanade flow and semi-Lagrangian advection
+    treat both grid axes alike; a U-Net's correction only approximately), so it is computed once per crop.
     """
 
-    def __init__(self, samples: RadarSamples, autoencoder: KLAutoencoder, augment: bool = False) -> None:
-        self.samples, self.autoencoder = samples, autoencoder
+    def __init__(self, samples: RadarSamples, autoencoder: KLAutoencoder, augment: bool = False,
+                 deterministic: NowcastUNet | None = None) -> None:
+        self.samples, self.autoencoder, self.deterministic = samples, autoencoder, deterministic
         self.copies = SQUARE_SYMMETRIES if augment else 1
-        self.extrapolation = Extrapolation(samples.cfg.leads)
         self._cache: dict[int, list[dict[str, torch.Tensor]]] = {}
 
     def __len__(self) -> int:
@@ -311,7 +343,7 @@ class LatentSamples(Dataset):
     def _encode(self, crop: int) -> list[dict[str, torch.Tensor]]:
         """The latents of every copy of one crop."""
         item = self.samples[crop]
-        extrapolation = torch.from_numpy(self.extrapolation.forecast(item["inputs"].double().numpy())[0])
-        frames = [x.float() for x in (item["inputs"], extrapolation, item["targets"])]
+        guess = first_guess(item["inputs"][None], self.samples.cfg.leads, self.deterministic)[0]
+        frames = [x.float() for x in (item["inputs"], guess, item["targets"])]
         return [{key: encode_frames(self.autoencoder, dihedral(x, g)[None])[0]
-                 for key, x in zip(("context", "extrapolation", "future"), frames)} for g in range(self.copies)]
+                 for key, x in zip(("context", "first_guess", "future"), frames)} for g in range(self.copies)]

@@ -15,8 +15,9 @@ DGMR's losses (Ravuri et al. 2021, Methods):
   1 mm/h as a 1 mm/h cell. (A public PyTorch port divides by ``T*H*W`` without parentheses and weights by
   ``max(y + 1, 24)``, which is 24 or more everywhere.)
 - Adam with betas (0, 0.999), generator LR 5e-5, discriminator LR 2e-4.
-The U-Net maps the context to all leads at once (a log-space correction to persistence) and minimises the
-squared error of ``log1p(mm/h)``, censored at dry: a forecast below 0 for a dry cell costs nothing (it is
+The U-Net maps the context to all leads at once (a log-space correction to persistence, or with ``base =
+"extrapolation"`` to pysteps' extrapolation, which it then also reads) and minimises the squared error of
+``log1p(mm/h)``, censored at dry: a forecast below 0 for a dry cell costs nothing (it is
 dry after the floor). An intensity-weighted MSE in mm/h, ``mean((f - y)**2 (1 + clip(y, 0, 24)))``, has its
 minimum above the conditional mean wherever the future is uncertain, so the forecast rain spreads and
 intensifies with lead time (measured: CRPS worse than persistence).
@@ -28,6 +29,7 @@ import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import torch
 from torch import nn
@@ -35,7 +37,6 @@ from torch import nn
 from datasets.atomic import atomic_open
 from generative.autoencoder import KLAutoencoder
 from generative.gan import hinge_discriminator_loss, hinge_generator_loss
-from generative.unet import UNet, UNetConfig
 from training.adversarial import AdversarialConfig, GanLosses
 from training.inference import inference_device
 from training.pretrained import Card, cards
@@ -45,7 +46,8 @@ from weather.baselines import ModelNowcast
 from weather.dgmr import DGMR, DGMRConfig, to_rain
 from weather.ldm import (LatentNowcastConfig, LatentNowcaster, LatentSamples, autoencoder_loss, fit_spread,
                          rain_autoencoder_config)
-from weather.samples import RadarSamples, SamplingConfig, split_folder
+from weather.samples import ExtrapolatedSamples, RadarSamples, SamplingConfig, split_folder
+from weather.unet import NowcastUNet
 
 
 def _masked_mean(values: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -90,35 +92,6 @@ def generator_loss(generator: nn.Module, discriminator: nn.Module, batch: dict, 
     return loss, {"adversarial": float(adversarial.detach()), "grid_cell": float(regulariser.detach())}
 
 
-class NowcastUNet(nn.Module):
-    """The deterministic baseline: context ``[B, C, H, W]`` mm/h -> leads ``[B, T, H, W]`` mm/h in one pass.
-
-    It predicts a correction to persistence in log space, ``log1p(f_t) = log1p(x_last) + u_t``, floored at 0
-    (dry) by :func:`weather.dgmr.to_rain`, with the U-Net's last layer zero-initialised: training starts from
-    persistence. Per-position channel norms (no statistics over the image) and five resolution levels (a
-    receptive field of ~170 km, more than 90 minutes of advection at 60 km/h) let a model trained on crops
-    forecast a larger domain with the same interior.
-    """
-
-    def __init__(self, context: int = 4, leads: int = 18,
-                 channels: tuple[int, ...] = (32, 64, 128, 128, 128)) -> None:
-        super().__init__()
-        self.net = UNet(UNetConfig(dim=2, in_channels=context, out_channels=leads, channels=tuple(channels),
-                                   norm="channel"))
-        last = self.net.head[-1].conv
-        nn.init.zeros_(last.weight)
-        nn.init.zeros_(last.bias)
-
-    def log_forecast(self, inputs: torch.Tensor) -> torch.Tensor:
-        """``log1p`` of the forecast ``[B, T, H, W]`` before the dry floor (may be negative)."""
-        t = torch.zeros(inputs.shape[0], device=inputs.device)  # no diffusion time: a constant embedding
-        x = torch.log1p(inputs)
-        return x[:, -1:] + self.net(x, t)
-
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        return to_rain(self.log_forecast(inputs))
-
-
 def censored_log_error(log_forecast: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """``log_forecast - log1p(y)``, but 0 where the target is dry and the forecast is below 0 (dry too)."""
     error = log_forecast - torch.log1p(targets)
@@ -126,7 +99,7 @@ def censored_log_error(log_forecast: torch.Tensor, targets: torch.Tensor) -> tor
 
 
 def unet_loss(model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
-    log_forecast, targets = model.log_forecast(batch["inputs"]), batch["targets"]
+    log_forecast, targets = model.log_forecast(batch["inputs"], batch.get("extrapolation")), batch["targets"]
     loss = _masked_mean(censored_log_error(log_forecast, targets) ** 2, batch["valid"])
     forecast = to_rain(log_forecast.detach())
     return loss, {"mae": float(_masked_mean((forecast - targets).abs(), batch["valid"]))}
@@ -155,11 +128,12 @@ class DGMRRun:
 
 @dataclass
 class UNetRun:
-    """The deterministic U-Net baseline's run (Adam, intensity-weighted MSE)."""
+    """The deterministic U-Net baseline's run (Adam, censored log-space squared error)."""
 
     data_dir: str = "runs/data/radar"  # archive with train/ and valid/ (physml data generate radar)
     sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(crop=128))
     channels: tuple[int, ...] = (32, 64, 128, 128, 128)  # U-Net width per level
+    base: Literal["persistence", "extrapolation"] = "persistence"  # the forecast the U-Net corrects
     eval_crops: int = 64               # validation crops scored at each evaluation
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(
         run_dir="runs/weather/unet", steps=2000, batch_size=4, lr=1e-3, log_every=10))
@@ -170,7 +144,7 @@ def dgmr_model(run: DGMRRun) -> DGMR:
 
 
 def unet_model(run: UNetRun) -> NowcastUNet:
-    return NowcastUNet(run.sampling.context, run.sampling.leads, run.channels)
+    return NowcastUNet(run.sampling.context, run.sampling.leads, run.channels, run.base)
 
 
 def _samples(run: DGMRRun | UNetRun | RainAutoencoderRun | LatentNowcastRun) -> tuple[RadarSamples, RadarSamples]:
@@ -192,7 +166,10 @@ def build_dgmr(run: DGMRRun) -> Built:
 
 
 def build_unet(run: UNetRun) -> Built:
+    """On ``base="extrapolation"`` each crop carries pysteps' extrapolation of its context (computed once)."""
     train_data, eval_data = _samples(run)
+    if run.base == "extrapolation":
+        train_data, eval_data = ExtrapolatedSamples(train_data), ExtrapolatedSamples(eval_data)
     return Built(unet_model(run), train_data, eval_data, None, unet_loss)
 
 
@@ -218,6 +195,7 @@ class LatentNowcastRun:
     sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(crop=128))
     ldm: LatentNowcastConfig = field(default_factory=LatentNowcastConfig)
     augment: bool = False              # train on the 8 turned and reflected copies of each crop
+    first_guess: str = ""              # a `train unet --base extrapolation` run to correct (empty: extrapolation)
     eval_crops: int = 32               # validation crops scored at each evaluation
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(
         run_dir="runs/weather/ldm", steps=2000, batch_size=8, lr=3e-4, warmup_steps=200, ema_decay=0.999,
@@ -238,26 +216,35 @@ def ldm_model(run: LatentNowcastRun) -> LatentNowcaster:
 
 
 def ldm_loss(model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
-    return model(batch["context"], batch["extrapolation"], batch["future"]), {}
+    return model(batch["context"], batch["first_guess"], batch["future"]), {}
 
 
 def residual_scale(data: LatentSamples, crops: int = 64) -> float:
-    """Standard deviation of the residual latents ``z_future - z_extrapolation`` over the first crops."""
+    """Standard deviation of the residual latents ``z_future - z_first_guess`` over the first crops."""
     items = [data[i] for i in range(min(crops, len(data)))]
-    return float(torch.stack([item["future"] - item["extrapolation"] for item in items]).std())
+    return float(torch.stack([item["future"] - item["first_guess"] for item in items]).std())
 
 
 def build_ldm(run: LatentNowcastRun) -> Built:
-    """Copies the autoencoder's weights and shape into the nowcaster and fixes the residual scale."""
+    """Copies the autoencoder's (and the first-guess U-Net's) weights and shapes into the nowcaster and fixes
+    the residual scale."""
     autoencoder, ae_run = load(run.autoencoder, [AUTOENCODER_RECIPE])
+    deterministic, unet_run = load(run.first_guess, [UNET_RECIPE]) if run.first_guess else (None, None)
+    if unet_run is not None and (unet_run.base != "extrapolation" or unet_run.sampling.leads != run.sampling.leads
+                                 or unet_run.sampling.context != run.sampling.context):
+        raise ValueError(f"{run.first_guess}: the first guess must be a U-Net on extrapolation (--base "
+                         f"extrapolation) with {run.sampling.context} context frames and {run.sampling.leads} leads")
     train_crops, eval_crops = _samples(run)
-    train_data = LatentSamples(train_crops, autoencoder, augment=run.augment)
-    eval_data = LatentSamples(eval_crops, autoencoder)
+    train_data = LatentSamples(train_crops, autoencoder, augment=run.augment, deterministic=deterministic)
+    eval_data = LatentSamples(eval_crops, autoencoder, deterministic=deterministic)
     run.ldm = dataclasses.replace(run.ldm, context=run.sampling.context, leads=run.sampling.leads,
                                   latent_channels=ae_run.latent_channels, autoencoder_channels=ae_run.channels,
-                                  residual_scale=residual_scale(train_data))
+                                  residual_scale=residual_scale(train_data),
+                                  first_guess_unet=tuple(unet_run.channels) if unet_run else ())
     model = ldm_model(run)
     model.autoencoder.load_state_dict(autoencoder.state_dict())
+    if deterministic is not None:
+        model.deterministic.load_state_dict(deterministic.state_dict())
     return Built(model, train_data, eval_data, None, ldm_loss)
 
 

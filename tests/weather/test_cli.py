@@ -18,15 +18,17 @@ def test_generate_train_evaluate_nowcast(tmp_path, capsys):
     assert 0 == main(["weather", "train", "--data", str(data), "--run-dir", str(tmp_path / "dgmr"),  # DGMR: default
           "--steps", "2", "--base", "2", "--crop", "32", "--no-progress"])
     assert 0 == main(["weather", "train", "unet", "--data", str(data), "--run-dir", str(tmp_path / "unet"),
-          "--steps", "2", "--channels", "8", "16", "--crop", "32", "--no-progress"])
+          "--steps", "2", "--channels", "8", "16", "--base", "extrapolation", "--crop", "32", "--no-progress"])
     assert 0 == main(["weather", "train", "rain-ae", "--data", str(data), "--run-dir", str(tmp_path / "ae"),
           "--steps", "2", "--channels", "8", "8", "8", "--crop", "32", "--no-progress"])
     assert 0 == main(["weather", "train", "ldm", "--data", str(data), "--autoencoder", str(tmp_path / "ae"),
-          "--run-dir", str(tmp_path / "ldm"), "--steps", "2", "--dim", "16", "--depth", "1", "--cond-channels", "8",
+          "--first-guess", str(tmp_path / "unet"), "--run-dir", str(tmp_path / "ldm"), "--steps", "2", "--dim", "16",
+          "--depth", "1", "--cond-channels", "8",
           "--unet-channels", "16", "16", "--sampling-steps", "2", "--crop", "32", "--no-progress"])
     assert 0 == main(["weather", "calibrate", str(tmp_path / "ldm"), "--crops", "2", "--members", "2"])
-    spread = json.loads((tmp_path / "ldm" / "config.json").read_text())["run"]["ldm"]["spread"]
-    assert len(spread) == 18 and set(spread) <= set(ldm.SPREAD_CANDIDATES)
+    config = json.loads((tmp_path / "ldm" / "config.json").read_text())["run"]["ldm"]
+    assert len(config["spread"]) == 18 and set(config["spread"]) <= set(ldm.SPREAD_CANDIDATES)
+    assert config["first_guess_unet"] == [8, 16]  # the U-Net travels inside the latent nowcaster
     out = tmp_path / "eval"
     assert 0 == main(["weather", "evaluate", str(tmp_path / "dgmr"), str(tmp_path / "unet"), str(tmp_path / "ldm"),
                       "--data", str(data), "--out", str(out), "--crops", "2", "--crop", "32", "--members", "2",

@@ -4,6 +4,8 @@ import torch
 
 from training.adversarial import AdversarialConfig, AdversarialTrainer, GanLosses
 from weather import train
+from weather.baselines import extrapolate
+from weather.unet import NowcastUNet
 from weather.dgmr import DGMR, DGMRConfig
 
 
@@ -162,7 +164,7 @@ def test_discriminator_head_centres_without_rescaling():
 
 
 def test_untrained_unet_is_persistence():
-    unet = train.NowcastUNet(context=4, leads=3, channels=(8, 16))
+    unet = NowcastUNet(context=4, leads=3, channels=(8, 16))
     inputs = torch.rand(2, 4, 32, 32) * 10 * (torch.rand(2, 4, 32, 32) < 0.5)
     out = unet(inputs)
     torch.testing.assert_close(out, inputs[:, -1:].expand(-1, 3, -1, -1), rtol=1e-5, atol=1e-5)
@@ -170,3 +172,21 @@ def test_untrained_unet_is_persistence():
                                            "valid": torch.ones(2, 32, 32, dtype=torch.bool)})
     loss.backward()
     assert unet.net.head[-1].conv.weight.grad.abs().sum() > 0  # the zero layer still learns
+
+
+def test_untrained_unet_on_extrapolation_is_pysteps_extrapolation():
+    """With ``base="extrapolation"`` training starts from pysteps' forecast (a rain band moving east), which
+    the U-Net computes itself when a crop does not carry it."""
+    unet = NowcastUNet(context=4, leads=3, channels=(8, 16), base="extrapolation")
+    rain = torch.zeros(1, 7, 32, 32)
+    for t in range(7):
+        rain[0, t, 8:20, 4 + 2 * t:10 + 2 * t] = 5.0
+    inputs = rain[:, :4]
+    expected = extrapolate(inputs, 3)
+    assert expected[0, -1, 10:18, 17:21].mean() > 4 > inputs[0, -1, 10:18, 17:21].mean()  # moved east
+    torch.testing.assert_close(unet(inputs), expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(unet(inputs, expected), expected, rtol=1e-5, atol=1e-5)
+    loss, _ = train.unet_loss(unet, {"inputs": inputs, "targets": rain[:, 4:], "extrapolation": expected,
+                                     "valid": torch.ones(1, 32, 32, dtype=torch.bool)})
+    loss.backward()
+    assert unet.net.head[-1].conv.weight.grad.abs().sum() > 0

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from weather import ldm, metrics, samples, synthetic
-from weather.baselines import Extrapolation, ModelNowcast
+from weather.baselines import Extrapolation, ModelNowcast, extrapolate
 
 
 def _nowcaster(**changes) -> ldm.LatentNowcaster:
@@ -39,10 +39,10 @@ def test_members_are_seeded_and_differ():
     assert not torch.allclose(a[0], a[1])
 
 
-def test_the_forecast_is_extrapolation_plus_the_sampled_residual():
+def test_the_forecast_is_the_first_guess_plus_the_sampled_residual():
     """With the exact velocity field of a zero residual (straight paths to the point mass 0, which Euler
-    integrates exactly), every member is pysteps' extrapolation itself: the autoencoder's reconstruction
-    error cancels. A residual raises the log rain by the decoder's difference."""
+    integrates exactly), every member is the first guess (here an extrapolation) itself: the autoencoder's
+    reconstruction error cancels. A residual raises the log rain by the decoder's difference."""
     model = _nowcaster(sampler="euler")
     model.field = lambda cond: (lambda x, t: -x / (1 - t).view(-1, 1, 1, 1))
     context, extrapolation = _rain(1, 4, 32, 32), _rain(1, 3, 32, 32, seed=1)
@@ -73,26 +73,48 @@ def test_training_loss_reaches_the_velocity_field_only():
     assert model.conditioner.embed.weight.grad.abs().sum() > 0
 
 
-def test_ensembles_go_through_one_extrapolation():
+def test_ensembles_go_through_one_first_guess():
     model = _nowcaster()
     calls = []
-    original = model.extrapolate
-    model.extrapolate = lambda context: calls.append(1) or original(context)
+    original = model.first_guess
+    model.first_guess = lambda context: calls.append(1) or original(context)
     forecast = ModelNowcast(model, "ldm", stochastic=True, batch=2).forecast(_rain(4, 32, 32).numpy(), members=3)
     assert forecast.shape == (3, 3, 32, 32) and len(calls) == 2  # one per batch of members
 
 
-def test_training_crops_carry_latents_of_context_extrapolation_and_future(tmp_path):
+def test_training_crops_carry_latents_of_context_first_guess_and_future(tmp_path):
     synthetic.generate_radar(tmp_path, seed=0, events=2, frames=26, size=64, progress=False)
     crops = samples.RadarSamples(tmp_path / "train", samples.SamplingConfig(crop=32, leads=3), seed=0)
     model = _nowcaster()
     data = ldm.LatentSamples(crops, model.autoencoder)
     item, raw = data[0], crops[0]
     extrapolation = torch.from_numpy(Extrapolation(3).forecast(raw["inputs"].double().numpy())[0]).float()
-    for key, frames in (("context", raw["inputs"]), ("extrapolation", extrapolation), ("future", raw["targets"])):
+    for key, frames in (("context", raw["inputs"]), ("first_guess", extrapolation), ("future", raw["targets"])):
         expected = ldm.encode_frames(model.autoencoder, frames[None])[0]
         torch.testing.assert_close(item[key], expected.detach(), rtol=1e-4, atol=1e-4)
     assert data[0] is item  # computed once
+
+
+def test_a_unet_first_guess_is_the_frozen_unets_forecast(tmp_path):
+    """With a first-guess U-Net the training crops carry the latents of its forecast on extrapolation, the
+    ensemble corrects that forecast, and the U-Net does not train."""
+    synthetic.generate_radar(tmp_path, seed=0, events=2, frames=26, size=64, progress=False)
+    crops = samples.RadarSamples(tmp_path / "train", samples.SamplingConfig(crop=32, leads=3), seed=0)
+    model = _nowcaster(first_guess_unet=(8, 8))
+    torch.nn.init.normal_(model.deterministic.net.head[-1].conv.weight, std=0.1)  # a U-Net that corrects
+    context = crops[0]["inputs"][None]
+    extrapolation = extrapolate(context, 3)
+    guess = model.first_guess(context)
+    torch.testing.assert_close(guess, model.deterministic(context, extrapolation))
+    assert not torch.allclose(guess, extrapolation, atol=1e-2)
+    item = ldm.LatentSamples(crops, model.autoencoder, deterministic=model.deterministic)[0]
+    torch.testing.assert_close(item["first_guess"], ldm.encode_frames(model.autoencoder, guess)[0],
+                               rtol=1e-4, atol=1e-4)
+    model.train()
+    assert not model.deterministic.training
+    z = [ldm.encode_frames(model.autoencoder, _rain(2, n, 32, 32, seed=n)) for n in (4, 3, 3)]
+    model(*z).backward()
+    assert all(p.grad is None for p in model.deterministic.parameters())
 
 
 def test_augmented_crops_encode_each_turned_and_reflected_copy(tmp_path):
@@ -102,7 +124,7 @@ def test_augmented_crops_encode_each_turned_and_reflected_copy(tmp_path):
     plain, augmented = ldm.LatentSamples(crops, model.autoencoder), ldm.LatentSamples(crops, model.autoencoder, True)
     n = len(crops)
     assert len(augmented) == 8 * n
-    for key in ("context", "extrapolation", "future"):  # the first n items are the crops as they are
+    for key in ("context", "first_guess", "future"):  # the first n items are the crops as they are
         torch.testing.assert_close(augmented[n - 1][key], plain[n - 1][key])
     raw, copy = crops[1], augmented[5 * n + 1]  # copy 5 of crop 1: a quarter turn, then a reflection
     turned = torch.rot90(raw["targets"], 1, dims=(-2, -1)).flip(-1)

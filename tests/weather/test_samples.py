@@ -5,6 +5,7 @@ import torch
 
 from datasets import radar
 from weather import samples, synthetic
+from weather.baselines import Extrapolation
 
 
 def test_acceptance_matches_the_formula_for_every_crop():
@@ -41,6 +42,17 @@ def test_samples_carry_their_acceptance_probability(archive):
     # kept crops are rainier than the candidates on average: mean 1/q of kept ~ number tried / number kept
     tried = 50 * len({(c.file, c.t0) for c in data.crops})
     assert np.sum(1 / q) == pytest.approx(tried, rel=0.3)
+
+
+def test_extrapolated_samples_carry_pysteps_extrapolation_of_their_context(archive, monkeypatch):
+    data = samples.RadarSamples(archive / "train", samples.SamplingConfig(crop=32, leads=6), seed=0)
+    extrapolated = samples.ExtrapolatedSamples(data)
+    item = extrapolated[1]
+    expected = Extrapolation(6).forecast(data[1]["inputs"].double().numpy())[0]
+    np.testing.assert_allclose(item["extrapolation"].numpy(), expected, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(item["targets"].numpy(), data[1]["targets"].numpy())
+    monkeypatch.setattr(samples, "extrapolate", lambda *args: pytest.fail("extrapolated twice"))
+    assert extrapolated[1]["extrapolation"] is item["extrapolation"]  # computed once per crop
 
 
 def test_acceptance_reads_only_the_context(tmp_path):
