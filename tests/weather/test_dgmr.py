@@ -174,6 +174,32 @@ def test_untrained_unet_is_persistence():
     assert unet.net.head[-1].conv.weight.grad.abs().sum() > 0  # the zero layer still learns
 
 
+@pytest.mark.parametrize("power", [2, 1])
+def test_unet_losses_fit_the_mean_or_the_median_of_log_rain(power):
+    """Fitted to many draws of a skewed rain distribution, the squared censored log error is lowest at the
+    mean of ``log1p`` rain and the absolute one at its median (where the forecast is wet)."""
+    draws = torch.tensor([0.5, 1.0, 2.0, 4.0, 30.0]).repeat(40)[:, None, None, None]  # [B, T=1, 1, 1] mm/h
+
+    class Constant(torch.nn.Module):  # a forecast of one free log value
+        def __init__(self) -> None:
+            super().__init__()
+            self.value = torch.nn.Parameter(torch.zeros(()))
+
+        def log_forecast(self, inputs, extrapolation=None):
+            return self.value.expand(inputs.shape[0], 1, 1, 1)
+
+    model = Constant()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    batch = {"inputs": draws, "targets": draws, "valid": torch.ones(len(draws), 1, 1, dtype=torch.bool)}
+    for _ in range(600):
+        optimizer.zero_grad()
+        train.unet_loss(model, batch, power)[0].backward()
+        optimizer.step()
+    logs = torch.log1p(draws.flatten())
+    expected = logs.mean() if power == 2 else logs.median()
+    assert float(model.value) == pytest.approx(float(expected), abs=0.03)
+
+
 def test_untrained_unet_on_extrapolation_is_pysteps_extrapolation():
     """With ``base="extrapolation"`` training starts from pysteps' forecast (a rain band moving east), which
     the U-Net computes itself when a crop does not carry it."""
