@@ -17,8 +17,8 @@ Three pieces, each from the suite's shared modules:
 
 The first guess (:func:`first_guess`) is pysteps' extrapolation (the model learns what advection misses:
 growth, decay, the loss of small scales, where rain appears), or a trained U-Net's correction of it
-(``physml weather train unet --base extrapolation``, frozen and copied into the model), whose forecast is
-closer to the conditional mean, so the diffusion model is left a smaller residual (as in CorrDiff).
+(``physml weather train unet --base extrapolation``, frozen and copied into the model), whose errors are
+smaller than the extrapolation's, so the diffusion model is left a smaller residual (as in CorrDiff).
 
 Sampling: independent Gaussian noise per ensemble member, integrated by Euler or Heun steps
 (:class:`generative.flow_matching.FlowSampler`); the members' residuals are spread about their mean by

@@ -16,11 +16,11 @@ DGMR's losses (Ravuri et al. 2021, Methods):
   ``max(y + 1, 24)``, which is 24 or more everywhere.)
 - Adam with betas (0, 0.999), generator LR 5e-5, discriminator LR 2e-4.
 The U-Net maps the context to all leads at once (a log-space correction to persistence, or with ``base =
-"extrapolation"`` to pysteps' extrapolation, which it then also reads) and minimises the squared error of
-``log1p(mm/h)``, censored at dry: a forecast below 0 for a dry cell costs nothing (it is
-dry after the floor). An intensity-weighted MSE in mm/h, ``mean((f - y)**2 (1 + clip(y, 0, 24)))``, has its
-minimum above the conditional mean wherever the future is uncertain, so the forecast rain spreads and
-intensifies with lead time (measured: CRPS worse than persistence).
+"extrapolation"`` to pysteps' extrapolation, which it then also reads) and minimises the squared (or with
+``loss = "absolute"`` the absolute) error of ``log1p(mm/h)``, censored at dry: a forecast below 0 for a dry
+cell costs nothing (it is dry after the floor). An intensity-weighted MSE in mm/h,
+``mean((f - y)**2 (1 + clip(y, 0, 24)))``, has its minimum above the conditional mean wherever the future is
+uncertain, so the forecast rain spreads and intensifies with lead time (measured: CRPS worse than persistence).
 """
 from __future__ import annotations
 
