@@ -15,10 +15,10 @@ DGMR's losses (Ravuri et al. 2021, Methods):
   1 mm/h as a 1 mm/h cell. (A public PyTorch port divides by ``T*H*W`` without parentheses and weights by
   ``max(y + 1, 24)``, which is 24 or more everywhere.)
 - Adam with betas (0, 0.999), generator LR 5e-5, discriminator LR 2e-4.
-The U-Net maps the context to all leads at once (a log-space correction to persistence, or with ``base =
-"extrapolation"`` to pysteps' extrapolation, which it then also reads) and minimises the squared (or with
-``loss = "absolute"`` the absolute) error of ``log1p(mm/h)``, censored at dry: a forecast below 0 for a dry
-cell costs nothing (it is dry after the floor). An intensity-weighted MSE in mm/h,
+The U-Net maps the context to all leads at once (a log-space correction to pysteps' extrapolation, which it
+also reads, or with ``base = "persistence"`` to persistence) and minimises the absolute (or with ``loss =
+"squared"`` the squared) error of ``log1p(mm/h)``, censored at dry: a forecast below 0 for a dry cell costs
+nothing (it is dry after the floor). An intensity-weighted MSE in mm/h,
 ``mean((f - y)**2 (1 + clip(y, 0, 24)))``, has its minimum above the conditional mean wherever the future is
 uncertain, so the forecast rain spreads and intensifies with lead time (measured: CRPS worse than persistence).
 """
@@ -131,13 +131,15 @@ class DGMRRun:
 
 @dataclass
 class UNetRun:
-    """The deterministic U-Net baseline's run (Adam, censored log-space squared error)."""
+    """The deterministic U-Net nowcaster's run: a correction to pysteps' extrapolation fitted to the conditional
+    median (Adam, censored absolute log error); ``base="persistence"`` and ``loss="squared"`` give the first
+    round's recipe, which loses to extrapolation (docs/weather.md)."""
 
     data_dir: str = "runs/data/radar"  # archive with train/ and valid/ (physml data generate radar)
     sampling: SamplingConfig = field(default_factory=lambda: SamplingConfig(crop=128))
     channels: tuple[int, ...] = (32, 64, 128, 128, 128)  # U-Net width per level
-    base: Literal["persistence", "extrapolation"] = "persistence"  # the forecast the U-Net corrects
-    loss: Literal["squared", "absolute"] = "squared"  # of the censored log error (absolute: conditional median)
+    base: Literal["persistence", "extrapolation"] = "extrapolation"  # the forecast the U-Net corrects
+    loss: Literal["squared", "absolute"] = "absolute"  # of the censored log error (absolute: conditional median)
     eval_crops: int = 64               # validation crops scored at each evaluation
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(
         run_dir="runs/weather/unet", steps=2000, batch_size=4, lr=1e-3, log_every=10))
