@@ -1,6 +1,7 @@
 """What the sims domain offers the front door: its datasets, recipes, commands and demo step."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from datasets import deepmind
@@ -43,8 +44,8 @@ def demo(out: Path, seed: int = 0) -> list[DemoRow]:
     test = evaluate.check_scenes(gns.name, out / "data" / "waterdrop", seed)
     report = evaluate.evaluate_gns(gns.folder, test, out / "gns" / "eval", max_trajectories=check["trajectories"])
     learned, ballistic, solver = (report[key] for key in ("gns", "ballistic", "solver_equal_cost"))
-    coarse_sph = f"{solver['rollout_mse']:.3g}" if solver["rollout_mse"] is not None else \
-        f"diverged in {solver['diverged']:.0f} of {check['trajectories']}"
+    coarse_sph = f"{solver['rollout_mse']:.3g}" if math.isfinite(solver["rollout_mse"]) else \
+        f"diverged in {solver['diverged']:.0f} of {check['trajectories']}"  # a report's NaN: every one diverged
     rows += [DemoRow("sims", f"GNS on SPH water drops, {check['frame_dt']} s frames ({gns.provenance()})",
                      "rollout MSE [m^2]", learned["rollout_mse"], f"ballistic + walls "
                      f"{ballistic['rollout_mse']:.3g}, SPH at the GNS's cost {coarse_sph}",
