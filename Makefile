@@ -22,9 +22,8 @@ $(VENV)/.installed-test: $(VENV)/.installed
 demo: $(VENV)/.installed
 	$(BIN)/physml demo
 
-# one pytest worker per core (tests/conftest.py gives each worker's torch its share of the threads)
 test: lint
-	$(BIN)/python -m pytest -n auto
+	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
