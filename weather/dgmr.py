@@ -12,10 +12,18 @@ Generator (shapes for inputs ``[B, 4, H, W]``):
 - latent conditioning stack: ``z ~ N(0, 1)`` ``[8, H/32, W/32]``, L-blocks to ``b, 2b, 8b``, spatial attention,
   an L-block to ``32b``;
 - sampler: for each lead, ConvGRUs from the coarsest scale to the finest (the coarsest reads the latent, the
-  others the up-sampling G-block output of the scale below), then BN-ReLU-1x1 conv to 4 channels and
+  others the up-sampling G-block output of the scale below), then ReLU-1x1 conv to 4 channels and
   depth-to-space to ``[1, H, W]``. The sampler has no batch norm: it runs the same blocks for every lead, and
   one set of running statistics for all 18 leads (dominated by the late ones) would put evaluation-mode
   forecasts of the first leads off their training distribution.
+On pysteps' extrapolation (``corrects = "extrapolation"``, the default; ``"nothing"`` is the paper's model) the
+generator outputs a ``log1p`` correction to the extrapolation of its context, as NowcastNet (Zhang et al. 2023)
+conditions its generative network on an evolution network's forecast and as this suite's U-Net and latent
+nowcaster do: at each lead the ConvGRU of each scale also reads that lead's extrapolated frame, average-pooled
+to its resolution, the output convolution reads it at ``H/2`` (space-to-depth), and that convolution is
+zero-initialised (without spectral normalisation, which a zero weight would divide by 0): an untrained
+generator forecasts the extrapolation exactly, and the latent draws learn its errors (growth, decay,
+small-scale loss) instead of advection, which a CPU-sized network trained for hours does not learn.
 Discriminator: a spatial one (8 random lead frames, 2x average pooled, space-to-depth, D-blocks ``2b .. 32b,
 32b``) and a temporal one (a random crop of the whole sequence, space-to-depth, two 3-D D-blocks ``2b, 4b``,
 then 2-D D-blocks ``8b .. 32b, 32b``); each sums its scores over frames.
@@ -29,6 +37,7 @@ Spectral normalisation on every convolution; losses in :mod:`weather.train`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -37,6 +46,7 @@ from torch.nn import functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
 from generative.gan import BatchCentring, DBlock, GBlock, LBlock, SelfAttention2d, sn_conv
+from weather.baselines import extrapolate
 
 MAX_RAIN = 1000.0  # mm/h, far above any observed rain rate
 
@@ -57,6 +67,7 @@ class DGMRConfig:
     samples: int = 6               # generator samples per input for the grid-cell regulariser
     reg_weight: float = 20.0       # lambda of the grid-cell regulariser
     reg_floor: float = 1.0         # smallest cell weight of the regulariser (0: the pseudocode's clip(y, 0, 24))
+    corrects: Literal["nothing", "extrapolation"] = "extrapolation"  # the forecast the generator corrects
 
 
 class ConvGRU(nn.Module):
@@ -113,22 +124,36 @@ class Sampler(nn.Module):
     def __init__(self, cfg: DGMRConfig) -> None:
         super().__init__()
         hidden = [cfg.base * 2 ** (k + 1) for k in range(1, 5)][::-1]   # 32b, 16b, 8b, 4b: coarse to fine
+        self.reads_base = cfg.corrects == "extrapolation"
+        extra = int(self.reads_base)                                    # the pooled extrapolated frame
         inputs = [32 * cfg.base] + hidden[1:]
-        self.grus = nn.ModuleList(ConvGRU(i, h) for i, h in zip(inputs, hidden))
+        self.grus = nn.ModuleList(ConvGRU(i + extra, h) for i, h in zip(inputs, hidden))
         self.heads = nn.ModuleList(nn.Sequential(sn_conv(h, h, 1), GBlock(h, h, batch_norm=False),
                                                  GBlock(h, h // 2, up=True, batch_norm=False)) for h in hidden)
-        self.out = nn.Sequential(nn.ReLU(), sn_conv(hidden[-1] // 2, 4, 1))
+        if self.reads_base:
+            self.out = nn.Conv2d(hidden[-1] // 2 + 4, 4, 1)
+            nn.init.zeros_(self.out.weight)
+            nn.init.zeros_(self.out.bias)
+        else:
+            self.out = sn_conv(hidden[-1] // 2, 4, 1)
 
-    def forward(self, latent: torch.Tensor, states: list[torch.Tensor], leads: int) -> torch.Tensor:
+    def forward(self, latent: torch.Tensor, states: list[torch.Tensor], leads: int,
+                base: torch.Tensor | None = None) -> torch.Tensor:
         """Latent ``[B, 32b, H/32, W/32]`` and initial states (fine to coarse) -> ``[B, leads, H, W]``
-        (pre-activation)."""
+        (pre-activation; with ``corrects="extrapolation"`` the correction to ``base``, the extrapolation's
+        ``log1p`` ``[B, leads, H, W]``)."""
         hs = states[::-1]
         frames = []
-        for _ in range(leads):
+        for t in range(leads):
             x = latent
             for k, (gru, head) in enumerate(zip(self.grus, self.heads)):
+                if self.reads_base:
+                    x = torch.cat([x, F.avg_pool2d(base[:, t:t + 1], 2 ** (5 - k))], dim=1)
                 hs[k] = gru(x, hs[k])
                 x = head(hs[k])
+            x = F.relu(x)
+            if self.reads_base:
+                x = torch.cat([x, F.pixel_unshuffle(base[:, t:t + 1], 2)], dim=1)
             frames.append(F.pixel_shuffle(self.out(x), 2))
         return torch.cat(frames, dim=1)
 
@@ -136,18 +161,41 @@ class Sampler(nn.Module):
 class Generator(nn.Module):
     def __init__(self, cfg: DGMRConfig) -> None:
         super().__init__()
+        if cfg.corrects not in ("nothing", "extrapolation"):
+            raise ValueError(f"corrects must be nothing or extrapolation, got {cfg.corrects!r}")
         self.cfg = cfg
         self.context_stack, self.latent_stack, self.sampler = ContextStack(cfg), LatentStack(cfg), Sampler(cfg)
 
-    def forward(self, inputs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Context ``[B, context, H, W]`` mm/h -> one sample of ``[B, leads, H, W]`` mm/h (H, W divisible by 32)."""
+    def forward(self, inputs: torch.Tensor, generator: torch.Generator | None = None,
+                extrapolation: torch.Tensor | None = None) -> torch.Tensor:
+        """Context ``[B, context, H, W]`` mm/h -> one sample of ``[B, leads, H, W]`` mm/h (H, W divisible by 32).
+
+        Args:
+            inputs: the context frames, mm/h.
+            generator: draws the latent.
+            extrapolation: pysteps' extrapolation of ``inputs`` ``[B, leads, H, W]`` mm/h, for ``corrects =
+                "extrapolation"`` (computed here when not given; training crops carry it).
+        """
         b, t, h, w = inputs.shape
         if t != self.cfg.context or h % 32 or w % 32:
             raise ValueError(f"DGMR takes [B, {self.cfg.context}, H, W] with H, W divisible by 32, got "
                              f"{tuple(inputs.shape)}")
         states = self.context_stack(torch.log1p(inputs))
         latent = self.latent_stack(b, h, w, inputs.device, generator)
-        return to_rain(self.sampler(latent, states, self.cfg.leads))
+        if self.cfg.corrects == "nothing":
+            return to_rain(self.sampler(latent, states, self.cfg.leads))
+        if extrapolation is None:
+            extrapolation = extrapolate(inputs, self.cfg.leads)
+        base = torch.log1p(extrapolation)
+        return to_rain(base + self.sampler(latent, states, self.cfg.leads, base))
+
+    def ensemble(self, context: torch.Tensor, members: int, generator: torch.Generator | None = None
+                 ) -> torch.Tensor:
+        """``members`` samples ``[members, leads, H, W]`` mm/h for one context ``[1, context, H, W]`` mm/h (the
+        extrapolation computed once)."""
+        base = extrapolate(context, self.cfg.leads) if self.cfg.corrects == "extrapolation" else None
+        return self(context.expand(members, -1, -1, -1), generator,
+                    None if base is None else base.expand(members, -1, -1, -1))
 
 
 def _space_to_depth_frames(x: torch.Tensor) -> torch.Tensor:

@@ -71,7 +71,7 @@ def discriminator_loss(generator: nn.Module, discriminator: nn.Module, batch: di
                        ) -> tuple[torch.Tensor, dict[str, float]]:
     inputs, targets = batch["inputs"], batch["targets"]
     with torch.no_grad():
-        fake = generator(inputs)
+        fake = generator(inputs, extrapolation=batch.get("extrapolation"))
     scores = discriminator(torch.cat([torch.cat([inputs, targets], 1), torch.cat([inputs, fake], 1)]))
     real, fake = scores.chunk(2)
     loss = hinge_discriminator_loss(real[:, 0], fake[:, 0]) + hinge_discriminator_loss(real[:, 1], fake[:, 1])
@@ -82,7 +82,9 @@ def generator_loss(generator: nn.Module, discriminator: nn.Module, batch: dict, 
                    ) -> tuple[torch.Tensor, dict[str, float]]:
     inputs, targets = batch["inputs"], batch["targets"]
     repeated = inputs.repeat(cfg.samples, 1, 1, 1)                       # [S * B, C, H, W], sample-major
-    samples = generator(repeated)                                        # [S * B, T, H, W]
+    extrapolation = batch.get("extrapolation")
+    samples = generator(repeated, extrapolation=None if extrapolation is None else
+                        extrapolation.repeat(cfg.samples, 1, 1, 1))       # [S * B, T, H, W]
     real = torch.cat([repeated, targets.repeat(cfg.samples, 1, 1, 1)], 1)
     scores = discriminator(torch.cat([real, torch.cat([repeated, samples], 1)]))[len(real):]   # [S * B, 2]
     adversarial = hinge_generator_loss(scores[:, 0]) + hinge_generator_loss(scores[:, 1])
@@ -110,7 +112,7 @@ def unet_loss(model: nn.Module, batch: dict, power: int = 2) -> tuple[torch.Tens
 
 def dgmr_eval(model: nn.Module, batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
     """One generator sample: the grid-cell regulariser (as ``loss``) and the mean absolute error."""
-    sample = model.generator(batch["inputs"])
+    sample = model.generator(batch["inputs"], extrapolation=batch.get("extrapolation"))
     reg = grid_cell_regulariser(sample[None], batch["targets"], batch["valid"], model.cfg.reg_floor)
     return reg, {"mae": float(_masked_mean((sample - batch["targets"]).abs(), batch["valid"]))}
 
@@ -163,10 +165,13 @@ def _samples(run: DGMRRun | UNetRun | RainAutoencoderRun | LatentNowcastRun) -> 
 
 
 def build_dgmr(run: DGMRRun) -> Built:
-    """DGMR's frame counts follow the sampling; its temporal discriminator never crops more than the crop."""
+    """DGMR's frame counts follow the sampling; its temporal discriminator never crops more than the crop. On
+    ``corrects="extrapolation"`` each crop carries pysteps' extrapolation of its context (computed once)."""
     run.dgmr = dataclasses.replace(run.dgmr, context=run.sampling.context, leads=run.sampling.leads,
                                    temporal_crop=min(run.dgmr.temporal_crop, run.sampling.crop))
     train_data, eval_data = _samples(run)
+    if run.dgmr.corrects == "extrapolation":
+        train_data, eval_data = ExtrapolatedSamples(train_data), ExtrapolatedSamples(eval_data)
     losses = GanLosses(functools.partial(generator_loss, cfg=run.dgmr), discriminator_loss, dgmr_eval)
     return Built(dgmr_model(run), train_data, eval_data, None, losses)
 

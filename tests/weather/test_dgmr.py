@@ -26,7 +26,7 @@ def test_generator_shapes_follow_the_input(size):
 
 
 def test_latent_draws_make_an_ensemble():
-    model = _model().eval()
+    model = _model(corrects="nothing").eval()  # on extrapolation the untrained members are all extrapolation
     inputs = torch.rand(1, 4, 32, 32) * 5
     with torch.no_grad():
         a = model.generator(inputs, generator=torch.Generator().manual_seed(1))
@@ -106,11 +106,26 @@ def test_rain_forecast_over_dry_cells_costs_in_the_default_regulariser():
 
 def test_untrained_generator_forecasts_near_dry():
     """A generator that starts at 1 mm/h everywhere (softplus floor) lets the discriminators win at once."""
-    model = _model().eval()
+    model = _model(corrects="nothing").eval()
     inputs = torch.rand(2, 4, 64, 64) * 5 * (torch.rand(2, 4, 64, 64) < 0.3)
     with torch.no_grad():
         out = model.generator(inputs)
     assert float((out >= 1.0).float().mean()) < 0.01 and float(out.mean()) < 0.3
+
+
+def test_untrained_generator_on_extrapolation_is_extrapolation():
+    """On the extrapolation the untrained generator forecasts it exactly (every latent draw), its ensemble
+    computes it once, and the zero-initialised output layer still learns."""
+    model = _model()
+    g = torch.Generator().manual_seed(0)
+    inputs = torch.rand(1, 4, 32, 32, generator=g) * 8 * (torch.rand(1, 4, 32, 32, generator=g) < 0.4)
+    expected = extrapolate(inputs, model.cfg.leads)
+    with torch.no_grad():
+        members = model.generator.ensemble(inputs, 3, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(members, expected.expand(3, -1, -1, -1), rtol=1e-5, atol=1e-5)
+    sample = model.generator(inputs, extrapolation=expected)
+    (sample - inputs[:, -1:]).square().mean().backward()
+    assert model.generator.sampler.out.weight.grad.abs().sum() > 0
 
 
 def test_generator_has_no_batch_statistics():
@@ -121,14 +136,16 @@ def test_generator_has_no_batch_statistics():
 
 
 def _rain_stream(seed: int):
-    """Batches of 4 mostly dry 32 x 32 crops (blobs moving one pixel per frame), a new batch per call."""
+    """Batches of 4 mostly dry 32 x 32 crops (blobs moving one pixel per frame), a new batch per call, with the
+    exactly advected last context frame as the extrapolation."""
     g = torch.Generator().manual_seed(seed)
 
     def batch() -> dict:
         field = torch.nn.functional.interpolate(torch.randn(4, 1, 8, 8, generator=g), size=(48, 48), mode="bicubic")
         frames = torch.stack([field[:, 0, i:i + 32, i:i + 32] for i in range(9)], 1)
         rain = torch.expm1((frames - 0.8).clamp_min(0) * 2)
-        return {"inputs": rain[:, :4], "targets": rain[:, 4:], "valid": torch.ones(4, 32, 32, dtype=torch.bool)}
+        return {"inputs": rain[:, :4], "targets": rain[:, 4:], "valid": torch.ones(4, 32, 32, dtype=torch.bool),
+                "extrapolation": torch.stack([torch.roll(rain[:, 3], (-k, -k), (-2, -1)) for k in range(1, 6)], 1)}
     return batch
 
 
