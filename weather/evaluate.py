@@ -128,11 +128,12 @@ def curves(s: Scores, seconds: float) -> dict:
     """Every score per lead time (and the PSDs per wavelength), as lists."""
     csi = {f"{thr:g}": s.csi(thr).tolist() for thr in s.thresholds}
     pooled = {f"{thr:g}": s.csi(thr, pooled=True).tolist() for thr in s.thresholds}
-    median = {f"{thr:g}": s.median_csi(thr).tolist() for thr in s.thresholds}
+    median, mean = ({f"{thr:g}": s.summary_csi(thr, kind).tolist() for thr in s.thresholds}
+                    for kind in ("median", "mean"))
     crps = {key: s.mean_crps(key).tolist() for key in s.crps}
     fss = {f"{thr:g}": {f"{scale}": s.fss(thr, scale).tolist() for scale in s.fss_scales} for thr in s.thresholds}
     ranks = s.rank_histogram()
-    return {"csi": csi, "csi_pooled4": pooled, "csi_median": median, "crps": crps, "fss": fss,
+    return {"csi": csi, "csi_pooled4": pooled, "csi_median": median, "csi_mean": mean, "crps": crps, "fss": fss,
             "rank_histogram": None if ranks is None else ranks.tolist(),
             "reliability_index": None if ranks is None else reliability_index(ranks).tolist(), "psd": s.psd().tolist(),
             "psd_observed": s.psd(observed=True).tolist(), "wavelength_km": s.wavelength.tolist(),
@@ -143,7 +144,7 @@ def headline(c: dict) -> dict[str, float]:
     """The table's numbers from the curves: CSI at the report leads, CRPS means over the leads."""
     values = {f"csi{thr}_{k}": c["csi"][str(thr)][k - 1] for thr in THRESHOLDS for k in REPORT_LEADS}
     values |= {f"csi4_pool4_{k}": c["csi_pooled4"]["4"][k - 1] for k in REPORT_LEADS}
-    values |= {f"csi1_median_{k}": c["csi_median"]["1"][k - 1] for k in REPORT_LEADS}
+    values |= {f"csi1_{kind}_{k}": c[f"csi_{kind}"]["1"][k - 1] for kind in ("median", "mean") for k in REPORT_LEADS}
     values |= {f"fss1_16_{k}": c["fss"]["1"]["16"][k - 1] for k in REPORT_LEADS}
     values |= {f"crps_{key}": float(np.mean(v)) for key, v in c["crps"].items()}
     if c["reliability_index"] is not None:
@@ -155,7 +156,8 @@ def columns(step: float) -> list[Column]:
     """CSI at 1, 4 and 8 mm/h (and 4 mm/h after 4-km max pooling) at +30/60/90 min; CRPS; time."""
     cols = [Column(f"csi{thr}_{k}", f"CSI {thr} mm/h +{k * step:.0f} min") for thr in THRESHOLDS for k in REPORT_LEADS]
     cols += [Column(f"csi4_pool4_{k}", f"CSI 4 mm/h, 4-km max pool +{k * step:.0f} min") for k in REPORT_LEADS]
-    cols += [Column(f"csi1_median_{k}", f"CSI 1 mm/h, ensemble median +{k * step:.0f} min") for k in REPORT_LEADS]
+    cols += [Column(f"csi1_{kind}_{k}", f"CSI 1 mm/h, ensemble {kind} +{k * step:.0f} min")
+             for kind in ("median", "mean") for k in REPORT_LEADS]
     cols += [Column(f"fss1_16_{k}", f"FSS 1 mm/h, 16 km +{k * step:.0f} min") for k in REPORT_LEADS]
     cols += [Column("crps_pixel", "CRPS (mean over leads)", "mm/h"),
              Column("crps_max16", "CRPS max-pool 16 km", "mm/h"), Column("crps_mean16", "CRPS avg-pool 16 km", "mm/h"),

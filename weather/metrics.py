@@ -142,7 +142,8 @@ class Scores:
 
     ``add(members [M, T, H, W], observed [T, H, W], valid [H, W])``; a deterministic method has M = 1, whose CRPS
     is its mean absolute error. CSI and FSS score every member (an ensemble mean would be blurred), as in
-    DGMR's evaluation; the ensemble median's CSI is kept too (rain where most members have it).
+    DGMR's evaluation; the CSI of the ensemble median (rain where most members have it) and of the ensemble mean
+    (rain where the members' mean rate reaches the threshold) are kept too.
     """
 
     def __init__(self, thresholds: tuple[float, ...] = (1.0, 4.0, 8.0), csi_pool: int = 4,
@@ -152,7 +153,7 @@ class Scores:
         self.fss_scales, self.rank_threshold = fss_scales, rank_threshold
         self.rng = np.random.default_rng(seed)  # breaks ties in the rank histograms
         self.counts: dict[tuple[float, int], np.ndarray] = {}
-        self.median_counts: dict[float, np.ndarray] = {}
+        self.summary_counts: dict[tuple[str, float], np.ndarray] = {}  # (median | mean, threshold)
         self.fss_sums: dict[tuple[float, int], np.ndarray] = {}
         self.ranks: np.ndarray | None = None
         self.crps: dict[str, np.ndarray] = {}
@@ -163,14 +164,17 @@ class Scores:
     def add(self, members: np.ndarray, observed: np.ndarray, valid: np.ndarray) -> None:
         if members.shape[1:] != observed.shape:
             raise ValueError(f"forecast members {members.shape} do not match observations {observed.shape}")
-        median = np.median(members, axis=0)  # rain where more than half the members have it
+        summaries = {"median": np.median(members, axis=0),  # rain where more than half the members have it
+                     "mean": members.mean(axis=0)}
         for thr in self.thresholds:
             for size in (1, self.csi_pool):
                 valid_p = pool(valid, size, "mean") == 1  # a pooled pixel is valid if all its pixels are
                 # every member scored (the ensemble mean would be blurred), as in DGMR's evaluation
                 c = sum(contingency(pool(m, size), pool(observed, size), thr, valid_p) for m in members)
                 self.counts[(thr, size)] = self.counts.get((thr, size), 0) + c
-            self.median_counts[thr] = self.median_counts.get(thr, 0) + contingency(median, observed, thr, valid)
+            for kind, summary in summaries.items():
+                self.summary_counts[(kind, thr)] = (self.summary_counts.get((kind, thr), 0)
+                                                    + contingency(summary, observed, thr, valid))
             for scale in self.fss_scales:
                 sums = fss_sums(members, observed, thr, scale, valid).sum(axis=0)
                 self.fss_sums[(thr, scale)] = self.fss_sums.get((thr, scale), 0) + sums
@@ -195,9 +199,10 @@ class Scores:
         """CSI per lead time ``[T]``, every member scored."""
         return csi_from_counts(self.counts[(threshold, self.csi_pool if pooled else 1)])
 
-    def median_csi(self, threshold: float) -> np.ndarray:
-        """CSI per lead time ``[T]`` of the ensemble median (a deterministic method's only member)."""
-        return csi_from_counts(self.median_counts[threshold])
+    def summary_csi(self, threshold: float, summary: str = "median") -> np.ndarray:
+        """CSI per lead time ``[T]`` of the ensemble ``median`` or ``mean`` (a deterministic method's only
+        member)."""
+        return csi_from_counts(self.summary_counts[(summary, threshold)])
 
     def fss(self, threshold: float, scale: int) -> np.ndarray:
         """FSS per lead time ``[T]``."""

@@ -129,8 +129,9 @@ def test_rank_histogram_of_a_calibrated_ensemble_is_flat_and_ties_spread_evenly(
     assert metrics.reliability_index(np.array([10, 0, 0, 0])) == pytest.approx(2 * 3 / 4)
 
 
-def test_ensemble_median_csi():
-    """The median of three members has rain where two of them do; one member's median is itself."""
+def test_ensemble_median_and_mean_csi():
+    """The median of three members has rain where two of them do; their mean where the mean rate reaches the
+    threshold (here also where one member has 5 mm/h); one member's median and mean are itself."""
     obs = np.zeros((1, 4, 4))
     obs[0, 0] = 5.0
     members = np.zeros((3, 1, 4, 4))
@@ -138,7 +139,8 @@ def test_ensemble_median_csi():
     members[2, 0, 1] = 5.0           # one member wrong on row 1
     s = metrics.Scores(thresholds=(1.0,), fss_scales=(4,))
     s.add(members, obs, np.ones((4, 4), bool))
-    assert s.median_csi(1.0)[0] == 1.0 and s.csi(1.0)[0] == pytest.approx(8 / 16)
+    assert s.summary_csi(1.0)[0] == 1.0 and s.csi(1.0)[0] == pytest.approx(8 / 16)
+    assert s.summary_csi(1.0, "mean")[0] == pytest.approx(4 / 8)  # row 0 hit, row 1 (5/3 mm/h) a false alarm
     single = metrics.Scores(thresholds=(1.0,), fss_scales=(4,))
     single.add(members[2:], obs, np.ones((4, 4), bool))
-    assert single.median_csi(1.0)[0] == single.csi(1.0)[0] == 0.0
+    assert single.summary_csi(1.0)[0] == single.summary_csi(1.0, "mean")[0] == single.csi(1.0)[0] == 0.0
