@@ -7,7 +7,8 @@ predicts positions to 1e-3 m lets edges drift by a few percent per step, and the
 crumpled or torn sheet. After each predicted frame, every edge stretched or compressed beyond ``limit`` of
 its rest length is brought back to that bound, its ends moving in proportion to their inverse masses
 (prescribed nodes, the flag's pole, do not move). Edges within the bound are left alone, so a prediction
-that satisfies it is not changed.
+that satisfies it is not changed. Given predicted strains (a cloth model's ``strain_output``), the same
+sweeps project every edge onto its predicted length instead (clipped to the bound).
 """
 from __future__ import annotations
 
@@ -20,10 +21,10 @@ from sims.mesh import edge_strain, mesh_edges
 
 
 @numba.njit(cache=True)
-def _project(x: np.ndarray, edges: np.ndarray, rest: np.ndarray, inverse_mass: np.ndarray, limit: float,
-             sweeps: int, tolerance: float) -> None:
-    """Gauss-Seidel sweeps over ``edges``, in place on ``x [N, D]``, until no edge exceeds the bound by more
-    than ``tolerance`` (strain) or after ``sweeps``."""
+def _project(x: np.ndarray, edges: np.ndarray, rest: np.ndarray, lower: np.ndarray, upper: np.ndarray,
+             inverse_mass: np.ndarray, sweeps: int, tolerance: float) -> None:
+    """Gauss-Seidel sweeps over ``edges``, in place on ``x [N, D]``, until no edge's length is outside its
+    ``[lower, upper]`` by more than ``tolerance`` (strain) or after ``sweeps``."""
     for _ in range(sweeps):
         worst = 0.0
         for k in range(len(edges)):
@@ -33,7 +34,7 @@ def _project(x: np.ndarray, edges: np.ndarray, rest: np.ndarray, inverse_mass: n
                 continue
             delta = x[j] - x[i]
             length = max(np.sqrt(np.sum(delta * delta)), 1e-12)
-            target = min(max(length, rest[k] * (1 - limit)), rest[k] * (1 + limit))
+            target = min(max(length, lower[k]), upper[k])
             if length == target:
                 continue
             worst = max(worst, abs(length - target) / rest[k])
@@ -47,7 +48,8 @@ def _project(x: np.ndarray, edges: np.ndarray, rest: np.ndarray, inverse_mass: n
 class StrainLimiter:
     """``limiter(positions [N, D]) -> positions`` whose mesh edges have strains ``|x_i - x_j| / L - 1``
     within ``[-limit, limit]``, to ``tolerance`` or after ``sweeps`` Gauss-Seidel sweeps (computed in
-    float64, returned in the input's dtype).
+    float64, returned in the input's dtype); ``limiter(positions, strain [E])`` projects onto those strains
+    (clipped to the bound; where they contradict each other, the sweeps stop at a compromise).
 
     Args:
         edges: ``[E, 2]`` undirected mesh edges (each once).
@@ -67,9 +69,14 @@ class StrainLimiter:
         self.inverse_mass = np.asarray(movable, dtype=np.float64)  # 1 free, 0 fixed (the cloth's masses are equal)
         self.limit, self.sweeps, self.tolerance = float(limit), sweeps, tolerance
 
-    def __call__(self, positions: torch.Tensor) -> torch.Tensor:
+    def __call__(self, positions: torch.Tensor, strain: torch.Tensor | None = None) -> torch.Tensor:
+        if strain is None:
+            lower, upper = self.rest * (1 - self.limit), self.rest * (1 + self.limit)
+        else:
+            lower = upper = self.rest * (1 + np.clip(strain.detach().cpu().numpy().astype(np.float64),
+                                                     -self.limit, self.limit))
         x = positions.detach().cpu().numpy().astype(np.float64)
-        _project(x, self.edges, self.rest, self.inverse_mass, self.limit, self.sweeps, self.tolerance)
+        _project(x, self.edges, self.rest, lower, upper, self.inverse_mass, self.sweeps, self.tolerance)
         return torch.as_tensor(x, dtype=positions.dtype, device=positions.device)
 
 

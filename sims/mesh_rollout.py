@@ -15,7 +15,8 @@ from datasets.meshes import MeshTrajectory
 from sims.constraints import StrainLimiter
 from sims.mesh import rest_lengths
 from sims.mesh_samples import FIELDS, collate, forcing_at, frame_state
-from sims.meshgraphnet import MeshGraphNet
+from gnn.scatter import scatter_mean
+from sims.meshgraphnet import MeshGraphNet, undirected_edges
 from sims.solvers.cylinder_flow import shedding_period
 from training.precision import autocast
 
@@ -61,7 +62,8 @@ def mgn_rollouts(model: MeshGraphNet, trajectories: list[MeshTrajectory], steps:
     the batch's wall-clock per step after the first (a warm-up) divided by the number of trajectories. A
     model that samples (the refiner) draws its noise from a generator seeded with ``seed``: other seeds give
     an ensemble. A cloth model with a ``strain_limit`` projects every predicted frame, after the prescribed
-    nodes are set, onto edge strains within it (:class:`sims.constraints.StrainLimiter`; part of the timing).
+    nodes are set, onto edge strains within it (:class:`sims.constraints.StrainLimiter`; part of the timing);
+    one with a ``strain_output`` onto its predicted strains (the two directions of each edge averaged).
 
     Args:
         model: a trained network (eval mode).
@@ -83,10 +85,9 @@ def mgn_rollouts(model: MeshGraphNet, trajectories: list[MeshTrajectory], steps:
     prescribed = ~model.loss_mask(state)
     limiter = None
     if model.cfg.strain_limit:  # cloth: every mesh edge once
-        once = state.senders < state.receivers
-        edges = torch.stack([state.senders[once], state.receivers[once]], 1).numpy()
-        limiter = StrainLimiter(edges, rest_lengths(state.mesh_pos.numpy(), edges), (~prescribed).numpy(),
-                                model.cfg.strain_limit)
+        edges, edge_of = undirected_edges(state)
+        limiter = StrainLimiter(edges.numpy(), rest_lengths(state.mesh_pos.numpy(), edges.numpy()),
+                                (~prescribed).numpy(), model.cfg.strain_limit)
     out = np.full((steps, *truth.shape[1:]), np.nan)
     alive = np.ones(len(trajectories), bool)
     diverged: list[int | None] = [None] * len(trajectories)
@@ -95,11 +96,17 @@ def mgn_rollouts(model: MeshGraphNet, trajectories: list[MeshTrajectory], steps:
     for t in range(steps):
         if t == 1:  # as for the solvers, the first step (allocations, kernel choice) is a warm-up, not timed
             t0, untimed = time.perf_counter(), 1
+        strain = None
         with autocast(precision, "cpu"):
-            nxt = model.advance(state, generator).float()
+            if model.cfg.strain_output:
+                prediction, directed = model(state, with_strain=True)
+                nxt = model.next_frame(state, prediction.float())
+                strain = scatter_mean(model.strain_norm.inverse(directed.float())[:, 0], edge_of, len(edges))
+            else:
+                nxt = model.advance(state, generator).float()
         nxt[prescribed] = truth[t][prescribed]
         if limiter is not None:
-            nxt = limiter(nxt)
+            nxt = limiter(nxt, strain)
         finite = np.array([bool(torch.isfinite(part).all()) for part in torch.split(nxt, sizes)])
         for k in np.flatnonzero(alive & ~finite):
             diverged[k], alive[k] = t, False

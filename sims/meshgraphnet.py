@@ -13,6 +13,10 @@ Training noise on NORMAL nodes only: for cloth the paper's world-position noise 
 0.1; for flow half the RMS per-frame velocity change of the training data with gamma 1 (the paper's fixed
 0.02 m/s is tied to its data: on near-steady flows it was 10-200x the signal, and the network learnt a
 denoiser instead of the dynamics). The loss covers NORMAL (and, for flow, OUTFLOW) nodes.
+With ``strain_output`` a cloth model also reads each mesh edge's strain and predicts its strain at the next
+frame (an edge decoder); the rollout projects the predicted positions onto those edge lengths
+(:mod:`sims.constraints`): the stiff springs' lengths are predicted where they are a network output of
+order one, not as a 0.1% difference of two position outputs.
 """
 from __future__ import annotations
 
@@ -49,6 +53,7 @@ class MeshGraphNetConfig:
     strain_limit: float | None = None  # cloth rollouts: largest |edge strain| per step; None: the data's; 0: off
     #                                    (sims/constraints.py; None is set by training; older runs: off)
     edge_loss: float = 0.0       # cloth: weight of the edge-length loss (edge_length_loss); 0: off
+    strain_output: bool = False  # cloth: also predict each mesh edge's next strain; rollouts project onto it
 
     def __post_init__(self) -> None:
         if self.kind is None:  # resolved from the data before a network is built
@@ -60,6 +65,12 @@ class MeshGraphNetConfig:
                              f"{self.kind!r}")
         if self.edge_loss < 0 or (self.edge_loss and self.kind != "cloth"):
             raise ValueError(f"edge_loss must be >= 0, and > 0 only for cloth; got {self.edge_loss} for {self.kind!r}")
+        if self.strain_output and (self.kind != "cloth" or self.refinement_steps):
+            raise ValueError(f"strain_output is for cloth without refinement steps; got {self.kind!r} with "
+                             f"refinement_steps={self.refinement_steps}")
+        if self.strain_output and self.strain_limit == 0:
+            raise ValueError("strain_output needs the strain limiter, which projects onto the predicted strains: "
+                             "strain_limit must not be 0")
         if self.refinement_steps < 0 or not 0 < self.min_noise_std < 1:
             raise ValueError(f"refinement_steps must be >= 0 and min_noise_std in (0, 1), got "
                              f"{self.refinement_steps} and {self.min_noise_std}")
@@ -84,7 +95,10 @@ class MeshState:
     ``batch [N]``, mesh edges ``senders/receivers [E]`` (both directions), and the state: flow ``velocity
     [N, 2]``; cloth ``world_pos`` and ``prev_world_pos [N, 3]``. ``target`` is the next frame's velocity or
     world position, when known; ``forcing [N, F]`` the external forcing, when the data has one (the flag's
-    wind velocity at this frame and the next, m/s)."""
+    wind velocity at this frame and the next, m/s). ``edge_strain [E, 1]`` is the mesh edges' strain a
+    ``strain_output`` model reads when it is not that of ``world_pos``: training noise moves the positions,
+    not the springs' lengths (noise of 0.003 m on edges of 0.057 m lengthens them by 0.5% on average, 4x the
+    cloth's mean strain, and a network taught on noisy lengths under-predicts clean ones)."""
 
     mesh_pos: torch.Tensor
     node_type: torch.Tensor
@@ -96,6 +110,7 @@ class MeshState:
     prev_world_pos: torch.Tensor | None = None
     target: torch.Tensor | None = None
     forcing: torch.Tensor | None = None
+    edge_strain: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.batch.max()) + 1 if self.batch.numel() else 0
@@ -108,10 +123,11 @@ class MeshState:
 
     def step_to(self, frame: torch.Tensor) -> "MeshState":
         """The state one frame on: ``frame [N, dim]`` is the new velocity (flow) or world position (cloth,
-        the current one becoming the previous); target and forcing are left as they are."""
+        the current one becoming the previous, its edge strains read from it); target and forcing are left as
+        they are."""
         if self.velocity is not None:
             return self.replace(velocity=frame)
-        return self.replace(prev_world_pos=self.world_pos, world_pos=frame)
+        return self.replace(prev_world_pos=self.world_pos, world_pos=frame, edge_strain=None)
 
 
 class MeshGraphNet(nn.Module):
@@ -129,13 +145,14 @@ class MeshGraphNet(nn.Module):
         self.cfg = cfg
         cloth = cfg.kind == "cloth"
         node_in = cfg.dim + NODE_TYPES + (cfg.forcing or 0)
-        edge_in = [7 if cloth else 3] + ([4] if cloth and cfg.world_radius > 0 else [])
+        edge_in = [(7 + cfg.strain_output) if cloth else 3] + ([4] if cloth and cfg.world_radius > 0 else [])
         self.node_norm = OnlineNormaliser(node_in)
         self.edge_norms = nn.ModuleList(OnlineNormaliser(n) for n in edge_in)
         self.output_norm = OnlineNormaliser(cfg.dim)
+        self.strain_norm = OnlineNormaliser(1) if cfg.strain_output else None
         self.net = EncodeProcessDecode(EncodeProcessDecodeConfig(
-            node_in=node_in + extra_inputs, edge_in=tuple(edge_in), node_out=cfg.dim, latent=cfg.latent,
-            hidden_layers=cfg.hidden_layers, n_steps=cfg.n_steps))
+            node_in=node_in + extra_inputs, edge_in=tuple(edge_in), node_out=cfg.dim, edge_out=int(cfg.strain_output),
+            latent=cfg.latent, hidden_layers=cfg.hidden_layers, n_steps=cfg.n_steps))
 
     def velocity(self, state: MeshState) -> torch.Tensor:
         return state.velocity if self.cfg.kind == "flow" else state.world_pos - state.prev_world_pos
@@ -154,6 +171,9 @@ class MeshGraphNet(nn.Module):
         if self.cfg.kind == "cloth":
             rel_world = state.world_pos[s] - state.world_pos[r]
             features = [rel_world, rel_world.norm(dim=-1, keepdim=True)] + features
+            if self.cfg.strain_output:  # explicit: the ratio of two lengths is what the springs act on
+                strain = state.edge_strain
+                features.append(mesh_edge_strain(state.world_pos, state) if strain is None else strain)
         edge_sets = [(s, r, torch.cat(features, dim=-1))]
         if len(self.edge_norms) == 2:
             ws, wr = world_edges(state, self.cfg.world_radius)
@@ -165,8 +185,20 @@ class MeshGraphNet(nn.Module):
                            n_edge=torch.bincount(state.batch[er], minlength=n_graphs))
                 for (es, er, ef), norm in zip(edge_sets, self.edge_norms)]
 
-    def forward(self, state: MeshState) -> torch.Tensor:
-        return self.net(self.graphs(state)).nodes
+    def forward(self, state: MeshState, with_strain: bool = False
+                ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """The normalised prediction ``[N, dim]``; with ``with_strain`` (a ``strain_output`` model) also the
+        normalised next strain of every directed mesh edge ``[E, 1]``."""
+        out = self.net(self.graphs(state))
+        if not with_strain:
+            return out.nodes
+        if self.strain_norm is None:
+            raise ValueError("this model has no strain output (MeshGraphNetConfig.strain_output is False)")
+        return out.nodes, out.edges
+
+    def strain_target(self, state: MeshState) -> torch.Tensor:
+        """The next frame's strain of every directed mesh edge ``[E, 1]``, from ``state.target`` (unnormalised)."""
+        return mesh_edge_strain(state.target, state)
 
     def target_output(self, state: MeshState) -> torch.Tensor:
         """The unnormalised quantity the network predicts, from ``state.target``."""
@@ -193,6 +225,23 @@ class MeshGraphNet(nn.Module):
         return self.next_frame(state, self(state))
 
 
+def mesh_edge_strain(positions: torch.Tensor, state: MeshState) -> torch.Tensor:
+    """``[E, 1]`` strains ``|x_s - x_r| / L - 1`` of ``state``'s directed mesh edges in ``positions [N, 3]``,
+    the rest lengths ``L`` from ``state.mesh_pos``."""
+    s, r = state.senders, state.receivers
+    rest = (state.mesh_pos[s] - state.mesh_pos[r]).norm(dim=-1, keepdim=True)
+    return (positions[s] - positions[r]).norm(dim=-1, keepdim=True) / rest - 1
+
+
+def undirected_edges(state: MeshState) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each mesh edge once, ``[E', 2]`` with the lower node first, sorted, and the index ``[E]`` of each
+    directed edge of ``state`` among them (both directions of an edge share one)."""
+    n = state.mesh_pos.shape[0]
+    low, high = torch.minimum(state.senders, state.receivers), torch.maximum(state.senders, state.receivers)
+    keys, index = torch.unique(low * n + high, return_inverse=True)
+    return torch.stack([keys // n, keys % n], dim=1), index
+
+
 def world_edges(state: MeshState, radius: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Pairs within ``radius`` in world space (same mesh) that are not mesh edges, both directions."""
     senders, receivers = radius_graph(state.world_pos.detach(), radius, batch=state.batch)
@@ -211,7 +260,8 @@ def flow_noise_std(velocities: list[np.ndarray], node_types: list[np.ndarray]) -
 
 def add_training_noise(model: MeshGraphNet, state: MeshState, generator: torch.Generator | None = None) -> MeshState:
     """The paper's noise on NORMAL nodes: on the velocity (flow) or the current world position (cloth), with
-    the target moved by ``(1 - gamma)`` of it so the network learns to correct its own drift."""
+    the target moved by ``(1 - gamma)`` of it so the network learns to correct its own drift. A
+    ``strain_output`` cloth model keeps reading the clean edge strains (``MeshState.edge_strain``)."""
     cfg = model.cfg
     if cfg.noise_std is None:
         raise ValueError("MeshGraphNetConfig.noise_std is None: training sets it from the data (flow_noise_std)")
@@ -221,7 +271,8 @@ def add_training_noise(model: MeshGraphNet, state: MeshState, generator: torch.G
     target = state.target + (1.0 - cfg.noise_gamma) * noise
     if cfg.kind == "flow":
         return state.replace(velocity=state.velocity + noise, target=target)
-    return state.replace(world_pos=state.world_pos + noise, target=target)
+    strain = mesh_edge_strain(state.world_pos, state) if cfg.strain_output else None  # the clean lengths
+    return state.replace(world_pos=state.world_pos + noise, target=target, edge_strain=strain)
 
 
 def training_targets(model: nn.Module, state: MeshState) -> tuple[MeshGraphNet, MeshState, torch.Tensor, torch.Tensor]:
@@ -254,11 +305,21 @@ def edge_length_loss(net: MeshGraphNet, noisy: MeshState, prediction: torch.Tens
 
 def training_loss(model: nn.Module, state: MeshState) -> tuple[torch.Tensor, dict]:
     """MSE of the normalised prediction on the loss-mask nodes, after training noise (when training), plus
-    ``cfg.edge_loss`` times :func:`edge_length_loss` (cloth, when set)."""
+    ``cfg.edge_loss`` times :func:`edge_length_loss` (cloth, when set), plus the MSE of the normalised next
+    strain of every mesh edge (``cfg.strain_output``; the clean frame's strain: the springs do not keep the
+    noise)."""
     net, noisy, target, mask = training_targets(model, state)
-    prediction = model(noisy)
+    strain = None
+    if net.cfg.strain_output:
+        prediction, strain = model(noisy, with_strain=True)
+    else:
+        prediction = model(noisy)
     loss = ((prediction - target) ** 2).sum(-1)[mask].mean()
-    if not net.cfg.edge_loss:
-        return loss, {}
-    edges = edge_length_loss(net, noisy, prediction, state.target)
-    return loss + net.cfg.edge_loss * edges, {"edge_loss": float(edges)}
+    logs = {}
+    if net.cfg.edge_loss:
+        edges = edge_length_loss(net, noisy, prediction, state.target)
+        loss, logs["edge_loss"] = loss + net.cfg.edge_loss * edges, float(edges)
+    if strain is not None:
+        strains = ((strain.float() - net.strain_norm(net.strain_target(state))) ** 2).mean()
+        loss, logs["strain_loss"] = loss + strains, float(strains.detach())
+    return loss, logs

@@ -52,9 +52,12 @@ def warm_up_normalisers(model: MeshGraphNet, frames: MeshFrames, batches: int, b
     model.train()
     for _ in range(batches):
         index = torch.randint(len(frames), (batch_size,), generator=generator)
-        state = add_training_noise(model, collate([frames[int(i)] for i in index]), generator)
+        clean = collate([frames[int(i)] for i in index])
+        state = add_training_noise(model, clean, generator)
         model.graphs(state)
         model.output_norm(model.target_output(state))
+        if model.strain_norm is not None:  # of the clean next frame, as the loss (the springs do not keep noise)
+            model.strain_norm(model.strain_target(clean))
 
 
 def build(run: MGNRun) -> Built:

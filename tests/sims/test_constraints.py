@@ -1,6 +1,7 @@
 """Strain limiting: the analytic two-node case, a perturbed flag brought within its
 bound with pinned nodes fixed, no change where the bound holds, the data's largest strain against brute force,
-and cloth rollouts that stay within the bound."""
+and cloth rollouts that stay within the bound; projection onto given strains, and the rollouts of a model that
+predicts them."""
 import numpy as np
 import pytest
 import torch
@@ -107,3 +108,44 @@ def test_training_a_cloth_model_sets_its_strain_limit_to_the_datas_largest(tmp_p
                   normaliser_warmup=1)
     RECIPE.build(kept)
     assert kept.mgn.strain_limit == 0
+
+
+def test_a_flag_is_projected_onto_given_consistent_strains(flag):
+    x = torch.as_tensor(flag.fields["world_pos"][8], dtype=torch.float64)
+    edges, rest, movable, limiter = mesh_limiter(flag, x, 0.05, sweeps=2000)
+    free = StrainLimiter(edges, rest.numpy(), np.ones(len(x), bool), 0.05, sweeps=20000, tolerance=1e-7)
+    centre = x.mean(0)
+    stretched = centre + 1.003 * (x - centre)  # every edge 0.3% longer than in x: a consistent set of strains
+    goal = strains(stretched, edges, rest)
+    out = free(x, goal)
+    assert torch.allclose(strains(out, edges, rest), goal, atol=1e-5)  # Gauss-Seidel converges slowly
+    assert torch.allclose(free(x, torch.full_like(goal, 0.2)), free(x, torch.full_like(goal, 0.05)))  # clipped
+    pinned = limiter(x, goal)
+    assert torch.equal(pinned[~movable], x[~movable])
+    moved = torch.as_tensor(np.isin(edges, np.flatnonzero(movable.numpy())).any(1))
+    assert float((strains(pinned, edges, rest) - goal)[moved].abs().mean()) < 0.1 * float(goal[moved].abs().mean())
+
+
+def test_rollouts_of_a_strain_output_model_take_its_predicted_strains(flag):
+    from sims.mesh_rollout import mgn_rollouts
+    from sims.meshgraphnet import MeshGraphNet, MeshGraphNetConfig
+
+    torch.manual_seed(0)
+    model = MeshGraphNet(MeshGraphNetConfig(kind="cloth", latent=8, n_steps=1, strain_limit=0.05,
+                                            strain_output=True)).eval()
+    model.output_norm.train()(0.01 * torch.randn(1000, 3, generator=torch.Generator().manual_seed(1)))
+    model.strain_norm.train()(torch.tensor([[-1.0], [1.0]]))  # mean 0, std 1
+    model.eval()
+    decoder = model.net.edge_decoder.phi[-1]
+    with torch.no_grad():  # the untrained network moves the nodes by ~1 cm and predicts 0.4% strain everywhere
+        decoder.weight.zero_()
+        decoder.bias.fill_(0.004)
+    edges, rest, movable, _ = mesh_limiter(flag, torch.zeros(1, dtype=torch.float64), 1.0)
+    rollout, = mgn_rollouts(model, [flag], steps=5, precision="fp32")
+    moved = torch.as_tensor(np.isin(edges, np.flatnonzero(movable.numpy())).any(1))
+    for frame in torch.as_tensor(rollout.predicted, dtype=torch.float64):
+        assert float(strains(frame, edges, rest)[moved].median()) == pytest.approx(0.004, abs=2e-4)
+    with pytest.raises(ValueError, match="strain_output"):
+        MeshGraphNetConfig(kind="cloth", strain_output=True, strain_limit=0)
+    with pytest.raises(ValueError, match="strain_output"):
+        MeshGraphNetConfig(kind="flow", strain_output=True)

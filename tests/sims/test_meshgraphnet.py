@@ -8,8 +8,8 @@ from datasets.meshes import MeshTrajectory
 from gnn.normaliser import OnlineNormaliser
 from sims.mesh_rollout import MeshRollout, wake_period_error
 from sims.mesh_samples import collate, frame_state
-from sims.meshgraphnet import (MeshGraphNet, MeshGraphNetConfig, edge_length_loss, flow_noise_std, training_loss,
-                               world_edges)
+from sims.meshgraphnet import (MeshGraphNet, MeshGraphNetConfig, add_training_noise, edge_length_loss,
+                               flow_noise_std, mesh_edge_strain, training_loss, world_edges)
 from sims.solvers.flag import FlagConfig, flag_trajectory, make_flag
 
 
@@ -64,6 +64,26 @@ def test_edge_length_loss_sees_stretch_not_rigid_motion(flag_traj):
         MeshGraphNetConfig(kind="flow", edge_loss=1.0)
     with pytest.raises(ValueError, match="edge_loss"):
         MeshGraphNetConfig(kind="cloth", edge_loss=1.0, refinement_steps=2)
+
+
+def test_strain_output_is_trained_on_the_clean_next_frames_edge_strains(flag_traj):
+    torch.manual_seed(0)
+    model = MeshGraphNet(MeshGraphNetConfig(kind="cloth", latent=8, n_steps=1, strain_output=True))
+    state = collate([frame_state(flag_traj, t, "cloth") for t in (10, 20)])
+    centre = state.target.mean(0)
+    stretched = state.replace(target=centre + 1.002 * (state.target - centre))
+    assert torch.allclose(model.strain_target(stretched), 1.002 * (model.strain_target(state) + 1) - 1, atol=1e-6)
+    model.strain_norm(model.strain_target(state))
+    nodes, strain = model(state, with_strain=True)
+    assert nodes.shape == (len(state.node_type), 3) and strain.shape == (len(state.senders), 1)
+    noisy = add_training_noise(model, state)  # moves the positions, not the edge strains the network reads
+    assert torch.equal(noisy.edge_strain, mesh_edge_strain(state.world_pos, state))
+    assert noisy.step_to(noisy.target).edge_strain is None
+    loss, logs = training_loss(model.train(), state)
+    loss.backward()
+    assert logs["strain_loss"] > 0 and model.net.edge_decoder.phi[-1].weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="no strain output"):
+        MeshGraphNet(MeshGraphNetConfig(kind="cloth", latent=8, n_steps=1))(state, with_strain=True)
 
 
 def test_online_normaliser_accumulates_then_freezes():
