@@ -68,10 +68,11 @@ class StrainLimiter:
         self.rest = np.asarray(rest, dtype=np.float64)
         self.inverse_mass = np.asarray(movable, dtype=np.float64)  # 1 free, 0 fixed (the cloth's masses are equal)
         self.limit, self.sweeps, self.tolerance = float(limit), sweeps, tolerance
+        self.bounds = self.rest * (1 - self.limit), self.rest * (1 + self.limit)  # edge lengths
 
     def __call__(self, positions: torch.Tensor, strain: torch.Tensor | None = None) -> torch.Tensor:
         if strain is None:
-            lower, upper = self.rest * (1 - self.limit), self.rest * (1 + self.limit)
+            lower, upper = self.bounds
         else:
             lower = upper = self.rest * (1 + np.clip(strain.detach().cpu().numpy().astype(np.float64),
                                                      -self.limit, self.limit))

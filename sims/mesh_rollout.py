@@ -12,10 +12,10 @@ import numpy as np
 import torch
 
 from datasets.meshes import MeshTrajectory
+from gnn.scatter import scatter_mean
 from sims.constraints import StrainLimiter
 from sims.mesh import rest_lengths
 from sims.mesh_samples import FIELDS, collate, forcing_at, frame_state
-from gnn.scatter import scatter_mean
 from sims.meshgraphnet import MeshGraphNet, undirected_edges
 from sims.solvers.cylinder_flow import shedding_period
 from training.precision import autocast
