@@ -16,7 +16,7 @@ from gnn.scatter import scatter_mean
 from sims.constraints import StrainLimiter
 from sims.mesh import rest_lengths
 from sims.mesh_samples import FIELDS, collate, forcing_at, frame_state
-from sims.meshgraphnet import MeshGraphNet, undirected_edges
+from sims.meshgraphnet import MeshGraphNet, MeshState, undirected_edges
 from sims.solvers.cylinder_flow import shedding_period
 from training.precision import autocast
 
@@ -51,6 +51,42 @@ def first_frame(kind: str) -> int:
     return 0 if kind == "flow" else 1
 
 
+class RolloutStep:
+    """One step of a model's rollout on a batch of meshes, shared by the rollouts and by training's
+    pushforward: ``step(state, prescribed) -> [N, F]`` float32, the network's next frame with the nodes
+    outside its loss mask set from ``prescribed [N, F]`` (the ground truth's next frame) and, for a cloth
+    model with a ``strain_limit``, projected onto edge strains within it
+    (:class:`sims.constraints.StrainLimiter`), or onto its predicted strains if it has a ``strain_output``
+    (the two directions of each edge averaged).
+
+    Args:
+        model: the network (eval mode).
+        state: a state of the batch of meshes the steps will advance (its mesh and node types).
+    """
+
+    def __init__(self, model: MeshGraphNet, state: MeshState) -> None:
+        self.model, self.prescribed = model, ~model.loss_mask(state)
+        self.limiter: StrainLimiter | None = None
+        if model.cfg.strain_limit:  # cloth: every mesh edge once
+            edges, self.edge_of = undirected_edges(state)
+            self.limiter = StrainLimiter(edges.numpy(), rest_lengths(state.mesh_pos.numpy(), edges.numpy()),
+                                         (~self.prescribed).numpy(), model.cfg.strain_limit)
+
+    @torch.no_grad()
+    def __call__(self, state: MeshState, prescribed: torch.Tensor,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        model, strain = self.model, None
+        if model.cfg.strain_output:
+            prediction, directed = model(state, with_strain=True)
+            nxt = model.next_frame(state, prediction.float())
+            strain = scatter_mean(model.strain_norm.inverse(directed.float())[:, 0], self.edge_of,
+                                  len(self.limiter.edges))
+        else:
+            nxt = model.advance(state, generator).float()
+        nxt[self.prescribed] = prescribed[self.prescribed].to(nxt.dtype)
+        return nxt if self.limiter is None else self.limiter(nxt, strain)
+
+
 @torch.no_grad()
 def mgn_rollouts(model: MeshGraphNet, trajectories: list[MeshTrajectory], steps: int | None = None,
                  precision: str = "auto", seed: int = 0) -> list[MeshRollout]:
@@ -61,9 +97,7 @@ def mgn_rollouts(model: MeshGraphNet, trajectories: list[MeshTrajectory], steps:
     ``precision`` (auto, fp32, bf16); the fields and their update stay float32. ``seconds_per_frame`` is
     the batch's wall-clock per step after the first (a warm-up) divided by the number of trajectories. A
     model that samples (the refiner) draws its noise from a generator seeded with ``seed``: other seeds give
-    an ensemble. A cloth model with a ``strain_limit`` projects every predicted frame, after the prescribed
-    nodes are set, onto edge strains within it (:class:`sims.constraints.StrainLimiter`; part of the timing);
-    one with a ``strain_output`` onto its predicted strains (the two directions of each edge averaged).
+    an ensemble. Each step is a :class:`RolloutStep` (a cloth model's strain projection is part of the timing).
 
     Args:
         model: a trained network (eval mode).
@@ -82,12 +116,7 @@ def mgn_rollouts(model: MeshGraphNet, trajectories: list[MeshTrajectory], steps:
                             dtype=torch.float32)
     forcing = [torch.cat([forcing_at(traj, start + t + 1) for traj in trajectories])
                for t in range(steps)] if state.forcing is not None else None
-    prescribed = ~model.loss_mask(state)
-    limiter = None
-    if model.cfg.strain_limit:  # cloth: every mesh edge once
-        edges, edge_of = undirected_edges(state)
-        limiter = StrainLimiter(edges.numpy(), rest_lengths(state.mesh_pos.numpy(), edges.numpy()),
-                                (~prescribed).numpy(), model.cfg.strain_limit)
+    step = RolloutStep(model, state)
     out = np.full((steps, *truth.shape[1:]), np.nan)
     alive = np.ones(len(trajectories), bool)
     diverged: list[int | None] = [None] * len(trajectories)
@@ -96,17 +125,8 @@ def mgn_rollouts(model: MeshGraphNet, trajectories: list[MeshTrajectory], steps:
     for t in range(steps):
         if t == 1:  # as for the solvers, the first step (allocations, kernel choice) is a warm-up, not timed
             t0, untimed = time.perf_counter(), 1
-        strain = None
         with autocast(precision, "cpu"):
-            if model.cfg.strain_output:
-                prediction, directed = model(state, with_strain=True)
-                nxt = model.next_frame(state, prediction.float())
-                strain = scatter_mean(model.strain_norm.inverse(directed.float())[:, 0], edge_of, len(edges))
-            else:
-                nxt = model.advance(state, generator).float()
-        nxt[prescribed] = truth[t][prescribed]
-        if limiter is not None:
-            nxt = limiter(nxt, strain)
+            nxt = step(state, truth[t], generator)
         finite = np.array([bool(torch.isfinite(part).all()) for part in torch.split(nxt, sizes)])
         for k in np.flatnonzero(alive & ~finite):
             diverged[k], alive[k] = t, False

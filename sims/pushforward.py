@@ -3,17 +3,19 @@
 A one-step model is trained on true states but rolled out on its own predictions, whose errors are not
 the isotropic training noise (for the cylinder: a wake that loses amplitude step by step). With
 ``pushforward = K`` each training sample is ``K + 1`` consecutive frames of one trajectory; the loss draws
-k uniform in 0..K per batch, rolls the model k steps from the first frame without gradient (prescribed
-nodes and the forcing following the ground truth, exactly as in :func:`sims.mesh_rollout.mgn_rollouts`)
-and applies the usual one-step loss (training noise included) to the state it reached, against the true
-next frame. The model thus learns to bring its own drifted states back to the data. A training step costs
-up to K extra forward passes without backward; evaluation batches are single frames, scored one step.
+k uniform in 0..K per batch, rolls the model k steps from the first frame without gradient (the steps of
+its rollouts, :class:`sims.mesh_rollout.RolloutStep`: prescribed nodes and the forcing following the
+ground truth, a cloth model's strain projection included) and applies the usual one-step loss (training
+noise included) to the state it reached, against the true next frame. The model thus learns to bring its
+own drifted states back to the data. A training step costs up to K extra forward passes without backward;
+evaluation batches are single frames, scored one step.
 """
 from __future__ import annotations
 
 import torch
 from torch.utils.data import Dataset
 
+from sims.mesh_rollout import RolloutStep
 from sims.mesh_samples import MeshFrames, collate
 from sims.meshgraphnet import MeshGraphNet, MeshState
 from training.trainer import LossFn
@@ -56,8 +58,9 @@ def collate_sequences(samples: list[list[MeshState]] | list[MeshState]) -> list[
 
 @torch.no_grad()
 def pushed_state(net: MeshGraphNet, states: list[MeshState], steps: int) -> MeshState:
-    """The state the model reaches after ``steps`` steps from ``states[0]``: the model's own frames on its
-    loss-mask nodes, the ground truth on the prescribed ones, and ``states[steps]``'s forcing and target.
+    """The state the model reaches after ``steps`` steps from ``states[0]``, each a rollout's step
+    (:class:`sims.mesh_rollout.RolloutStep`: the model's own frames on its loss-mask nodes, the ground truth
+    on the prescribed ones, a cloth model's strain projection), with ``states[steps]``'s forcing and target.
 
     Args:
         net: the network (unwrapped from DDP).
@@ -65,11 +68,13 @@ def pushed_state(net: MeshGraphNet, states: list[MeshState], steps: int) -> Mesh
         steps: model steps to take, 0 gives ``states[0]``.
     """
     state, training = states[0], net.training
+    if steps == 0:
+        return state
     net.eval()  # as in a rollout; the online normalisers count training inputs only
     try:
+        step = RolloutStep(net, state)
         for true_next in states[1:steps + 1]:
-            predicted = net.advance(state).to(state.target.dtype)
-            frame = torch.where(net.loss_mask(state)[:, None], predicted, state.target)
+            frame = step(state, state.target).to(state.target.dtype)
             state = state.step_to(frame).replace(target=true_next.target, forcing=true_next.forcing)
     finally:
         net.train(training)

@@ -35,13 +35,14 @@ def test_sequences_are_consecutive_frames_of_one_trajectory(tmp_path):
         MeshSequences(frames, unroll=8)
 
 
-@pytest.mark.parametrize("kind", ["flow", "cloth"])
-def test_pushed_state_is_the_models_own_rollout(kind):
+@pytest.mark.parametrize("kind, cloth", [("flow", {}), ("cloth", {}), ("cloth", {"strain_limit": 0.002}),
+                                         ("cloth", {"strain_limit": 0.05, "strain_output": True})])
+def test_pushed_state_is_the_models_own_rollout(kind, cloth):
     if kind == "flow":
         traj, cfg = oscillating_flow(0), MeshGraphNetConfig(kind="flow", latent=16, n_steps=2, noise_std=0.0)
-    else:
+    else:  # the strain projection (limiter or predicted strains) is part of the rollout's step
         traj = flag_trajectory(make_flag(FlagConfig(nx=7, ny=5)), 8, seed=1)
-        cfg = MeshGraphNetConfig(kind="cloth", latent=16, n_steps=2, forcing=6)
+        cfg = MeshGraphNetConfig(kind="cloth", latent=16, n_steps=2, forcing=6, **cloth)
     torch.manual_seed(0)
     model = MeshGraphNet(cfg).eval()
     start, steps = first_frame(kind), 3
