@@ -1,5 +1,6 @@
 """`physml data generate cylinder_flow|flag` write valid mesh trajectories with their own meshes."""
 import numpy as np
+import pytest
 
 from datasets.meshes import OBSTACLE, MeshTrajectoryReader
 from physml.cli import main
@@ -83,3 +84,31 @@ def test_cylinder_flow_generation_is_the_same_in_parallel_and_resumed(tmp_path):
                 assert np.array_equal(velocity, b[i].fields["velocity"])
                 kept = split == "train" and i == 1
                 assert np.array_equal(velocity + kept, c[i].fields["velocity"])
+
+
+def test_a_cylinder_trajectory_whose_solve_diverges_is_meshed_again(tmp_path, monkeypatch):
+    """Channel 285 of seed 0 (the 286th trajectory, mesh seed 286) diverges 0.5 s into its spin-up on its
+    first mesh; the part written for it comes from another mesh of the same channel and is finite. A channel
+    that diverges on every mesh is an error, and no file is written."""
+    from sims import mesh_data
+    from sims.solvers.cylinder_flow import Channel, simulate_cylinder_flow
+
+    channel = Channel(length=1.6, center=(0.1766522700737816, 0.2608874771865075), radius=0.04102460732607049,
+                      mean_inflow=2.4141858118821675, viscosity=0.001, h_cylinder=0.015, h_far=0.05, ramp=0.5)
+    first = simulate_cylinder_flow(channel, frames=2, frame_dt=0.01, warmup=0.5, seed=286)
+    assert not np.isfinite(first.fields["velocity"]).all()
+    path = tmp_path / "train_00285.h5"
+    mesh_data._simulate_part(path, channel, frames=2, frame_dt=0.01, warmup=0.5, seed=286)
+    with MeshTrajectoryReader(path) as reader:
+        traj = reader[0]
+    assert np.isfinite(traj.fields["velocity"]).all() and len(traj.mesh_pos) != len(first.mesh_pos)
+
+    def diverging(*args, **kwargs):
+        traj = simulate_cylinder_flow(*args, **kwargs)
+        traj.fields["velocity"][-1, 0] = np.nan
+        return traj
+
+    monkeypatch.setattr(mesh_data, "simulate_cylinder_flow", diverging)
+    with pytest.raises(RuntimeError, match="diverged on 4 meshes"):
+        mesh_data._simulate_part(tmp_path / "never.h5", channel, frames=2, frame_dt=0.01, warmup=0.02, seed=1)
+    assert not (tmp_path / "never.h5").exists()
