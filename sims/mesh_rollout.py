@@ -70,7 +70,8 @@ class RolloutStep:
         if model.cfg.strain_limit:  # cloth: every mesh edge once
             edges, self.edge_of = undirected_edges(state)
             self.limiter = StrainLimiter(edges.numpy(), rest_lengths(state.mesh_pos.numpy(), edges.numpy()),
-                                         (~self.prescribed).numpy(), model.cfg.strain_limit)
+                                         (~self.prescribed).numpy(), model.cfg.strain_limit,
+                                         sweeps=model.cfg.strain_sweeps)
 
     @torch.no_grad()
     def __call__(self, state: MeshState, prescribed: torch.Tensor,

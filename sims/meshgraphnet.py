@@ -54,6 +54,7 @@ class MeshGraphNetConfig:
     #                                    (sims/constraints.py; None is set by training; older runs: off)
     edge_loss: float = 0.0       # cloth: weight of the edge-length loss (edge_length_loss); 0: off
     strain_output: bool = False  # cloth: also predict each mesh edge's next strain; rollouts project onto it
+    strain_sweeps: int = 200     # cloth: Gauss-Seidel sweeps of each frame's projection (StrainLimiter)
 
     def __post_init__(self) -> None:
         if self.kind is None:  # resolved from the data before a network is built
@@ -71,6 +72,8 @@ class MeshGraphNetConfig:
         if self.strain_output and self.strain_limit == 0:
             raise ValueError("strain_output needs the strain limiter, which projects onto the predicted strains: "
                              "strain_limit must not be 0")
+        if self.strain_sweeps < 1:
+            raise ValueError(f"strain_sweeps must be >= 1, got {self.strain_sweeps}")
         if self.refinement_steps < 0 or not 0 < self.min_noise_std < 1:
             raise ValueError(f"refinement_steps must be >= 0 and min_noise_std in (0, 1), got "
                              f"{self.refinement_steps} and {self.min_noise_std}")
