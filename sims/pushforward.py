@@ -9,6 +9,13 @@ ground truth, a cloth model's strain projection included) and applies the usual 
 noise included) to the state it reached, against the true next frame. The model thus learns to bring its
 own drifted states back to the data. A training step costs up to K extra forward passes without backward;
 evaluation batches are single frames, scored one step.
+
+With ``unroll`` U > 0 (flow models) the trained step is followed by U more steps *with* gradient: each takes
+the model's own next frame (prescribed nodes from the data) as its input, and the loss is the mean of the
+U + 1 one-step losses (each against the true next frame, training noise included), so the gradient sees
+how an error of one step changes the next ones (backpropagation through the unrolled rollout, as
+"solver-in-the-loop" training does; Um et al. 2020). A step then costs U + 1 forward and backward passes;
+sequences hold K + U + 1 frames.
 """
 from __future__ import annotations
 
@@ -17,7 +24,7 @@ from torch.utils.data import Dataset
 
 from sims.mesh_rollout import RolloutStep
 from sims.mesh_samples import MeshFrames, collate
-from sims.meshgraphnet import MeshGraphNet, MeshState
+from sims.meshgraphnet import MeshGraphNet, MeshState, training_targets
 from training.trainer import LossFn
 
 
@@ -81,16 +88,44 @@ def pushed_state(net: MeshGraphNet, states: list[MeshState], steps: int) -> Mesh
     return state
 
 
-def pushforward(loss: LossFn) -> LossFn:
+def unrolled_loss(model: torch.nn.Module, states: list[MeshState]) -> tuple[torch.Tensor, dict]:
+    """The mean one-step loss of a flow model over ``len(states)`` steps, each after the first taken from the
+    previous step's prediction with gradient (its prescribed nodes set to the data's): the normalised
+    squared error of every predicted frame against the true one.
+
+    Args:
+        model: the flow network (possibly DDP-wrapped), training.
+        states: the first state, then the true states whose targets (next frames) the later steps are
+            scored against, consecutive frames of the same meshes.
+    """
+    state, losses = states[0], []
+    for true in states[1:] + [None]:
+        net, noisy, target, mask = training_targets(model, state)
+        prediction = model(noisy)
+        losses.append(((prediction - target) ** 2).sum(-1)[mask].mean())
+        if true is None:
+            break
+        frame = torch.where(mask[:, None], net.next_frame(noisy, prediction), state.target)
+        state = state.step_to(frame).replace(target=true.target, forcing=true.forcing)
+    loss = torch.stack(losses).mean()
+    return loss, {"last_step_loss": float(losses[-1].detach())}
+
+
+def pushforward(loss: LossFn, unroll: int = 0) -> LossFn:
     """``loss`` applied after a pushforward of k ~ U{0..K} model steps (the global generator, seeded by the
-    Trainer) when training on sequences; plain ``loss`` on single frames and in evaluation."""
+    Trainer) when training on sequences of K + ``unroll`` + 1 frames, followed by ``unroll`` steps with
+    gradient (:func:`unrolled_loss`, which replaces ``loss``) when ``unroll`` > 0; plain ``loss`` on single
+    frames and in evaluation."""
 
     def pushforward_loss(model: torch.nn.Module, batch: MeshState | list[MeshState]) -> tuple[torch.Tensor, dict]:
         if isinstance(batch, MeshState):
             return loss(model, batch)
         if not model.training:
             return loss(model, batch[0])
-        steps = int(torch.randint(len(batch), ()))
-        return loss(model, pushed_state(getattr(model, "module", model), batch, steps))
+        steps = int(torch.randint(len(batch) - unroll, ()))
+        state = pushed_state(getattr(model, "module", model), batch, steps)
+        if unroll:
+            return unrolled_loss(model, [state] + batch[steps + 1:steps + 1 + unroll])
+        return loss(model, state)
 
     return pushforward_loss

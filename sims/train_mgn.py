@@ -34,6 +34,7 @@ class MGNRun:
     normaliser_warmup: int = 1000  # training batches the normalisers accumulate before the first step
     validation_rollout: int = 50   # steps of the validation rollouts whose RMSE (rollout_rmse) selects checkpoints
     pushforward: int = 0           # K: train after 0..K model steps without gradient (sims/pushforward.py); 0: off
+    unroll_loss: int = 0           # U: flow, U more steps with gradient after the trained one (sims/pushforward.py)
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(
         run_dir="runs/mgn", steps=20_000, batch_size=2, lr=1e-3, schedule="exponential", lr_final=1e-5,
         log_every=50, eval_every=1000, select_by="rollout_rmse"))
@@ -61,8 +62,9 @@ def warm_up_normalisers(model: MeshGraphNet, frames: MeshFrames, batches: int, b
 
 
 def build(run: MGNRun) -> Built:
-    if run.pushforward < 0:
-        raise ValueError(f"pushforward must be >= 0 (model steps before the trained one), got {run.pushforward}")
+    if run.pushforward < 0 or run.unroll_loss < 0:
+        raise ValueError(f"pushforward and unroll_loss must be >= 0 (model steps before and after the trained one), "
+                         f"got {run.pushforward} and {run.unroll_loss}")
     data = Path(run.data_dir)
     train_set, valid_set = MeshFrames(data / "train.h5"), MeshFrames(data / "valid.h5")
     if run.mgn.kind is None:
@@ -77,6 +79,9 @@ def build(run: MGNRun) -> Built:
             [t.fields[FIELDS["flow"]] for t in train_set.trajectories], [t.node_type for t in train_set.trajectories]))
     if run.mgn.kind == "cloth" and run.mgn.strain_limit is None:
         run.mgn = dataclasses.replace(run.mgn, strain_limit=largest_strain(train_set.trajectories))
+    if run.unroll_loss and (run.mgn.kind != "flow" or run.mgn.refinement_steps):
+        raise ValueError("unroll_loss is for flow models without refinement steps: the cloth's strain projection "
+                         "is not differentiable and the refiner's loss is a denoising loss")
     model = build_model(run)
     warm_up_normalisers(model, train_set, run.normaliser_warmup, run.trainer.batch_size, run.trainer.seed)
     probes = steady = None
@@ -85,9 +90,9 @@ def build(run: MGNRun) -> Built:
         probes = [wake_probe(c, t.mesh_pos) for c, t in zip(channels, valid_set.trajectories)]
         steady = [STEADY_WAKE * c.mean_inflow for c in channels]
     metric = validation_rollout_rmse(valid_set.trajectories, run.validation_rollout, probes, steady)
-    if run.pushforward:
-        return Built(model, MeshSequences(train_set, run.pushforward), valid_set, collate_sequences,
-                     pushforward(loss_of(run.mgn)), eval_metrics=metric)
+    if run.pushforward or run.unroll_loss:
+        return Built(model, MeshSequences(train_set, run.pushforward + run.unroll_loss), valid_set,
+                     collate_sequences, pushforward(loss_of(run.mgn), run.unroll_loss), eval_metrics=metric)
     return Built(model, train_set, valid_set, collate, loss_of(run.mgn), eval_metrics=metric)
 
 

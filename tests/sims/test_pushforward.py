@@ -1,6 +1,8 @@
 """The pushforward trick: sequences of consecutive frames, the pushed state equal to the model's own
-rollout (prescribed nodes and forcing from the ground truth), the loss drawing 0..K steps, and training."""
+rollout (prescribed nodes and forcing from the ground truth), the loss drawing 0..K steps, the unrolled
+loss with gradient through its steps, and training."""
 import copy
+import dataclasses
 
 import numpy as np
 import pytest
@@ -10,7 +12,7 @@ from datasets.meshes import NORMAL, OUTFLOW, write_mesh_trajectories
 from sims.mesh_rollout import first_frame, mgn_rollouts
 from sims.mesh_samples import MeshFrames, frame_state
 from sims.meshgraphnet import MeshGraphNet, MeshGraphNetConfig, training_loss
-from sims.pushforward import MeshSequences, collate_sequences, pushed_state, pushforward
+from sims.pushforward import MeshSequences, collate_sequences, pushed_state, pushforward, unrolled_loss
 from sims.solvers.flag import FlagConfig, flag_trajectory, make_flag
 from tests.sims.test_meshgraphnet import oscillating_flow
 
@@ -88,6 +90,41 @@ def test_pushforward_loss_draws_the_steps_and_scores_the_pushed_state():
     assert loss(model, batch[1])[0].item() == pytest.approx(training_loss(model, batch[1])[0].item(), rel=1e-6)
 
 
+def frozen_normalisers(model: MeshGraphNet, state) -> None:
+    """Accumulate the normalisers once on ``state`` and stop them, so training and evaluation passes agree."""
+    model.train()
+    model.graphs(state)
+    model.output_norm(model.target_output(state) + 0.01 * torch.randn(len(state.target), 2))
+    for norm in (model.node_norm, model.output_norm, *model.edge_norms):
+        norm.max_accumulations = 1
+
+
+def test_unrolled_loss_is_the_rollouts_error_with_gradient_through_the_steps():
+    torch.manual_seed(0)
+    model = MeshGraphNet(MeshGraphNetConfig(kind="flow", latent=16, n_steps=2, noise_std=0.0))
+    traj = oscillating_flow(0)
+    states = [frame_state(traj, j, "flow") for j in range(3)]
+    frozen_normalisers(model, states[0])
+    value, logs = unrolled_loss(model, states)
+    rollout, = mgn_rollouts(model.eval(), [traj], steps=3, precision="fp32")  # frames 1..3 from frame 0
+    model.train()
+    mask = model.loss_mask(states[0]).numpy()
+    std = model.output_norm.std.numpy()
+    errors = [(((rollout.predicted[k] - traj.fields["velocity"][k + 1]) / std) ** 2).sum(-1)[mask].mean()
+              for k in range(3)]
+    assert value.item() == pytest.approx(np.mean(errors), rel=1e-4)
+    assert logs["last_step_loss"] == pytest.approx(errors[-1], rel=1e-4)
+    # the same losses on the rollout's states, detached: equal in value, but no gradient through the steps
+    detached = [states[0]] + [states[k].replace(velocity=torch.as_tensor(rollout.predicted[k - 1], dtype=torch.float32))
+                              for k in (1, 2)]
+    independent = torch.stack([training_loss(model, s)[0] for s in detached]).mean()
+    assert independent.item() == pytest.approx(value.item(), rel=1e-4)
+    weights = list(model.net.parameters())
+    through, alone = (torch.cat([g.ravel() for g in torch.autograd.grad(v, weights, retain_graph=True)])
+                      for v in (value, independent))
+    assert not torch.allclose(through, alone, rtol=1e-3, atol=1e-8)
+
+
 def test_training_with_pushforward(tmp_path):
     from sims.train_mgn import RECIPE, MGNRun
     from training import TrainerConfig
@@ -102,5 +139,16 @@ def test_training_with_pushforward(tmp_path):
     train(RECIPE, run)
     rows = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     assert sum('"eval"' in row for row in rows) == 2
-    with pytest.raises(ValueError, match="pushforward must be >= 0"):
+    unrolled = dataclasses.replace(run, pushforward=1, unroll_loss=2, trainer=dataclasses.replace(
+        trainer, run_dir=str(tmp_path / "unrolled")))
+    assert len(RECIPE.build(unrolled).train_set) == 2 * (8 - 1 - 3)
+    train(RECIPE, unrolled)
+    assert '"last_step_loss"' in (tmp_path / "unrolled" / "metrics.jsonl").read_text()
+    with pytest.raises(ValueError, match="pushforward and unroll_loss must be >= 0"):
         RECIPE.build(MGNRun(data_dir=str(tmp_path), pushforward=-1))
+    flag = flag_trajectory(make_flag(FlagConfig(nx=7, ny=5)), 8, seed=1)
+    for split in ("train", "valid"):
+        write_mesh_trajectories(tmp_path / "flag" / f"{split}.h5", [flag],
+                                {"dt": 0.02, "fields": {"world_pos": "m", "wind": "m/s"}})
+    with pytest.raises(ValueError, match="unroll_loss is for flow models"):
+        RECIPE.build(MGNRun(data_dir=str(tmp_path / "flag"), unroll_loss=1))
