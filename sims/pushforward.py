@@ -34,7 +34,7 @@ class MeshSequences(Dataset):
 
     Args:
         frames: the single frames of a training file.
-        unroll: K, the most steps the model is rolled before its trained step.
+        unroll: the steps a sequence spans: K + U (the pushforward's and the unrolled loss's).
     """
 
     def __init__(self, frames: MeshFrames, unroll: int) -> None:
@@ -45,7 +45,7 @@ class MeshSequences(Dataset):
         self.starts = [k for k in range(len(index) - unroll)
                        if index[k + unroll] == (index[k][0], index[k][1] + unroll)]
         if not self.starts:
-            raise ValueError(f"no trajectory is long enough: pushforward {unroll} needs {unroll + 2} frames "
+            raise ValueError(f"no trajectory is long enough: sequences of {unroll} steps need {unroll + 2} frames "
                              f"(cloth: {unroll + 3}, one more for the previous position)")
 
     def __len__(self) -> int:
