@@ -126,20 +126,29 @@ def test_a_flag_is_projected_onto_given_consistent_strains(flag):
     assert float((strains(pinned, edges, rest) - goal)[moved].abs().mean()) < 0.1 * float(goal[moved].abs().mean())
 
 
-def test_rollouts_of_a_strain_output_model_take_its_predicted_strains(flag):
-    from sims.mesh_rollout import mgn_rollouts
+def constant_strain_model(sweeps: int = 200):
+    """An untrained strain-output cloth model that moves the nodes by ~1 cm and predicts 0.4% strain on every
+    edge (consistent with a uniformly stretched sheet), projected with ``sweeps`` sweeps."""
     from sims.meshgraphnet import MeshGraphNet, MeshGraphNetConfig
 
     torch.manual_seed(0)
     model = MeshGraphNet(MeshGraphNetConfig(kind="cloth", latent=8, n_steps=1, strain_limit=0.05,
-                                            strain_output=True)).eval()
+                                            strain_output=True, strain_sweeps=sweeps)).eval()
     model.output_norm.train()(0.01 * torch.randn(1000, 3, generator=torch.Generator().manual_seed(1)))
     model.strain_norm.train()(torch.tensor([[-1.0], [1.0]]))  # mean 0, std 1
     model.eval()
     decoder = model.net.edge_decoder.phi[-1]
-    with torch.no_grad():  # the untrained network moves the nodes by ~1 cm and predicts 0.4% strain everywhere
+    with torch.no_grad():
         decoder.weight.zero_()
         decoder.bias.fill_(0.004)
+    return model
+
+
+def test_rollouts_of_a_strain_output_model_take_its_predicted_strains(flag):
+    from sims.mesh_rollout import mgn_rollouts
+    from sims.meshgraphnet import MeshGraphNetConfig
+
+    model = constant_strain_model()
     edges, rest, movable, _ = mesh_limiter(flag, torch.zeros(1, dtype=torch.float64), 1.0)
     rollout, = mgn_rollouts(model, [flag], steps=5, precision="fp32")
     moved = torch.as_tensor(np.isin(edges, np.flatnonzero(movable.numpy())).any(1))
@@ -153,22 +162,13 @@ def test_rollouts_of_a_strain_output_model_take_its_predicted_strains(flag):
 
 def test_more_sweeps_bring_a_rollout_closer_to_the_predicted_strains(flag):
     from sims.mesh_rollout import mgn_rollouts
-    from sims.meshgraphnet import MeshGraphNet, MeshGraphNetConfig
+    from sims.meshgraphnet import MeshGraphNetConfig
 
     edges, rest, movable, _ = mesh_limiter(flag, torch.zeros(1, dtype=torch.float64), 1.0)
     moved = torch.as_tensor(np.isin(edges, np.flatnonzero(movable.numpy())).any(1))
     residual = {}
     for sweeps in (2, 2000):
-        torch.manual_seed(0)
-        model = MeshGraphNet(MeshGraphNetConfig(kind="cloth", latent=8, n_steps=1, strain_limit=0.05,
-                                                strain_output=True, strain_sweeps=sweeps)).eval()
-        model.output_norm.train()(0.01 * torch.randn(1000, 3, generator=torch.Generator().manual_seed(1)))
-        model.strain_norm.train()(torch.tensor([[-1.0], [1.0]]))
-        model.eval()
-        with torch.no_grad():  # 0.4% strain predicted everywhere: consistent with a uniformly stretched sheet
-            model.net.edge_decoder.phi[-1].weight.zero_()
-            model.net.edge_decoder.phi[-1].bias.fill_(0.004)
-        rollout, = mgn_rollouts(model, [flag], steps=3, precision="fp32")
+        rollout, = mgn_rollouts(constant_strain_model(sweeps), [flag], steps=3, precision="fp32")
         frames = torch.as_tensor(rollout.predicted, dtype=torch.float64)
         residual[sweeps] = max(float((strains(f, edges, rest)[moved] - 0.004).abs().mean()) for f in frames)
     assert residual[2000] < 0.2 * residual[2] and residual[2000] < 2e-4
