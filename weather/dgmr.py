@@ -67,6 +67,7 @@ class DGMRConfig:
     samples: int = 6               # generator samples per input for the grid-cell regulariser
     reg_weight: float = 20.0       # lambda of the grid-cell regulariser
     reg_floor: float = 1.0         # smallest cell weight of the regulariser (0: the pseudocode's clip(y, 0, 24))
+    regulariser: Literal["mean", "crps"] = "mean"  # grid-cell kernel: |mean of samples - y| or their fair CRPS
     corrects: Literal["nothing", "extrapolation"] = "extrapolation"  # the forecast the generator corrects
 
 

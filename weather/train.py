@@ -13,7 +13,12 @@ DGMR's losses (Ravuri et al. 2021, Methods):
   rain forecast where none falls is free whenever the discriminators stop teaching (measured: forecast wet
   area 0.45-0.55 against 0.10-0.14 observed); ``reg_floor = 1`` (the default) weights every cell below
   1 mm/h as a 1 mm/h cell. (A public PyTorch port divides by ``T*H*W`` without parentheses and weights by
-  ``max(y + 1, 24)``, which is 24 or more everywhere.)
+  ``max(y + 1, 24)``, which is 24 or more everywhere.) The kernel ``|mean_samples - y|`` charges only the
+  samples' mean, so nothing but the discriminators asks the samples to differ, and an ensemble whose members
+  are one forecast costs no more than a spread one (measured: rank-histogram reliability index 1.43 of at
+  most 1.71 after 480 and 829 steps). ``regulariser = "crps"`` uses the samples' fair CRPS instead
+  (:func:`grid_cell_crps`, same weights), which is lowest when the samples are draws from the distribution
+  the observation is drawn from (Ferro 2014), so a collapsed ensemble pays for its missing spread.
 - Adam with betas (0, 0.999), generator LR 5e-5, discriminator LR 2e-4.
 The U-Net maps the context to all leads at once (a log-space correction to pysteps' extrapolation, which it
 also reads, or with ``base = "persistence"`` to persistence) and minimises the absolute (or with ``loss =
@@ -67,6 +72,27 @@ def grid_cell_regulariser(samples: torch.Tensor, targets: torch.Tensor, valid: t
     return _masked_mean((samples.mean(dim=0) - targets).abs() * targets.clamp(floor, 24.0), valid)
 
 
+def grid_cell_crps(samples: torch.Tensor, targets: torch.Tensor, valid: torch.Tensor,
+                   floor: float = 0.0) -> torch.Tensor:
+    """The samples' fair CRPS per cell, ``mean |X - y| - sum_{s != s'} |X_s - X_s'| / (2 S (S - 1))`` (Ferro
+    2014: unbiased for the CRPS of the distribution the samples are drawn from), weighted by
+    ``clip(y, floor, 24)`` and averaged over the valid cells, as :func:`grid_cell_regulariser` weights.
+
+    Args:
+        samples: generator samples ``[S, B, T, H, W]`` mm/h (S >= 2); targets: ``[B, T, H, W]`` mm/h; valid:
+            ``[B, H, W]``.
+        floor: smallest cell weight.
+    """
+    s = samples.shape[0]
+    if s < 2:
+        raise ValueError(f"the fair CRPS needs at least 2 samples, got {s}")
+    ranked = samples.sort(dim=0).values                     # sum over pairs from the sorted samples: O(S log S)
+    rank_weights = (2 * torch.arange(1, s + 1, device=samples.device, dtype=samples.dtype) - s - 1)
+    half_spread = (rank_weights.reshape(-1, *[1] * targets.ndim) * ranked).sum(dim=0) / (s * (s - 1))
+    crps = (samples - targets).abs().mean(dim=0) - half_spread
+    return _masked_mean(crps * targets.clamp(floor, 24.0), valid)
+
+
 def discriminator_loss(generator: nn.Module, discriminator: nn.Module, batch: dict
                        ) -> tuple[torch.Tensor, dict[str, float]]:
     inputs, targets = batch["inputs"], batch["targets"]
@@ -88,8 +114,8 @@ def generator_loss(generator: nn.Module, discriminator: nn.Module, batch: dict, 
     real = torch.cat([repeated, targets.repeat(cfg.samples, 1, 1, 1)], 1)
     scores = discriminator(torch.cat([real, torch.cat([repeated, samples], 1)]))[len(real):]   # [S * B, 2]
     adversarial = hinge_generator_loss(scores[:, 0]) + hinge_generator_loss(scores[:, 1])
-    regulariser = grid_cell_regulariser(samples.reshape(cfg.samples, *targets.shape), targets, batch["valid"],
-                                        cfg.reg_floor)
+    kernel = grid_cell_crps if cfg.regulariser == "crps" else grid_cell_regulariser
+    regulariser = kernel(samples.reshape(cfg.samples, *targets.shape), targets, batch["valid"], cfg.reg_floor)
     loss = adversarial + cfg.reg_weight * regulariser
     return loss, {"adversarial": float(adversarial.detach()), "grid_cell": float(regulariser.detach())}
 

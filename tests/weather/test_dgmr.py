@@ -61,6 +61,37 @@ def test_grid_cell_regulariser_is_the_published_formula():
                                              torch.from_numpy(valid))) == pytest.approx(half, rel=1e-5)
 
 
+def test_grid_cell_crps_is_the_fair_crps_by_brute_force():
+    rng = np.random.default_rng(1)
+    samples = rng.lognormal(0, 1.5, (5, 2, 3, 8, 8)).astype(np.float32)
+    targets = rng.lognormal(0, 1.5, (2, 3, 8, 8)).astype(np.float32)
+    valid = np.ones((2, 8, 8), bool)
+    valid[:, :2] = False
+    pairs = np.mean([np.abs(a - b) for i, a in enumerate(samples) for j, b in enumerate(samples) if i != j], axis=0)
+    fair = np.abs(samples - targets).mean(0) - pairs / 2
+    expected = np.mean((fair * np.clip(targets, 1, 24))[..., 2:, :])
+    ours = train.grid_cell_crps(torch.from_numpy(samples), torch.from_numpy(targets), torch.from_numpy(valid), 1.0)
+    assert float(ours) == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        train.grid_cell_crps(torch.from_numpy(samples[:1]), torch.from_numpy(targets), torch.from_numpy(valid))
+
+
+def test_only_the_crps_regulariser_charges_a_collapsed_ensemble():
+    """Observations and 6 samples per cell drawn from one skewed rain distribution, against 6 samples that all
+    sit on its median: the mean-kernel regulariser prefers the collapsed ensemble (the median minimises the
+    absolute error of one forecast), the fair CRPS prefers the spread one (uniform weights: floor 24)."""
+    g = torch.Generator().manual_seed(0)
+    shape = (4, 6, 32, 32)
+    draw = lambda *lead: torch.exp(torch.randn(*lead, *shape, generator=g))  # noqa: E731
+    targets, spread = draw(), draw(6)
+    collapsed = torch.ones_like(spread)                    # exp(median of the normal) = 1
+    valid = torch.ones(4, 32, 32, dtype=torch.bool)
+    mean_kernel = [float(train.grid_cell_regulariser(x, targets, valid, 24.0)) for x in (spread, collapsed)]
+    crps_kernel = [float(train.grid_cell_crps(x, targets, valid, 24.0)) for x in (spread, collapsed)]
+    assert mean_kernel[1] < mean_kernel[0]
+    assert crps_kernel[0] < 0.9 * crps_kernel[1]
+
+
 class _Crops(torch.utils.data.Dataset):
     def __init__(self, n: int = 4) -> None:
         g = torch.Generator().manual_seed(0)
@@ -77,9 +108,9 @@ def _params(module: torch.nn.Module) -> torch.Tensor:
     return torch.cat([p.detach().flatten().clone() for p in module.parameters()])
 
 
-@pytest.mark.parametrize("d_steps", [0, 2])
-def test_adversarial_step_trains_the_right_part(tmp_path, d_steps):
-    model = _model()
+@pytest.mark.parametrize("d_steps,regulariser", [(0, "mean"), (2, "mean"), (2, "crps")])
+def test_adversarial_step_trains_the_right_part(tmp_path, d_steps, regulariser):
+    model = _model(regulariser=regulariser)
     cfg = model.cfg
     config = AdversarialConfig(run_dir=str(tmp_path), steps=1, batch_size=2, lr=1e-3, d_lr=1e-3, betas=(0.0, 0.999),
                                grad_clip=None, d_steps=d_steps, checkpoint_every=1, progress=False)
