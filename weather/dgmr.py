@@ -13,7 +13,11 @@ Generator (shapes for inputs ``[B, 4, H, W]``):
   an L-block to ``32b``;
 - sampler: for each lead, ConvGRUs from the coarsest scale to the finest (the coarsest reads the latent, the
   others the up-sampling G-block output of the scale below), then ReLU-1x1 conv to 4 channels and
-  depth-to-space to ``[1, H, W]``. The sampler has no batch norm: it runs the same blocks for every lead, and
+  depth-to-space to ``[1, H, W]``. Each finer scale passes on about a tenth of the latent's effect on the
+  scale below (measured at initialisation, ``base = 4``: the features' spread over latent draws is 0.5 of
+  their magnitude at the coarsest ConvGRU's state, 1e-4 of it at the output layer's input), so with
+  ``latent_every_scale`` every finer ConvGRU also reads the latent, projected by a 1x1 convolution and
+  repeated onto its grid. The sampler has no batch norm: it runs the same blocks for every lead, and
   one set of running statistics for all 18 leads (dominated by the late ones) would put evaluation-mode
   forecasts of the first leads off their training distribution.
 On pysteps' extrapolation (``corrects = "extrapolation"``, the default; ``"nothing"`` is the paper's model) the
@@ -69,6 +73,7 @@ class DGMRConfig:
     reg_floor: float = 1.0         # smallest cell weight of the regulariser (0: the pseudocode's clip(y, 0, 24))
     regulariser: Literal["mean", "crps"] = "mean"  # grid-cell kernel: |mean of samples - y| or their fair CRPS
     corrects: Literal["nothing", "extrapolation"] = "extrapolation"  # the forecast the generator corrects
+    latent_every_scale: bool = False  # every ConvGRU reads the latent (the paper: only the coarsest)
 
 
 class ConvGRU(nn.Module):
@@ -128,7 +133,11 @@ class Sampler(nn.Module):
         self.reads_base = cfg.corrects == "extrapolation"
         extra = int(self.reads_base)                                    # the pooled extrapolated frame
         inputs = [32 * cfg.base] + hidden[1:]
-        self.grus = nn.ModuleList(ConvGRU(i + extra, h) for i, h in zip(inputs, hidden))
+        # the latent projected (1x1) to half a finer scale's width and repeated onto its grid
+        self.latent_maps = nn.ModuleList(sn_conv(32 * cfg.base, h // 2, 1) for h in hidden[1:]) \
+            if cfg.latent_every_scale else None
+        reads = [0] + [h // 2 for h in hidden[1:]] if cfg.latent_every_scale else [0] * len(hidden)
+        self.grus = nn.ModuleList(ConvGRU(i + extra + r, h) for i, h, r in zip(inputs, hidden, reads))
         self.heads = nn.ModuleList(nn.Sequential(sn_conv(h, h, 1), GBlock(h, h, batch_norm=False),
                                                  GBlock(h, h // 2, up=True, batch_norm=False)) for h in hidden)
         if self.reads_base:
@@ -144,10 +153,15 @@ class Sampler(nn.Module):
         (pre-activation; with ``corrects="extrapolation"`` the correction to ``base``, the extrapolation's
         ``log1p`` ``[B, leads, H, W]``)."""
         hs = states[::-1]
+        latents = [] if self.latent_maps is None else [
+            F.interpolate(project(latent), scale_factor=2 ** k, mode="nearest")
+            for k, project in enumerate(self.latent_maps, start=1)]
         frames = []
         for t in range(leads):
             x = latent
             for k, (gru, head) in enumerate(zip(self.grus, self.heads)):
+                if 0 < k <= len(latents):
+                    x = torch.cat([x, latents[k - 1]], dim=1)
                 if self.reads_base:
                     x = torch.cat([x, F.avg_pool2d(base[:, t:t + 1], 2 ** (5 - k))], dim=1)
                 hs[k] = gru(x, hs[k])

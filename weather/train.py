@@ -114,10 +114,15 @@ def generator_loss(generator: nn.Module, discriminator: nn.Module, batch: dict, 
     real = torch.cat([repeated, targets.repeat(cfg.samples, 1, 1, 1)], 1)
     scores = discriminator(torch.cat([real, torch.cat([repeated, samples], 1)]))[len(real):]   # [S * B, 2]
     adversarial = hinge_generator_loss(scores[:, 0]) + hinge_generator_loss(scores[:, 1])
+    samples = samples.reshape(cfg.samples, *targets.shape)
     kernel = grid_cell_crps if cfg.regulariser == "crps" else grid_cell_regulariser
-    regulariser = kernel(samples.reshape(cfg.samples, *targets.shape), targets, batch["valid"], cfg.reg_floor)
+    regulariser = kernel(samples, targets, batch["valid"], cfg.reg_floor)
     loss = adversarial + cfg.reg_weight * regulariser
-    return loss, {"adversarial": float(adversarial.detach()), "grid_cell": float(regulariser.detach())}
+    with torch.no_grad():   # spread (RMS of the samples' std) against the RMS error of their mean, mm/h
+        spread = _masked_mean(samples.var(dim=0), batch["valid"]).sqrt()
+        error = _masked_mean((samples.mean(dim=0) - targets).square(), batch["valid"]).sqrt()
+    return loss, {"adversarial": float(adversarial.detach()), "grid_cell": float(regulariser.detach()),
+                  "spread": float(spread), "mean_rmse": float(error)}
 
 
 def censored_log_error(log_forecast: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

@@ -14,9 +14,9 @@ def _model(**changes) -> DGMR:
     return DGMR(DGMRConfig(base=2, temporal_crop=32, leads=5, spatial_frames=3, samples=2, **changes))
 
 
-@pytest.mark.parametrize("size", [(32, 32), (64, 96)])
-def test_generator_shapes_follow_the_input(size):
-    model = _model().eval()
+@pytest.mark.parametrize("size,every", [((32, 32), False), ((64, 96), False), ((64, 96), True)])
+def test_generator_shapes_follow_the_input(size, every):
+    model = _model(latent_every_scale=every).eval()
     inputs = torch.rand(2, 4, *size) * 5
     with torch.no_grad():
         out = model.generator(inputs)
@@ -34,6 +34,28 @@ def test_latent_draws_make_an_ensemble():
         c = model.generator(inputs, generator=torch.Generator().manual_seed(2))
     torch.testing.assert_close(a, b)
     assert not torch.allclose(a, c)
+
+
+def _latent_reach(model: DGMR) -> float:
+    """Spread over 4 latent draws of the output layer's input, relative to its mean magnitude (one input)."""
+    seen = []
+    model.generator.sampler.out.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    g = torch.Generator().manual_seed(0)
+    inputs = torch.rand(1, 4, 32, 32, generator=g) * 5 * (torch.rand(1, 4, 32, 32, generator=g) < 0.3)
+    with torch.no_grad():
+        for draw in range(4):
+            model.generator(inputs, generator=torch.Generator().manual_seed(draw))
+    leads = model.cfg.leads                               # one call of the output layer per lead
+    features = torch.stack([torch.cat(seen[i * leads:(i + 1) * leads]) for i in range(4)])
+    return float(features.std(dim=0).mean() / features.abs().mean())
+
+
+def test_latent_reaches_the_output_through_every_scale():
+    """Each finer scale passes on about a tenth of the latent's effect on the scale below: read by the coarsest
+    ConvGRU only, the latent barely moves the output layer's input; read by every scale, it does."""
+    coarsest = _latent_reach(_model(corrects="nothing").eval())
+    every = _latent_reach(_model(corrects="nothing", latent_every_scale=True).eval())
+    assert coarsest < 1e-3 and every > 5e-3 and every > 100 * coarsest
 
 
 def test_bad_input_size_is_named():
