@@ -83,14 +83,15 @@ def test_grid_cell_regulariser_is_the_published_formula():
                                              torch.from_numpy(valid))) == pytest.approx(half, rel=1e-5)
 
 
-def test_grid_cell_crps_is_the_fair_crps_by_brute_force():
+def test_grid_cell_crps_is_the_fair_crps_of_log_rain_by_brute_force():
     rng = np.random.default_rng(1)
     samples = rng.lognormal(0, 1.5, (5, 2, 3, 8, 8)).astype(np.float32)
     targets = rng.lognormal(0, 1.5, (2, 3, 8, 8)).astype(np.float32)
     valid = np.ones((2, 8, 8), bool)
     valid[:, :2] = False
-    pairs = np.mean([np.abs(a - b) for i, a in enumerate(samples) for j, b in enumerate(samples) if i != j], axis=0)
-    fair = np.abs(samples - targets).mean(0) - pairs / 2
+    x, y = np.log1p(samples), np.log1p(targets)
+    pairs = np.mean([np.abs(a - b) for i, a in enumerate(x) for j, b in enumerate(x) if i != j], axis=0)
+    fair = np.abs(x - y).mean(0) - pairs / 2
     expected = np.mean((fair * np.clip(targets, 1, 24))[..., 2:, :])
     ours = train.grid_cell_crps(torch.from_numpy(samples), torch.from_numpy(targets), torch.from_numpy(valid), 1.0)
     assert float(ours) == pytest.approx(expected, rel=1e-5)
