@@ -83,20 +83,38 @@ def test_grid_cell_regulariser_is_the_published_formula():
                                              torch.from_numpy(valid))) == pytest.approx(half, rel=1e-5)
 
 
-def test_grid_cell_crps_is_the_fair_crps_of_log_rain_by_brute_force():
+@pytest.mark.parametrize("fair", [0.0, 0.95, 1.0])
+def test_grid_cell_crps_is_the_almost_fair_crps_of_log_rain_by_brute_force(fair):
     rng = np.random.default_rng(1)
     samples = rng.lognormal(0, 1.5, (5, 2, 3, 8, 8)).astype(np.float32)
     targets = rng.lognormal(0, 1.5, (2, 3, 8, 8)).astype(np.float32)
     valid = np.ones((2, 8, 8), bool)
     valid[:, :2] = False
     x, y = np.log1p(samples), np.log1p(targets)
-    pairs = np.mean([np.abs(a - b) for i, a in enumerate(x) for j, b in enumerate(x) if i != j], axis=0)
-    fair = np.abs(x - y).mean(0) - pairs / 2
-    expected = np.mean((fair * np.clip(targets, 1, 24))[..., 2:, :])
-    ours = train.grid_cell_crps(torch.from_numpy(samples), torch.from_numpy(targets), torch.from_numpy(valid), 1.0)
+    distinct = np.mean([np.abs(a - b) for i, a in enumerate(x) for j, b in enumerate(x) if i != j], axis=0)
+    every = np.mean([np.abs(a - b) for a in x for b in x], axis=0)      # the empirical distribution's
+    crps = np.abs(x - y).mean(0) - (fair * distinct + (1 - fair) * every) / 2
+    expected = np.mean((crps * np.clip(targets, 1, 24))[..., 2:, :])
+    ours = train.grid_cell_crps(torch.from_numpy(samples), torch.from_numpy(targets), torch.from_numpy(valid), 1.0,
+                                fair=fair)
     assert float(ours) == pytest.approx(expected, rel=1e-5)
     with pytest.raises(ValueError, match="at least 2 samples"):
         train.grid_cell_crps(torch.from_numpy(samples[:1]), torch.from_numpy(targets), torch.from_numpy(valid))
+
+
+@pytest.mark.parametrize("fair,pulled_in", [(1.0, False), (0.95, True)])
+def test_only_the_almost_fair_crps_pulls_a_runaway_sample_in(fair, pulled_in):
+    """The fair CRPS's gradient on the highest sample is 0 whenever it is above the observation (and on the
+    lowest below it), so one sample per cell can run away at no cost (it did, in training); the almost fair
+    CRPS pulls both in."""
+    samples = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0, 100.0]).reshape(6, 1, 1, 1, 1).requires_grad_()
+    train.grid_cell_crps(samples, torch.full((1, 1, 1, 1), 3.0), torch.ones(1, 1, 1, dtype=torch.bool),
+                         fair=fair).backward()
+    highest, lowest = float(samples.grad[-1]), float(samples.grad[0])   # descent: > 0 lowers, < 0 raises
+    if pulled_in:
+        assert highest > 1e-5 and lowest < -1e-5
+    else:
+        assert abs(highest) < 1e-6 and abs(lowest) < 1e-6
 
 
 def test_only_the_crps_regulariser_charges_a_collapsed_ensemble():
