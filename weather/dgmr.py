@@ -15,7 +15,7 @@ Generator (shapes for inputs ``[B, 4, H, W]``):
   others the up-sampling G-block output of the scale below), then ReLU-1x1 conv to 4 channels and
   depth-to-space to ``[1, H, W]``. Each finer scale passes on about a tenth of the latent's effect on the
   scale below (measured at initialisation, ``base = 4``: the features' spread over latent draws is 0.5 of
-  their magnitude at the coarsest ConvGRU's state, 1e-4 of it at the output layer's input), so with
+  their magnitude at the coarsest ConvGRU's state, 2e-4 of it at the output layer's input), so with
   ``latent_every_scale`` every finer ConvGRU also reads the latent, projected by a 1x1 convolution and
   repeated onto its grid. The sampler has no batch norm: it runs the same blocks for every lead, and
   one set of running statistics for all 18 leads (dominated by the late ones) would put evaluation-mode
@@ -71,7 +71,7 @@ class DGMRConfig:
     samples: int = 6               # generator samples per input for the grid-cell regulariser
     reg_weight: float = 20.0       # lambda of the grid-cell regulariser
     reg_floor: float = 1.0         # smallest cell weight of the regulariser (0: the pseudocode's clip(y, 0, 24))
-    regulariser: Literal["mean", "crps"] = "mean"  # grid-cell kernel: |mean of samples - y| or their fair CRPS
+    regulariser: Literal["mean", "crps"] = "mean"  # grid-cell kernel: |mean of samples - y| or their CRPS (log1p)
     corrects: Literal["nothing", "extrapolation"] = "extrapolation"  # the forecast the generator corrects
     latent_every_scale: bool = False  # every ConvGRU reads the latent (the paper: only the coarsest)
 
