@@ -15,7 +15,8 @@ PRETRAINED = SHIPPED
 COMMANDS = [Command("evaluate", "CSI, FSS, CRPS, rank histograms and PSD of trained nowcasters and the baselines "
                     "on test windows", evaluate.evaluate),
             Command("nowcast", "forecast from a radar file with a trained model or a baseline", nowcast.nowcast),
-            Command("calibrate", "fit a latent nowcaster's ensemble spread on the validation split", calibrate)]
+            Command("calibrate", "fit a latent nowcaster's small-scale weights and ensemble spread on the "
+                    "validation split", calibrate)]
 
 
 def demo(out: Path, seed: int = 0) -> list[DemoRow]:

@@ -25,11 +25,12 @@ Sampling: independent Gaussian noise per ensemble member, integrated by Euler or
 per-lead factors fitted on validation crops (:func:`fit_spread`, ``physml weather calibrate``: lowest CRPS
 or flattest rank histograms; the members cannot carry the small-scale error the autoencoder does not represent),
 then added to the first guess's latents; the correction is decoded as a difference, ``log1p(f) =
-log1p(g) + D(z_g + s r) - D(z_g)``, and rain below the radar's 0.1 mm/h detection limit is set
-dry (the archive has none either). A zero residual gives the first guess exactly (above the detection
-limit), and the autoencoder's reconstruction error (it blurs the
-smallest scales) cancels instead of capping the forecast's skill. Shapes: context ``[B, C, H, W]`` mm/h, H
-and W multiples of ``4 * patch``.
+b_t (log1p(g) - D(z_g)) + D(z_g + s r)``, and rain below the radar's 0.1 mm/h detection limit is set
+dry (the archive has none either). With ``b_t = 1`` (the default) a zero residual gives the first guess
+exactly (above the detection limit), and the autoencoder's reconstruction error (it blurs the smallest
+scales) cancels instead of capping the forecast's skill; ``b_t`` below 1 (:func:`fit_detail`, fitted by
+``calibrate``) fades the first guess's small scales, which the latents cannot forecast, as they lose
+their skill with lead time. Shapes: context ``[B, C, H, W]`` mm/h, H and W multiples of ``4 * patch``.
 """
 from __future__ import annotations
 
@@ -75,6 +76,14 @@ def decode_log_frames(autoencoder: KLAutoencoder, latents: torch.Tensor, size: t
     return autoencoder.decode(latents.reshape(b * tz // z, z, *latents.shape[2:]), size).reshape(b, tz // z, *size)
 
 
+def detail(autoencoder: KLAutoencoder, rain: torch.Tensor, latents: torch.Tensor | None = None) -> torch.Tensor:
+    """What the latents of rain frames miss: ``log1p(x) - D(E(x))`` (the scales below the autoencoder's 4 km
+    grid, mostly), ``[B, T, H, W]`` mm/h -> ``[B, T, H, W]`` log rain; ``latents`` are ``E(x)`` if already
+    at hand."""
+    latents = encode_frames(autoencoder, rain) if latents is None else latents
+    return torch.log1p(rain) - decode_log_frames(autoencoder, latents, tuple(rain.shape[-2:]))
+
+
 def autoencoder_loss(model: KLAutoencoder, batch: dict, frames: int = 4) -> tuple[torch.Tensor, dict[str, float]]:
     """Reconstruction MSE of ``log1p`` rain plus ``beta`` KL, on ``frames`` random frames of each crop (its
     context and future frames alike)."""
@@ -102,6 +111,7 @@ class LatentNowcastConfig:
     sampler: str = "heun"                         # euler or heun
     sampling_steps: int = 8
     spread: tuple[float, ...] = ()                # per-lead ensemble inflation (fit_spread; empty: none)
+    detail: tuple[float, ...] = ()                # per-lead weight of the first guess's detail (fit_detail; empty: 1)
     first_guess_unet: tuple[int, ...] = ()        # widths of the first-guess U-Net (set by build; empty: none)
 
 
@@ -229,7 +239,9 @@ class LatentNowcaster(nn.Module):
         members' scaled residuals ``[B * members, T z, h, w]`` -> ``[B * members, T, H, W]`` mm/h."""
         members = residual.shape[0] // guess.shape[0]
         size = tuple(guess.shape[-2:])
-        base = torch.log1p(guess) - decode_log_frames(self.autoencoder, z_guess, size)
+        base = detail(self.autoencoder, guess, z_guess)
+        if self.cfg.detail:
+            base = base * base.new_tensor(self.cfg.detail).view(1, -1, 1, 1)
         z_guess, base = (x.repeat_interleave(members, 0) for x in (z_guess, base))
         z = z_guess + self.cfg.residual_scale * residual
         rain = to_rain(base + decode_log_frames(self.autoencoder, z, size))
@@ -308,6 +320,41 @@ def fit_spread(model: LatentNowcaster, crops: RadarSamples, members: int = 6,
             else:
                 counts[k] += rank_counts(rain, observed, THRESHOLD, rng)
     return best_per_lead(crps if score == "crps" else reliability_index(counts), candidates)
+
+
+def detail_weights(guessed: np.ndarray, observed: np.ndarray) -> tuple[float, ...]:
+    """Per lead, the least-squares weight ``b`` of ``observed ~ b * guessed`` (the regression through 0),
+    clipped to [0, 1]: ``[N, T, H, W]`` arrays of the first guess's and the observed frames'
+    :func:`detail` -> T weights."""
+    cross = np.einsum("nthw,nthw->t", guessed, observed)
+    power = np.einsum("nthw,nthw->t", guessed, guessed)
+    return tuple(float(b) for b in np.clip(np.divide(cross, power, out=np.ones_like(cross), where=power > 0), 0, 1))
+
+
+@torch.no_grad()
+def fit_detail(model: LatentNowcaster, crops: RadarSamples, margin: int = 0) -> tuple[float, ...]:
+    """Per-lead weights of the first guess's :func:`detail` in the decoded forecast (``cfg.detail``): the
+    regression of the observed frames' detail on the first guess's, on held-out crops (:func:`detail_weights`).
+    The latents leave out the scales below the autoencoder's grid, so the members carry the first guess's
+    small scales unchanged at every lead; in the observed future they decorrelate within the hour (the
+    archive's scale-dependent lifetimes, the reason S-PROG damps its finest cascade levels). Weighted by
+    their correlation, they fade as they lose their skill, as in the conditional mean.
+
+    Args:
+        model: the nowcaster.
+        crops: held-out crops (``inputs`` ``[C, H, W]``, ``targets`` ``[T, H, W]`` mm/h).
+        margin: pixels left out on every side, as the evaluation leaves them out.
+
+    Returns: T weights in [0, 1], one per lead.
+    """
+    guessed, observed = [], []
+    for i in range(len(crops)):
+        item = crops[i]
+        guess = model.first_guess(item["inputs"][None].float())
+        inner = slice(margin, guess.shape[-1] - margin)
+        for frames, out in ((guess, guessed), (item["targets"][None].float(), observed)):
+            out.append(detail(model.autoencoder, frames)[0, :, inner, inner].numpy())
+    return detail_weights(np.stack(guessed), np.stack(observed))
 
 
 class LatentSamples(Dataset):

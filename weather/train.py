@@ -50,8 +50,8 @@ from training.recipe import Built, Recipe, load
 from training.trainer import TrainerConfig
 from weather.baselines import ModelNowcast
 from weather.dgmr import DGMR, DGMRConfig, to_rain
-from weather.ldm import (LatentNowcastConfig, LatentNowcaster, LatentSamples, autoencoder_loss, fit_spread,
-                         rain_autoencoder_config)
+from weather.ldm import (LatentNowcastConfig, LatentNowcaster, LatentSamples, autoencoder_loss, fit_detail,
+                         fit_spread, rain_autoencoder_config)
 from weather.samples import ExtrapolatedSamples, RadarSamples, SamplingConfig, split_folder
 from weather.unet import NowcastUNet
 
@@ -301,10 +301,12 @@ def build_ldm(run: LatentNowcastRun) -> Built:
 
 
 def calibrate(run_dir: str, members: int = 6, crops: int = 64, seed: int = 0, score: str = "crps") -> Path:
-    """Fit the latent nowcaster's per-lead ensemble inflation (:func:`weather.ldm.fit_spread`) on the
-    validation split of its archive (scored on the crops' centres, as ``evaluate`` scores) and write it into
-    ``run_dir/config.json`` (``run.ldm.spread``), where ``evaluate`` and ``nowcast`` find it. Opt-in; its
-    effect on the reference run is in docs/weather.md. Returns the config's path.
+    """Fit the latent nowcaster's per-lead weights of the first guess's small scales
+    (:func:`weather.ldm.fit_detail`), then, with those, its per-lead ensemble inflation
+    (:func:`weather.ldm.fit_spread`), on the validation split of its archive (scored on the crops' centres,
+    as ``evaluate`` scores), and write both into ``run_dir/config.json`` (``run.ldm.detail``,
+    ``run.ldm.spread``), where ``evaluate`` and ``nowcast`` find them. Opt-in; the effect on the reference
+    run is in docs/weather.md. Returns the config's path.
 
     Args:
         run_dir: a ``train ldm`` run folder (its selected checkpoint is the one calibrated).
@@ -317,14 +319,17 @@ def calibrate(run_dir: str, members: int = 6, crops: int = 64, seed: int = 0, sc
     model, run = load(run_dir, [LDM_RECIPE])
     valid = RadarSamples(split_folder(run.data_dir, "valid"), run.sampling, seed=run.trainer.seed + 1)
     valid.crops = valid.crops[:crops]
-    factors = fit_spread(model, valid, members, torch.Generator().manual_seed(seed), margin=run.sampling.crop // 4,
-                         score=score)
+    margin = run.sampling.crop // 4
+    model.cfg.detail = fit_detail(model, valid, margin)
+    factors = fit_spread(model, valid, members, torch.Generator().manual_seed(seed), margin=margin, score=score)
     path = Path(run_dir) / "config.json"
     config = json.loads(path.read_text())
-    config["run"]["ldm"]["spread"] = list(factors)
+    config["run"]["ldm"] |= {"detail": list(model.cfg.detail), "spread": list(factors)}
     with atomic_open(path) as fh:
         json.dump(config, fh, indent=2)
-    print(f"{path}: spread inflation per lead {', '.join(f'{f:.2f}' for f in factors)}")
+    print(f"{path}: weight of the first guess's small scales per lead "
+          f"{', '.join(f'{b:.2f}' for b in model.cfg.detail)}; spread inflation per lead "
+          f"{', '.join(f'{f:.2f}' for f in factors)}")
     return path
 
 

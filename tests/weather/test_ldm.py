@@ -168,3 +168,40 @@ def test_fitted_spread_inflates_the_members_and_nothing_else():
              for inflated in (False, True)]
     torch.testing.assert_close(drawn[1], ldm.inflate(drawn[0], 3, (3.0, 1.0, 0.5)))
     assert drawn[1][:, :4].std(0).mean() > 2.5 * drawn[0][:, :4].std(0).mean()  # lead 1 spread out
+
+
+def test_detail_weights_fade_the_first_guess_small_scales_and_nothing_else():
+    """With the exact field of a zero residual, weights of 1 give the first guess, weights of 0 its
+    autoencoder reconstruction D(E(g)); lead by lead in between, in log rain."""
+    context, extrapolation = _rain(1, 4, 32, 32), _rain(1, 3, 32, 32, seed=1)
+    forecasts = []
+    for weights in ((), (1.0, 1.0, 1.0), (1.0, 0.5, 0.0)):
+        model = _nowcaster(sampler="euler", detail=weights)
+        model.field = lambda cond: (lambda x, t: -x / (1 - t).view(-1, 1, 1, 1))
+        forecasts.append(model.sample(context, extrapolation, 1, torch.Generator().manual_seed(0)))
+    torch.testing.assert_close(forecasts[1], forecasts[0])
+    z = ldm.encode_frames(model.autoencoder, extrapolation)
+    smooth = ldm.decode_log_frames(model.autoencoder, z, (32, 32))
+    small = torch.log1p(extrapolation) - smooth
+    for lead, b in enumerate((1.0, 0.5, 0.0)):
+        expected = torch.expm1((smooth[:, lead] + b * small[:, lead]).clamp_min(0))
+        torch.testing.assert_close(forecasts[2][:, lead], torch.where(expected >= 0.1, expected, 0.0),
+                                   atol=1e-4, rtol=1e-4)
+    assert not torch.allclose(forecasts[2][:, 2], forecasts[0][:, 2], atol=1e-2)
+
+
+def test_detail_weights_are_the_regression_of_observed_on_guessed_small_scales():
+    g = np.random.default_rng(0)
+    guessed = g.normal(size=(4, 3, 16, 16))
+    noise = g.normal(size=guessed.shape)
+    observed = np.stack([guessed[:, 0], 0.4 * guessed[:, 1] + 0.3 * noise[:, 1], -guessed[:, 2]], axis=1)
+    b = ldm.detail_weights(guessed, observed)
+    assert b[0] == pytest.approx(1.0) and b[1] == pytest.approx(0.4, abs=0.03) and b[2] == 0.0  # clipped to [0, 1]
+
+
+def test_fitted_detail_keeps_small_scales_that_persist():
+    """Crops whose future is their first guess (here the extrapolation of a frozen field) get weight 1."""
+    model = _nowcaster()
+    frame = _rain(1, 1, 32, 32)
+    crops = [{"inputs": frame[0].expand(4, -1, -1), "targets": extrapolate(frame.expand(1, 4, -1, -1), 3)[0]}]
+    assert ldm.fit_detail(model, crops, margin=4) == pytest.approx((1.0, 1.0, 1.0))
